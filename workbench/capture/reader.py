@@ -1,0 +1,139 @@
+"""Stream records out of a capture file, migrating older versions and reporting damage.
+
+A capture cut by a crash (a partial last line, a gzip stream without its end) reads up to the
+last good record; what was cut is listed in :attr:`CaptureReader.problems`, never raised.
+Only files that are not captures at all, or are newer than this version, raise.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import CaptureFormatError
+from .compat import migrate
+from .records import FORMAT_VERSION, RecordType
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    """A line the reader could not turn into a record. ``raw`` keeps the bytes (as text) so nothing is lost."""
+
+    path: str
+    line_no: int
+    kind: str  # truncated_last_line | invalid_json | not_a_record | compressed_stream_cut
+    detail: str
+    raw: str
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _check_header(path: Path, line: bytes) -> Record:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get("type") != RecordType.HEADER.value:
+        raise CaptureFormatError(
+            f"{path}: not an ocpp-workbench capture (the first line is not a header record); "
+            "to read a log of another tool use `ocpp-workbench import`"
+        )
+    version = record.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CaptureFormatError(f"{path}: header has no integer format_version (got {version!r})")
+    if version > FORMAT_VERSION:
+        raise CaptureFormatError(
+            f"{path}: capture format_version {version} is newer than this ocpp-workbench reads "
+            f"(up to {FORMAT_VERSION}); upgrade ocpp-workbench to read it"
+        )
+    return record
+
+
+class CaptureReader:
+    """Iterate the records of one capture file (plain or gzip), header excluded.
+
+    After iteration, :attr:`problems` lists every line that was not a record, and
+    :attr:`cut` says whether the file ended mid-record (a crash).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no such capture file: {self.path}")
+        self.problems: list[ReadProblem] = []
+        self.records_read = 0
+        with _open_binary(self.path) as fh:
+            try:
+                first = fh.readline()
+            except (EOFError, OSError, zlib.error) as exc:
+                raise CaptureFormatError(f"{self.path}: cannot read: {exc}") from exc
+        raw_header = _check_header(self.path, first)
+        self.source_version: int = raw_header["format_version"]
+        self.header: Record = migrate(raw_header, self.source_version)
+
+    @property
+    def cut(self) -> bool:
+        return any(p.kind in ("truncated_last_line", "compressed_stream_cut") for p in self.problems)
+
+    def _problem(self, line_no: int, kind: str, detail: str, raw: bytes) -> None:
+        self.problems.append(
+            ReadProblem(str(self.path), line_no, kind, detail, raw.decode("utf-8", "backslashreplace"))
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        self.problems = []
+        self.records_read = 0
+        with _open_binary(self.path) as fh:
+            fh.readline()  # header, checked in __init__
+            line_no = 1
+            while True:
+                try:
+                    line = fh.readline()
+                except (EOFError, OSError, zlib.error) as exc:
+                    self._problem(line_no + 1, "compressed_stream_cut", f"compressed stream ends early: {exc}", b"")
+                    return
+                if not line:
+                    return
+                line_no += 1
+                complete = line.endswith(b"\n")
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    if complete:
+                        self._problem(line_no, "invalid_json", str(exc), line.rstrip(b"\n"))
+                        continue
+                    self._problem(
+                        line_no, "truncated_last_line",
+                        f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)", line,
+                    )
+                    return
+                if not isinstance(record, dict) or "type" not in record:
+                    self._problem(line_no, "not_a_record", "line is JSON but not a capture record", line.rstrip(b"\n"))
+                    continue
+                if self.source_version != FORMAT_VERSION:
+                    record = migrate(record, self.source_version)
+                self.records_read += 1
+                yield record
+
+
+def read_capture(path: str | os.PathLike[str]) -> tuple[Record, list[Record], list[ReadProblem]]:
+    """Read a whole capture: (header, records without the header, problems)."""
+    reader = CaptureReader(path)
+    records = list(reader)
+    return reader.header, records, reader.problems
