@@ -60,8 +60,8 @@ class CaptureWriter:
     def _open(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            raw = open(path, "wb")
-            self._file = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw
+            # gzip.open owns its file; a GzipFile(fileobj=...) would leave the raw file open.
+            self._file = gzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")
         except OSError as exc:
             raise CaptureWriteError(f"cannot open capture file {path}: {exc}") from exc
         self.paths.append(path)
