@@ -1,0 +1,23 @@
+"""The public API is small and deliberate: a change to it must change this test too."""
+
+import workbench
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(workbench.__all__) == sorted([
+        "CHECKS", "Capture", "CaptureFormatError", "CaptureReader", "CaptureWriteError", "CaptureWriter",
+        "CheckConfig", "Direction", "Finding", "UnsafeTargetError", "WorkbenchError", "__version__",
+        "load", "read_capture",
+    ])
+    for name in workbench.__all__:
+        assert getattr(workbench, name) is not None
+
+
+def test_importing_the_package_does_not_import_mitmproxy() -> None:
+    # Only workbench.addon may import mitmproxy (it runs inside mitmdump).
+    import subprocess
+    import sys
+
+    code = "import sys, workbench, workbench.cli, workbench.proxy; print('mitmproxy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
