@@ -1,0 +1,139 @@
+"""Import logs of other tools as captures: mitmproxy dumps, HAR, NDJSON/JSON traces, and log lines
+of OCPP libraries, CSMSs and chargers. ``import_file`` is the one entry point; ``wb.load`` falls
+back to it for files that are not native captures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ...errors import WorkbenchError
+from . import timestamps
+from .assemble import assemble
+from .detect import FORMATS, detect_format
+from .found import ReaderOutput, split_lines
+from .har import read_har
+from .loglines import read_log
+from .mitm import read_mitmproxy
+from .report import build_report, summary_text
+from .structured import read_json_document, read_json_lines
+
+__all__ = ["FORMATS", "ImportResult", "import_file"]
+
+
+@dataclass
+class ImportResult:
+    """A foreign file as a capture: ``header`` and ``records`` as a native capture would hold them,
+    and ``report`` (see :mod:`.report`): every frame kept damaged, every line skipped, every
+    assumption made. ``lines_read`` and ``frames_recovered`` (frames read whole) complete it."""
+
+    header: dict[str, Any]
+    records: list[dict[str, Any]]
+    report: pd.DataFrame
+    format: str
+    source: str
+    lines_read: int
+    frames_recovered: int
+
+    @property
+    def frames_damaged(self) -> int:
+        return int((self.report["status"] == "damaged").sum())
+
+    @property
+    def lines_skipped(self) -> int:
+        return int((self.report["status"] == "skipped").sum())
+
+    def summary(self, examples: int = 5) -> str:
+        """The report as text for people (what the CLI prints)."""
+        return summary_text(self.report, source=self.source, fmt=self.format, lines_read=self.lines_read,
+                            frames_recovered=self.frames_recovered, examples=examples)
+
+
+def _read_bytes(path: Path, notes: list[str]) -> bytes:
+    """The file's bytes, gunzipped when it is gzip; a cut gzip stream gives what it holds, noted."""
+    data = path.read_bytes()
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        try:
+            partial = zlib.decompressobj(wbits=31).decompress(data)
+        except zlib.error:
+            notes.append(f"gzip header but no readable gzip stream ({exc}); read the bytes as they are")
+            return data
+        notes.append(f"gzip stream is cut ({exc}); read the {len(partial)} bytes before the cut")
+        return partial
+
+
+def _decode(data: bytes, out_notes: list[str]) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+        out_notes.append("the file is not valid UTF-8; undecodable bytes were replaced by U+FFFD")
+    return text.removeprefix("\ufeff")
+
+
+def import_file(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,  # noqa: A002 - the contract's name, mirrors --format
+    charge_point_id: str | None = None,
+    tz: str = "UTC",
+) -> ImportResult:
+    """Read a foreign log as capture records.
+
+    ``format``: one of :data:`FORMATS`, or None to detect. ``charge_point_id``: for frames whose
+    source names none. ``tz``: zone of times written without one ("UTC", "Europe/Berlin", "+02:00").
+    Raises FileNotFoundError, or WorkbenchError for an unknown format or time zone; damaged content
+    never raises, it becomes report rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if format is not None and format not in FORMATS:
+        raise WorkbenchError(f"unknown import format {format!r}; choose one of {', '.join(FORMATS)}")
+    zone = timestamps.resolve_tz(tz)
+    notes: list[str] = []
+    data = _read_bytes(path, notes)
+    text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
+    fmt = format or detect_format(path, text, data[:64])
+    if fmt == "mitmproxy":
+        out = read_mitmproxy(path)
+    else:
+        if text is None:
+            text = _decode(data, notes)
+        out = _read_text(fmt, text, zone, path)
+    for note in notes:
+        out.note(None, note)
+    header, records = assemble(out, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
+    frame_cps = _frame_charge_points(records)
+    report = build_report(out.frames, frame_cps, out.rows)
+    return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
+                        lines_read=out.lines_read,
+                        frames_recovered=sum(1 for f in out.frames if f.problem is None))
+
+
+def _frame_charge_points(records: list[dict[str, Any]]) -> list[str]:
+    by_connection = {r["connection_id"]: r["charge_point_id"] for r in records if r["type"] == "connection_open"}
+    return [by_connection[r["connection_id"]] for r in records if r["type"] == "frame"]
+
+
+def _read_text(fmt: str, text: str, zone: dt.tzinfo, path: Path) -> ReaderOutput:
+    if fmt in ("ndjson", "json-objects", "open-ocpp-trace"):
+        return read_json_lines(text, tz=zone)
+    if fmt in ("json-array", "json-trace"):
+        return read_json_document(text, tz=zone)
+    if fmt == "har":
+        return read_har(text, tz=zone)
+    year = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).year
+    return read_log(split_lines(text), tz=zone, year=year)

@@ -1,0 +1,80 @@
+"""Which format a file is in, from its first bytes and, for JSON, its shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
+from .found import split_lines
+from .structured import DIRECTION_KEYS, said_from
+
+SNIFF_LINES = 20
+
+
+MITM_HEAD = re.compile(rb"^\d{1,10}:\d{1,5}:[A-Za-z_]+;")
+
+
+def looks_like_mitmproxy(head: bytes) -> bool:
+    """mitmproxy dumps are tnetstrings: ``<length>:`` then a dict whose first key is a
+    tnetstring too (``9:websocket;``), which no log line starts with."""
+    return bool(MITM_HEAD.match(head))
+
+
+def detect_format(path: Path, text: str | None, head: bytes) -> str:
+    """One of :data:`FORMATS`. ``text`` is the decoded file (None when it is not text)."""
+    if looks_like_mitmproxy(head):
+        return "mitmproxy"
+    if text is None:
+        return "log"
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            if isinstance(document.get("log"), dict) and "entries" in document["log"]:
+                return "har"
+            if any(isinstance(document.get(k), list) for k in ("events", "messages", "frames", "entries")):
+                return "json-trace"
+        return _sniff_lines(stripped)
+    if stripped.startswith("["):
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            return _sniff_lines(stripped)
+        return "json-array" if isinstance(document, list) else "log"
+    return "log"
+
+
+def _sniff_lines(text: str) -> str:
+    """NDJSON of frames, of frame objects, an Open OCPP Trace, or structured log lines."""
+    kinds = []
+    for line in split_lines(text)[:SNIFF_LINES]:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            kinds.append("other")
+            continue
+        if isinstance(value, list):
+            kinds.append("ndjson")
+        elif isinstance(value, dict):
+            if value.get("format") == "open-ocpp-trace":
+                return "open-ocpp-trace"
+            message = next((value[k] for k in ("message", "msg", "frame", "data", "payload", "ocpp")
+                            if k in value), None)
+            directed = any(said_from(value.get(k)) for k in DIRECTION_KEYS)
+            is_frame = isinstance(message, list) or (
+                isinstance(message, str) and (directed or message.lstrip().startswith("[")))
+            kinds.append("json-objects" if is_frame else "log")
+        else:
+            kinds.append("other")
+    if not kinds:
+        return "log"
+    best = max(set(kinds), key=kinds.count)
+    return "log" if best == "other" else best

@@ -1,0 +1,129 @@
+"""Write a capture's frames in formats other tools read: NDJSON, Open OCPP Trace JSONL, HAR.
+
+Each format keeps what the importer needs to give the same frames back (``import_file`` of an
+export yields the same text, direction, time and charge point per frame):
+
+- ``ndjson``: one ``{"timestamp", "chargePointId", "connectionId", "direction", "message"}`` per
+  frame; ``message`` is the frame text (binary frames: ``message_b64``).
+- ``open-ocpp-trace``: a ``{"type": "meta", "format": "open-ocpp-trace", "version": 1, ...}`` line,
+  then one ``{"type": "message", "timestamp", "chargePointId", "connectionId", "origin"
+  ("ChargePoint" | "CentralSystem"), "message"}`` per frame.
+- ``har``: HAR 1.2, one entry per connection with Chrome's ``_webSocketMessages`` (``send`` =
+  charger -> CSMS, since the charger is the WebSocket client; ``time`` in Unix seconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .capture.records import Direction, frame_bytes, parse_ts
+
+EXPORT_FORMATS = ("ndjson", "open-ocpp-trace", "har")
+Record = dict[str, Any]
+
+
+def _frames(records: list[Record]) -> Iterator[tuple[Record, Record]]:
+    """(frame record, its connection_open record) in capture order."""
+    opens: dict[str, Record] = {}
+    for record in records:
+        if record.get("type") == "connection_open":
+            opens[record["connection_id"]] = record
+        elif record.get("type") == "frame":
+            yield record, opens.get(record.get("connection_id"), {})
+
+
+def _message_fields(frame: Record) -> dict[str, Any]:
+    if frame.get("binary"):
+        return {"message_b64": frame["data_b64"]}
+    return {"message": frame["text"]}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def to_ndjson(header: Record, records: list[Record]) -> str:
+    lines = []
+    for frame, opened in _frames(records):
+        lines.append(_dumps({
+            "timestamp": frame["ts"], "chargePointId": opened.get("charge_point_id"),
+            "connectionId": frame["connection_id"], "direction": frame["direction"], **_message_fields(frame),
+        }))
+    return "".join(line + "\n" for line in lines)
+
+
+def to_open_ocpp_trace(header: Record, records: list[Record]) -> str:
+    lines = [_dumps({"type": "meta", "format": "open-ocpp-trace", "version": 1,
+                     "created": header.get("started_at"), "source": header.get("tool")})]
+    for frame, opened in _frames(records):
+        origin = "ChargePoint" if frame["direction"] == Direction.CHARGER_TO_CSMS else "CentralSystem"
+        lines.append(_dumps({
+            "type": "message", "timestamp": frame["ts"], "chargePointId": opened.get("charge_point_id"),
+            "connectionId": frame["connection_id"], "origin": origin, **_message_fields(frame),
+        }))
+    return "".join(line + "\n" for line in lines)
+
+
+def to_har(header: Record, records: list[Record]) -> str:
+    entries: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.get("type") == "connection_open":
+            path = record.get("url_path") or f"/{record.get('charge_point_id') or ''}"
+            entries[record["connection_id"]] = {
+                "startedDateTime": record["ts"], "time": 0, "_resourceType": "websocket",
+                "request": {"method": "GET", "url": f"ws://imported.invalid{path}", "httpVersion": "HTTP/1.1",
+                            "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+                "response": {"status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1",
+                             "headers": ([{"name": "Sec-WebSocket-Protocol", "value": record["subprotocol"]}]
+                                         if record.get("subprotocol") else []),
+                             "cookies": [], "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
+                             "headersSize": -1, "bodySize": -1},
+                "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0},
+                "_webSocketMessages": [],
+            }
+        elif record.get("type") == "frame" and record.get("connection_id") in entries:
+            binary = bool(record.get("binary"))
+            entries[record["connection_id"]]["_webSocketMessages"].append({
+                "type": "send" if record["direction"] == Direction.CHARGER_TO_CSMS else "receive",
+                "time": parse_ts(record["ts"]).timestamp(),
+                "opcode": 2 if binary else 1,
+                "data": base64.b64encode(frame_bytes(record)).decode("ascii") if binary else record["text"],
+            })
+    har = {"log": {"version": "1.2", "creator": {"name": "ocpp-workbench", "version": header.get("tool_version", "")},
+                   "pages": [], "entries": list(entries.values())}}
+    return json.dumps(har, ensure_ascii=False, indent=1) + "\n"
+
+
+WRITERS = {"ndjson": to_ndjson, "open-ocpp-trace": to_open_ocpp_trace, "har": to_har}
+
+
+def load_any(path: str | os.PathLike[str]) -> tuple[Record, list[Record]]:
+    """(header, records) of a native capture, or of any file the importers read."""
+    from .capture.importers import import_file
+    from .capture.reader import read_capture
+    from .errors import CaptureFormatError
+
+    try:
+        header, records, _ = read_capture(path)
+    except CaptureFormatError as exc:
+        if "not an ocpp-workbench capture" not in str(exc):
+            raise
+        result = import_file(path)
+        header, records = result.header, result.records
+    return header, records
+
+
+def export_capture(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], fmt: str) -> int:
+    """Write ``in_path``'s frames to ``out_path`` in ``fmt``; returns the number of frames written."""
+    from .errors import WorkbenchError
+
+    if fmt not in WRITERS:
+        raise WorkbenchError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    header, records = load_any(in_path)
+    Path(out_path).write_text(WRITERS[fmt](header, records), encoding="utf-8")
+    return sum(1 for r in records if r.get("type") == "frame")
