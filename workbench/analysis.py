@@ -1,0 +1,382 @@
+"""Load captures and look at them as tables: ``cap = workbench.load(path); cap.frames; cap.findings``.
+
+:func:`load` reads one or more native captures (plain or gzip, a directory of them, rotated files
+in rotation order) or, when a file is not a native capture, imports it as a foreign log. Every
+record is decoded once while loading; the tables are built on first use and cached. Whatever could
+not be read (a line cut by a crash, an importer's skipped line) is kept in :attr:`Capture.load_problems`
+and reported as findings (checks ``capture_read`` and ``import``), never dropped silently.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .capture.reader import CaptureReader
+from .errors import CaptureFormatError, WorkbenchError
+from .tables.calls import build_calls
+from .tables.connections import build_connections
+from .tables._columns import paused_gc
+from .tables.frames import FrameCollector
+
+Record = dict[str, Any]
+ProgressCallback = Callable[[int, int], None]
+"""``progress(bytes_done, bytes_total)``: called now and then while loading (estimated for gzip)."""
+
+CONNECTION_RECORD_TYPES = frozenset({"connection_open", "upgrade_rejected", "connection_close"})
+CAPTURE_SUFFIXES = (".ocpp.jsonl", ".ocpp.jsonl.gz", ".jsonl", ".jsonl.gz")
+_ROTATION = re.compile(r"\.(\d{4})(?=\.)")
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """Something in an input file that did not become a table row. ``raw`` keeps the original text."""
+
+    path: str
+    line_no: int | None
+    kind: str  # a ReadProblem kind, "unknown_record_type", or an importer report status
+    detail: str
+    raw: str
+    source: str  # "capture_read" (native capture) or "import" (foreign log)
+
+
+def capture_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand paths and directories into the files to read, rotated files in rotation order.
+
+    A directory contributes its ``*.ocpp.jsonl`` / ``*.jsonl`` files (plain or ``.gz``), sorted by
+    name with a rotation index (``site.0002.ocpp.jsonl``) sorting after its base file.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found = [p for p in path.iterdir() if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
+                     and not p.name.endswith(".truth.json")]
+            files.extend(sorted(found, key=_rotation_key))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"no such capture file or directory: {path}")
+    if not files:
+        raise WorkbenchError(f"no capture files found in {', '.join(str(p) for p in paths)}")
+    return files
+
+
+def _rotation_key(path: Path) -> tuple[str, int]:
+    match = _ROTATION.search(path.name)
+    if match is None:
+        return (path.name, 0)
+    return (path.name[: match.start()] + path.name[match.end():], int(match.group(1)))
+
+
+class Capture:
+    """One or more captures read as one. Tables are pandas DataFrames built on first access.
+
+    ``header`` is the first file's header (``headers`` all of them); ``paths`` the files read.
+    """
+
+    def __init__(self, headers: Sequence[Record], frame_collector: FrameCollector,
+                 connection_records: Sequence[Record], load_problems: Sequence[LoadProblem] = (),
+                 paths: Sequence[Path] = ()) -> None:
+        self.headers = list(headers)
+        self.header: Record = self.headers[0] if self.headers else {}
+        self.paths = list(paths)
+        self.load_problems = list(load_problems)
+        self._frame_collector = frame_collector
+        self._connection_records = list(connection_records)
+        self._pairing: Any = None  # set with frames, reused by calls
+
+    @classmethod
+    def from_records(cls, records: Iterable[Record], header: Record | None = None) -> Capture:
+        """A Capture of in-memory records (header excluded), e.g. from :mod:`workbench.testing`."""
+        collector = FrameCollector()
+        connections: list[Record] = []
+        problems: list[LoadProblem] = []
+        for record in records:
+            _route(record, collector, connections, problems, "<records>", None, "capture_read")
+        return cls([header or {}], collector, connections, problems)
+
+    # --- tables -------------------------------------------------------------------------------
+
+    @cached_property
+    def frames(self) -> pd.DataFrame:
+        """Every WebSocket message, one row each (see :mod:`workbench.tables.frames`)."""
+        mapping: dict[str, Any] = {}
+        for record in self._connection_records:
+            if record.get("type") in ("connection_open", "upgrade_rejected"):
+                connection_id = record.get("connection_id")
+                if isinstance(connection_id, str):
+                    mapping.setdefault(connection_id, record.get("charge_point_id"))
+        frames = self._frame_collector.to_frame(mapping)
+        self._pairing = self._frame_collector.last_pairing
+        self._frame_collector = FrameCollector()  # the raw lists are in the table now; free them
+        return frames
+
+    @cached_property
+    def calls(self) -> pd.DataFrame:
+        """Requests paired with replies (see :mod:`workbench.tables.calls`)."""
+        frames = self.frames
+        with paused_gc():
+            return build_calls(frames, self._pairing)
+
+    @cached_property
+    def connections(self) -> pd.DataFrame:
+        """WebSocket connections and rejected upgrades (see :mod:`workbench.tables.connections`)."""
+        return build_connections(self._connection_records, self.frames)
+
+    @cached_property
+    def meter_values(self) -> pd.DataFrame:
+        """Every SampledValue (see :mod:`workbench.tables.meter_values`)."""
+        from .tables.meter_values import build_meter_values
+
+        frames = self.frames
+        with paused_gc():
+            return build_meter_values(frames)
+
+    @cached_property
+    def status(self) -> pd.DataFrame:
+        """StatusNotifications with transitions (see :mod:`workbench.tables.status`)."""
+        from .tables.status import build_status
+
+        frames = self.frames
+        with paused_gc():
+            return build_status(frames)
+
+    @cached_property
+    def transactions(self) -> pd.DataFrame:
+        """Charging sessions with energy three ways (see :mod:`workbench.tables.transactions`)."""
+        from .tables.transactions import build_transactions
+
+        frames, meter_values, status = self.frames, self.meter_values, self.status
+        with paused_gc():
+            return build_transactions(frames, meter_values, status)
+
+    @cached_property
+    def findings(self) -> pd.DataFrame:
+        """Findings of every registered check with the default thresholds."""
+        return self.check()
+
+    def check(self, config: Any = None, names: Iterable[str] | None = None) -> pd.DataFrame:
+        """Run checks (all by default) with ``config`` (a :class:`~workbench.checks.CheckConfig`)."""
+        from .checks.registry import run_checks
+
+        return run_checks(self, config, names)
+
+    TABLES = ("frames", "calls", "connections", "meter_values", "status", "transactions", "findings")
+    """Every table a Capture offers, in the order reports list them."""
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by name (builds those not built yet)."""
+        return {name: getattr(self, name) for name in self.TABLES}
+
+    # --- summaries ----------------------------------------------------------------------------
+
+    @property
+    def charge_point_ids(self) -> list[str]:
+        """Charge points seen in frames or connections, sorted."""
+        ids = set(self.frames["charge_point_id"].dropna().unique()) | set(
+            self.connections["charge_point_id"].dropna().unique())
+        return sorted(str(i) for i in ids)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a quick look: files, frames, connections, charge points, time span, parse errors."""
+        frames = self.frames
+        start = frames["ts"].min() if len(frames) else None
+        end = frames["ts"].max() if len(frames) else None
+        return {
+            "files": len(self.paths),
+            "frames": len(frames),
+            "connections": len(self.connections),
+            "charge_points": len(self.charge_point_ids),
+            "start": None if start is None or pd.isna(start) else start,
+            "end": None if end is None or pd.isna(end) else end,
+            "invalid_frames": int((frames["message_type"] == "invalid").sum()),
+            "load_problems": len(self.load_problems),
+        }
+
+    def __repr__(self) -> str:
+        facts = self.summary()
+        return (f"<Capture {facts['frames']} frames, {facts['connections']} connections, "
+                f"{facts['charge_points']} charge points, {facts['start']} .. {facts['end']}>")
+
+    def _repr_html_(self) -> str:
+        facts = self.summary()
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+        by_action = self.frames[self.frames["message_type"] == "CALL"]["action"].value_counts().head(8)
+        actions = ", ".join(f"{html.escape(str(a))}: {n}" for a, n in by_action.items())
+        return (f"<div><b>ocpp-workbench Capture</b><table>{rows}"
+                f"<tr><th style='text-align:left'>top actions</th><td style='text-align:left'>{actions}</td></tr>"
+                f"</table></div>")
+
+
+def _route(record: Any, collector: FrameCollector, connections: list[Record], problems: list[LoadProblem],
+           path: str, line_no: int | None, source: str) -> None:
+    kind = record.get("type") if isinstance(record, dict) else None
+    if kind == "frame":
+        collector.add(record)
+    elif kind in CONNECTION_RECORD_TYPES:
+        connections.append(record)
+    elif kind == "header":
+        problems.append(LoadProblem(path, line_no, "extra_header",
+                                    "a header record inside the file (captures concatenated?); records go on",
+                                    repr(record)[:2000], source))
+    else:
+        problems.append(LoadProblem(path, line_no, "unknown_record_type",
+                                    f"record type {kind!r} is not one this version reads", repr(record)[:2000], source))
+
+
+def _file_size(path: Path) -> int:
+    """Bytes of the file's content: the uncompressed size for gzip (from its ISIZE trailer, mod 4 GiB)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b" or size < 18:
+                return size
+            fh.seek(-4, os.SEEK_END)
+            return max(size, int.from_bytes(fh.read(4), "little"))
+    except OSError:
+        return 0
+
+
+# Bytes a frame record takes beyond its text (keys, ts, ids): used only for the progress estimate.
+_RECORD_OVERHEAD_BYTES = 130
+_PROGRESS_EVERY = 20_000
+
+
+def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+         charge_point_id: str | None = None, tz: str = "UTC",
+         progress: ProgressCallback | None = None) -> Capture:
+    """Read capture files (a path, several, or a directory; plain or .gz) into one :class:`Capture`.
+
+    Files that are not native captures are imported as foreign logs (``charge_point_id`` and ``tz``
+    are passed to the importer). Frames keep file order, so ``frames.seq`` is unique and ordered.
+    Raises FileNotFoundError or :class:`~workbench.errors.WorkbenchError` only when a file cannot be
+    read at all. ``progress(bytes_done, bytes_total)`` is called every 20 000 records (estimated bytes).
+    """
+    with paused_gc():
+        return _load(capture_files(paths), charge_point_id, tz, progress)
+
+
+def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: ProgressCallback | None) -> Capture:
+    sizes = [_file_size(p) for p in files]
+    total = sum(sizes)
+    done = 0
+    collector = FrameCollector()
+    connections: list[Record] = []
+    problems: list[LoadProblem] = []
+    headers: list[Record] = []
+    for path, size in zip(files, sizes):
+        try:
+            reader = CaptureReader(path)
+        except CaptureFormatError as exc:
+            if "not an ocpp-workbench capture" not in str(exc):
+                raise
+            header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz)
+            headers.append(header)
+            for record in records:
+                _route(record, collector, connections, problems, str(path), None, "import")
+            problems.extend(report)
+        else:
+            headers.append(reader.header)
+            if progress is None:
+                add_frame = collector.add
+                for record in reader:  # the reader yields dicts with a "type"; frames are the bulk
+                    if record["type"] == "frame":
+                        add_frame(record)
+                    else:
+                        _route(record, collector, connections, problems, str(path), None, "capture_read")
+            else:
+                in_file = 0
+                for index, record in enumerate(reader, 1):
+                    _route(record, collector, connections, problems, str(path), None, "capture_read")
+                    text = record.get("text") if isinstance(record, dict) else None
+                    in_file += (len(text) if isinstance(text, str) else 0) + _RECORD_OVERHEAD_BYTES
+                    if index % _PROGRESS_EVERY == 0:
+                        progress(done + min(in_file, size), total)
+            for problem in reader.problems:
+                problems.append(LoadProblem(problem.path, problem.line_no, problem.kind, problem.detail,
+                                            problem.raw, "capture_read"))
+        done += size
+        if progress is not None:
+            progress(done, total)
+    return Capture(headers, collector, connections, problems, files)
+
+
+def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: str | None,
+                    tz: str) -> tuple[Record, list[Record], list[LoadProblem]]:
+    try:
+        from .capture.importers import import_file
+    except ImportError:
+        raise cause from None
+    try:
+        result = import_file(path, charge_point_id=charge_point_id, tz=tz)
+    except WorkbenchError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CaptureFormatError(f"{path}: not a capture and could not be imported: {exc}") from exc
+    report = getattr(result, "report", None)
+    problems: list[LoadProblem] = []
+    if isinstance(report, pd.DataFrame) and len(report):
+        columns = list(report.columns)
+        for row in report.to_dict("records"):
+            line_no = row.get("line_no", row.get("line"))
+            problems.append(LoadProblem(
+                str(path),
+                int(line_no) if isinstance(line_no, (int, float)) and not pd.isna(line_no) else None,
+                str(row.get("status", row.get("kind", "skipped"))),
+                str(row.get("detail", row.get("reason", row.get("message", "")))),
+                str(row.get("raw", row.get("text", ""))) if ("raw" in columns or "text" in columns) else "",
+                "import",
+            ))
+    return dict(result.header), list(result.records), problems
+
+
+@pd.api.extensions.register_dataframe_accessor("ocpp")
+class OcppAccessor:
+    """``df.ocpp``: row filters shared by every workbench table (each returns a new DataFrame)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def _need(self, column: str) -> pd.Series:
+        if column not in self._frame.columns:
+            raise AttributeError(f"this table has no {column!r} column")
+        return self._frame[column]
+
+    def for_charger(self, charge_point_id: str) -> pd.DataFrame:
+        """Rows of one charge point."""
+        return self._frame[self._need("charge_point_id") == charge_point_id]
+
+    def for_connector(self, connector_id: int) -> pd.DataFrame:
+        """Rows of one connector (tables with ``connector_id``)."""
+        return self._frame[self._need("connector_id") == connector_id]
+
+    def for_action(self, action: str) -> pd.DataFrame:
+        """Rows of one OCPP action (frames, calls)."""
+        return self._frame[self._need("action") == action]
+
+    def between(self, start: Any, end: Any) -> pd.DataFrame:
+        """Rows with ``start <= ts < end`` (anything pd.Timestamp reads; naive means UTC)."""
+        ts = self._need("ts")
+        lo, hi = (pd.Timestamp(t) for t in (start, end))
+        lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo
+        hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi
+        return self._frame[(ts >= lo) & (ts < hi)]
+
+    def seqs(self, seqs: Iterable[int]) -> pd.DataFrame:
+        """Rows whose ``seq`` is in ``seqs`` (e.g. a finding's ``frame_seqs``)."""
+        return self._frame[self._need("seq").isin(list(seqs))]
+
+
+__all__ = ["Capture", "LoadProblem", "OcppAccessor", "capture_files", "load"]

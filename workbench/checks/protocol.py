@@ -1,0 +1,360 @@
+"""OCPP-J RPC rules: pairing, ids, synchronicity, errors, boot order, actions and their directions.
+
+Each check reads the frames/calls/connections tables of one charge point at a time (the tables
+hold all charge points; every comparison is within a connection or a charge point). Sources are
+the OCPP-J 1.6 specification [J], its errata [JERR] and OCPP 1.6 edition 2 [SPEC]; see
+/work/shared/reference/ocpp16-facts.md §2, §3 and §9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..ocppj import MAX_UNIQUE_ID_LENGTH
+from .registry import CheckConfig, Finding, check
+from .schema import known_actions
+
+# [SPEC] §3.3 profile table (+ [SEC] §5 security extension): who may send which request.
+# DataTransfer goes both ways. The ocpp package does not model directions, so they are listed here.
+CHARGER_ACTIONS = frozenset({
+    "Authorize", "BootNotification", "DataTransfer", "Heartbeat", "MeterValues", "StartTransaction",
+    "StatusNotification", "StopTransaction", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+    "SecurityEventNotification", "SignCertificate", "LogStatusNotification", "SignedFirmwareStatusNotification",
+})
+CSMS_ACTIONS = frozenset({
+    "ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTransfer", "GetConfiguration",
+    "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "GetDiagnostics",
+    "UpdateFirmware", "GetLocalListVersion", "SendLocalList", "CancelReservation", "ReserveNow",
+    "ClearChargingProfile", "GetCompositeSchedule", "SetChargingProfile", "TriggerMessage",
+    "CertificateSigned", "DeleteCertificate", "ExtendedTriggerMessage", "GetInstalledCertificateIds",
+    "GetLog", "InstallCertificate", "SignedUpdateFirmware",
+})
+CHARGER_TO_CSMS = "charger_to_csms"
+
+
+def _clean(value: Any) -> Any:
+    """None for pandas' missing markers, the value otherwise."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _connector(payload: Any) -> int | None:
+    value = payload.get("connectorId") if isinstance(payload, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _transaction(payload: Any) -> int | None:
+    value = payload.get("transactionId") if isinstance(payload, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seqs(*values: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in values if _clean(v) is not None)
+
+
+def _side(direction: Any) -> str:
+    return "charger" if direction == CHARGER_TO_CSMS else "CSMS"
+
+
+@check("invalid_frame", clause="OCPP-J 1.6 §4.1 (message structure: a JSON array of type, id, ...)")
+def invalid_frame(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """Frames that are not OCPP-J messages: invalid JSON, wrong shape, binary frames, unknown message type."""
+    frames = cap.frames
+    bad = frames.loc[frames["message_type"] == "invalid", ["seq", "ts", "charge_point_id", "direction", "parse_error"]]
+    for seq, ts, cp, direction, error in zip(bad["seq"].tolist(), bad["ts"].tolist(), bad["charge_point_id"].tolist(),
+                                             bad["direction"].tolist(), bad["parse_error"].tolist()):
+        yield Finding("invalid_frame", "error", _clean(ts), _clean(cp), None, None,
+                      f"frame from the {_side(direction)} is not valid OCPP-J: {error}", (int(seq),))
+
+
+def _unanswered_window_end(cap: Any) -> pd.Series:
+    """Per connection: the last moment a reply could have been seen (its close, else its last frame)."""
+    seen = pd.concat([
+        cap.frames[["connection_id", "ts"]],
+        cap.connections[["connection_id", "close_ts"]].rename(columns={"close_ts": "ts"}),
+    ], ignore_index=True).dropna()
+    return seen.groupby("connection_id", observed=True)["ts"].max()
+
+
+@check("unanswered_request", clause="OCPP-J 1.6 §4.1.1 / §4.2 (every CALL is answered by a CALLRESULT or CALLERROR)")
+def unanswered_request(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """Requests with no reply although the connection was watched for ``unanswered_timeout_s`` after them.
+
+    A request near the end of the capture (or of its connection) with less than the timeout left is
+    not reported: its reply may simply not have been captured."""
+    calls = cap.calls
+    pending = calls[calls["outcome"] == "unanswered"]
+    if not len(pending):
+        return
+    end = _unanswered_window_end(cap)
+    watched_until = pending["connection_id"].map(end)
+    watched_s = (watched_until.astype(pending["ts"].dtype) - pending["ts"]).dt.total_seconds()
+    late = pending[watched_s.to_numpy(dtype=float, na_value=np.nan) >= config.unanswered_timeout_s]
+    for ts, cp, direction, action, uid, seq, request in zip(
+            late["ts"].tolist(), late["charge_point_id"].tolist(), late["direction"].tolist(),
+            late["action"].tolist(), late["unique_id"].tolist(), late["request_seq"].tolist(), late["request"].tolist()):
+        yield Finding("unanswered_request", "error", ts, _clean(cp), _connector(request), _transaction(request),
+                      f"{action} request {uid!r} from the {_side(direction)} got no reply within "
+                      f"{config.unanswered_timeout_s:g} s", _seqs(seq))
+
+
+@check("slow_reply", clause="OCPP-J 1.6 §4.1.1 (a request times out; the timeout is implementation-defined)")
+def slow_reply(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """Replies that came more than ``slow_reply_s`` after their request."""
+    calls = cap.calls
+    slow = calls[calls["latency_s"].to_numpy(dtype=float, na_value=np.nan) > config.slow_reply_s]
+    for ts, cp, direction, action, uid, latency, rseq, pseq, request in zip(
+            slow["ts"].tolist(), slow["charge_point_id"].tolist(), slow["direction"].tolist(),
+            slow["action"].tolist(), slow["unique_id"].tolist(), slow["latency_s"].tolist(),
+            slow["request_seq"].tolist(), slow["reply_seq"].tolist(), slow["request"].tolist()):
+        replier = "CSMS" if direction == CHARGER_TO_CSMS else "charger"
+        yield Finding("slow_reply", "warning", ts, _clean(cp), _connector(request), _transaction(request),
+                      f"the {replier} answered {action} {uid!r} after {latency:.3f} s "
+                      f"(threshold {config.slow_reply_s:g} s)", _seqs(rseq, pseq))
+
+
+@check("reply_without_request", clause="OCPP-J 1.6 §4.2.2 / §4.2.3 (a reply carries the id of the CALL it answers)")
+def reply_without_request(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """CALLRESULT/CALLERROR frames whose id matches no unanswered CALL of the other side on that connection."""
+    calls = cap.calls
+    orphans = calls[calls["outcome"] == "reply_without_request"]
+    for ts, cp, direction, uid, seq in zip(orphans["ts"].tolist(), orphans["charge_point_id"].tolist(),
+                                           orphans["direction"].tolist(), orphans["unique_id"].tolist(),
+                                           orphans["reply_seq"].tolist()):
+        replier = "CSMS" if direction == CHARGER_TO_CSMS else "charger"
+        yield Finding("reply_without_request", "error", ts, _clean(cp), None, None,
+                      f"the {replier} sent a reply with id {uid!r} that answers no open request", _seqs(seq))
+
+
+@check("duplicate_message_id", clause="OCPP-J 1.6 §4.1.4 and [JERR] §3.1/3.7 (message ids are unique per sender)")
+def duplicate_message_id(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """CALLs reusing an id the same side already used on that connection. A retransmission of the same
+    request may reuse its id ([JERR]), so an identical repeat is a warning; a different request an error."""
+    calls = cap.calls
+    if not (calls["outcome"] == "duplicate_id").any():
+        return
+    requests = calls[calls["request_seq"].notna()]
+    first_of: dict[tuple[Any, Any, Any], tuple[Any, Any, Any]] = {}
+    for ts, cp, conn, direction, uid, action, seq, payload, outcome in zip(
+            requests["ts"].tolist(), requests["charge_point_id"].tolist(), requests["connection_id"].tolist(),
+            requests["direction"].tolist(), requests["unique_id"].tolist(), requests["action"].tolist(),
+            requests["request_seq"].tolist(), requests["request"].tolist(), requests["outcome"].tolist()):
+        key = (conn, direction, uid)
+        if outcome != "duplicate_id":
+            first_of.setdefault(key, (action, payload, seq))
+            continue
+        earlier = first_of.get(key)
+        same = earlier is not None and earlier[0] == action and earlier[1] == payload
+        yield Finding("duplicate_message_id", "warning" if same else "error", ts, _clean(cp),
+                      _connector(payload), _transaction(payload),
+                      f"the {_side(direction)} reused message id {uid!r} on this connection"
+                      + (" (a retransmission of the same request)" if same else
+                         f" for a different request ({action})"),
+                      _seqs(earlier[2] if earlier else None, seq))
+
+
+@check("message_id_too_long", clause="OCPP-J 1.6 §4.1.4 (uniqueId: at most 36 characters)")
+def message_id_too_long(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """CALLs whose message id is longer than 36 characters."""
+    frames = cap.frames
+    long_ids = frames.loc[(frames["message_type"] == "CALL")
+                          & (frames["unique_id"].str.len().fillna(0) > MAX_UNIQUE_ID_LENGTH),
+                          ["seq", "ts", "charge_point_id", "direction", "unique_id", "action"]]
+    for seq, ts, cp, direction, uid, action in zip(long_ids["seq"].tolist(), long_ids["ts"].tolist(),
+                                                   long_ids["charge_point_id"].tolist(), long_ids["direction"].tolist(),
+                                                   long_ids["unique_id"].tolist(), long_ids["action"].tolist()):
+        yield Finding("message_id_too_long", "error", ts, _clean(cp), None, None,
+                      f"{action} from the {_side(direction)} has a {len(uid)}-character message id "
+                      f"(at most {MAX_UNIQUE_ID_LENGTH})", (int(seq),))
+
+
+@check("concurrent_requests", clause="OCPP-J 1.6 §4.1.1 and [JERR] §3.5 (one outstanding CALL per side and connection)")
+def concurrent_requests(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """A CALL sent while the same side still waits for a reply to an earlier CALL on that connection.
+
+    An earlier CALL stops being outstanding when its reply is seen, or ``unanswered_timeout_s`` after
+    it was sent (it timed out, after which the sender may go on)."""
+    calls = cap.calls
+    columns = ["ts", "charge_point_id", "connection_id", "direction", "unique_id", "action", "request_seq",
+               "reply_seq", "reply_ts", "request"]
+    requests = calls.loc[calls["request_seq"].notna(), columns]
+    if len(requests) < 2:
+        return
+    order = requests.sort_values(["connection_id", "direction", "request_seq"], kind="stable")
+    # Vectorised pre-filter: keep only (connection, direction) groups where some CALL starts before an
+    # earlier one's reply (reply_seq) or timeout; the exact walk below runs on those groups only.
+    group = order.groupby(["connection_id", "direction"], observed=True, dropna=False, sort=False)
+    seq = order["request_seq"].to_numpy(dtype=np.int64)
+    reply = order["reply_seq"].to_numpy(dtype=float, na_value=np.nan)
+    unanswered = np.isnan(reply)
+    ts_us = order["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    end_seq = pd.Series(np.where(unanswered, -1.0, reply), index=order.index)
+    end_us = pd.Series(np.where(unanswered, ts_us + int(config.unanswered_timeout_s * 1e6), -1), index=order.index)
+    prev_end_seq = end_seq.groupby(group.ngroup()).cummax().groupby(group.ngroup()).shift(1).to_numpy(
+        dtype=float, na_value=-1.0)
+    prev_end_us = end_us.groupby(group.ngroup()).cummax().groupby(group.ngroup()).shift(1).to_numpy(
+        dtype=float, na_value=-1.0)
+    candidate = (prev_end_seq > seq) | (prev_end_us > ts_us)
+    if not candidate.any():
+        return
+    flagged_groups = set(group.ngroup()[candidate].tolist())
+    order = order[group.ngroup().isin(flagged_groups).to_numpy()]
+    timeout = pd.Timedelta(seconds=config.unanswered_timeout_s)
+    open_by: dict[tuple[Any, Any], list[tuple[Any, int, Any]]] = {}
+    for ts, cp, conn, direction, uid, action, seq, reply_seq, reply_ts, payload in zip(
+            order["ts"].tolist(), order["charge_point_id"].tolist(), order["connection_id"].tolist(),
+            order["direction"].tolist(), order["unique_id"].tolist(), order["action"].tolist(),
+            order["request_seq"].tolist(), order["reply_seq"].tolist(), order["reply_ts"].tolist(),
+            order["request"].tolist()):
+        key = (conn, direction)
+        still_open = []
+        for other_seq, other_reply_seq, other_ts, other_action, other_uid in open_by.get(key, []):
+            if other_reply_seq is not None:
+                outstanding = other_reply_seq > seq
+            else:
+                outstanding = _clean(ts) is not None and _clean(other_ts) is not None and ts - other_ts < timeout
+            if outstanding:
+                still_open.append((other_seq, other_reply_seq, other_ts, other_action, other_uid))
+        if still_open:
+            waiting = still_open[0]
+            yield Finding("concurrent_requests", "warning", ts, _clean(cp), _connector(payload), _transaction(payload),
+                          f"the {_side(direction)} sent {action} {uid!r} while {waiting[3]} {waiting[4]!r} "
+                          "was still unanswered", _seqs(waiting[0], seq))
+        still_open.append((int(seq), None if _clean(reply_seq) is None else int(reply_seq), ts, action, uid))
+        open_by[key] = still_open
+
+
+@check("callerror", clause="OCPP-J 1.6 §4.2.3 (CALLERROR: the receiver could not process a CALL)")
+def callerror(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """Every CALLERROR reply: the other side could not process a request."""
+    calls = cap.calls
+    errors = calls[calls["outcome"] == "error"]
+    for ts, cp, direction, action, uid, code, response, rseq, pseq, request in zip(
+            errors["ts"].tolist(), errors["charge_point_id"].tolist(), errors["direction"].tolist(),
+            errors["action"].tolist(), errors["unique_id"].tolist(), errors["error_code"].tolist(),
+            errors["response"].tolist(), errors["request_seq"].tolist(), errors["reply_seq"].tolist(),
+            errors["request"].tolist()):
+        replier = "CSMS" if direction == CHARGER_TO_CSMS else "charger"
+        yield Finding("callerror", "warning", ts, _clean(cp), _connector(request), _transaction(request),
+                      f"the {replier} answered {action} {uid!r} with CALLERROR {code}", _seqs(rseq, pseq))
+
+
+@check("unknown_action", clause="OCPP-J 1.6 §4.2.3 Table 7 (NotImplemented: action not known) and [SPEC] §3.3")
+def unknown_action(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """CALLs whose action is not an OCPP 1.6 action (nor of the 1.6 security extension); actions are case-sensitive."""
+    frames = cap.frames
+    unknown = frames.loc[(frames["message_type"] == "CALL") & ~frames["action"].isin(known_actions()),
+                         ["seq", "ts", "charge_point_id", "direction", "action"]]
+    for seq, ts, cp, direction, action in zip(unknown["seq"].tolist(), unknown["ts"].tolist(),
+                                              unknown["charge_point_id"].tolist(), unknown["direction"].tolist(),
+                                              unknown["action"].tolist()):
+        yield Finding("unknown_action", "error", ts, _clean(cp), None, None,
+                      f"the {_side(direction)} called {action!r}, which is not an OCPP 1.6 action", (int(seq),))
+
+
+@check("wrong_direction", clause="OCPP 1.6 [SPEC] §3.3 (each action is sent by one side; DataTransfer by both)")
+def wrong_direction(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """Known actions sent by the wrong side (e.g. a CSMS sending BootNotification)."""
+    frames = cap.frames
+    is_call = frames["message_type"] == "CALL"
+    from_charger = frames["direction"] == CHARGER_TO_CSMS
+    wrong = frames.loc[is_call & ((from_charger & frames["action"].isin(CSMS_ACTIONS - CHARGER_ACTIONS))
+                                  | (~from_charger & frames["action"].isin(CHARGER_ACTIONS - CSMS_ACTIONS))),
+                       ["seq", "ts", "charge_point_id", "direction", "action"]]
+    for seq, ts, cp, direction, action in zip(wrong["seq"].tolist(), wrong["ts"].tolist(),
+                                              wrong["charge_point_id"].tolist(), wrong["direction"].tolist(),
+                                              wrong["action"].tolist()):
+        yield Finding("wrong_direction", "error", ts, _clean(cp), None, None,
+                      f"{action} was sent by the {_side(direction)}; only the "
+                      f"{'CSMS' if direction == CHARGER_TO_CSMS else 'charger'} sends it", (int(seq),))
+
+
+def _charge_points_with_requests_before_acceptance(mine: pd.DataFrame) -> set[Any]:
+    """Vectorised pre-filter: charge points where a non-boot request follows a BootNotification that was
+    not (yet) answered Accepted. Only they need the exact walk (which also handles Pending + triggers)."""
+    boots = mine[mine["action"] == "BootNotification"]
+    if not len(boots):
+        return set()
+    status = [r.get("status") if isinstance(r, dict) else None for r in boots["response"].tolist()]
+    accepted = np.asarray([s == "Accepted" for s in status], dtype=bool) & boots["reply_seq"].notna().to_numpy()
+    events = pd.concat([
+        pd.DataFrame({"cp": boots["charge_point_id"].to_numpy(), "seq": boots["request_seq"].to_numpy(dtype=float),
+                      "state": 1.0, "is_request": False}),  # state 1 = booting
+        pd.DataFrame({"cp": boots["charge_point_id"].to_numpy()[accepted],
+                      "seq": boots["reply_seq"].to_numpy(dtype=float, na_value=np.nan)[accepted],
+                      "state": 0.0, "is_request": False}),  # state 0 = accepted
+        pd.DataFrame({"cp": mine["charge_point_id"].to_numpy(), "seq": mine["request_seq"].to_numpy(dtype=float),
+                      "state": np.nan, "is_request": mine["action"].to_numpy() != "BootNotification"}),
+    ], ignore_index=True).sort_values("seq", kind="stable")
+    events["state"] = events.groupby("cp", dropna=False)["state"].ffill()
+    flagged = events[events["is_request"] & (events["state"] == 1.0)]
+    return set(flagged["cp"].dropna().tolist())
+
+
+@check("request_before_boot_accepted",
+       clause="OCPP 1.6 [SPEC] §4.2 / §6.3 and [JERR] §3.10 (no other request until BootNotification is Accepted)")
+def request_before_boot_accepted(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """Charger requests other than BootNotification sent after a BootNotification and before a reply Accepted.
+
+    While Pending the charger may send only what a TriggerMessage asked for. A charger never seen
+    booting in the capture is not judged (it may have been accepted before the capture started)."""
+    calls = cap.calls
+    columns = ["ts", "charge_point_id", "action", "request_seq", "reply_seq", "request", "response"]
+    has_request = calls["request_seq"].notna()
+    from_charger = calls["direction"] == CHARGER_TO_CSMS
+    mine = calls.loc[from_charger & has_request, columns]
+    triggers = calls.loc[~from_charger & has_request & (calls["action"] == "TriggerMessage"), columns]
+    booted = _charge_points_with_requests_before_acceptance(mine)
+    if not booted:
+        return
+    mine = mine[mine["charge_point_id"].isin(booted)]
+    # Events in frame order per charge point: charger requests, boot replies, trigger requests.
+    events: list[tuple[int, str, Any, Any]] = []
+    for cp, seq, action, payload, reply_seq, response, ts in zip(
+            mine["charge_point_id"].tolist(), mine["request_seq"].tolist(), mine["action"].tolist(),
+            mine["request"].tolist(), mine["reply_seq"].tolist(), mine["response"].tolist(), mine["ts"].tolist()):
+        if cp not in booted:
+            continue
+        events.append((int(seq), "request", cp, (action, payload, ts)))
+        if action == "BootNotification" and _clean(reply_seq) is not None:
+            status = response.get("status") if isinstance(response, dict) else None
+            events.append((int(reply_seq), "boot_reply", cp, status))
+    for cp, seq, payload in zip(triggers["charge_point_id"].tolist(), triggers["request_seq"].tolist(),
+                                triggers["request"].tolist()):
+        if cp in booted and isinstance(payload, dict):
+            events.append((int(seq), "trigger", cp, payload.get("requestedMessage")))
+    events.sort(key=lambda e: e[0])
+    state: dict[Any, str] = {}  # cp -> "unknown" | "booting" | "Pending" | "Rejected" | "Accepted"
+    triggered: dict[Any, set[str]] = {}
+    for seq, kind, cp, detail in events:
+        if kind == "trigger":
+            triggered.setdefault(cp, set()).add(detail)
+            continue
+        if kind == "boot_reply":
+            state[cp] = detail if detail in ("Accepted", "Pending", "Rejected") else "booting"
+            if detail != "Pending":
+                triggered.pop(cp, None)
+            continue
+        action, payload, ts = detail
+        if action == "BootNotification":
+            if state.get(cp) != "Pending":  # a new boot; a repeat while Pending keeps the triggers
+                state[cp] = "booting"
+            continue
+        current = state.get(cp, "unknown")
+        if current in ("unknown", "Accepted"):
+            continue
+        if current == "Pending" and action in triggered.get(cp, set()):
+            triggered[cp].discard(action)
+            continue
+        why = {"booting": "before its BootNotification was answered",
+               "Pending": "while its BootNotification was Pending (and no TriggerMessage asked for it)",
+               "Rejected": "after its BootNotification was Rejected"}[current]
+        yield Finding("request_before_boot_accepted", "error", ts, _clean(cp), _connector(payload),
+                      _transaction(payload), f"the charger sent {action} {why}", (seq,))

@@ -1,0 +1,194 @@
+"""The check registry: named, pure checks that turn a capture's tables into findings.
+
+A check is a function ``fn(cap, config) -> Iterable[Finding]`` registered with :func:`check`
+under a unique name and the spec clause it encodes. It reads only ``cap``'s tables
+(``.frames .calls .connections .meter_values .status .transactions``) and ``.header``, never
+mutates them, and keeps no state between charge points. :func:`run_checks` runs them all
+(or some) and assembles the findings table; a check that raises becomes one ``error``
+finding, so a bug in one check never hides the others' results.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..tables._columns import str_column
+
+SEVERITIES = ("error", "warning", "info")
+"""Finding severities, worst first. ``error``: the spec is violated; ``warning``: legal but
+suspicious or an interoperability risk; ``info``: worth knowing, no fault."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found. ``frame_seqs`` are the ``frames.seq`` values that prove it."""
+
+    check: str
+    severity: str
+    ts: pd.Timestamp | None
+    charge_point_id: str | None
+    connector_id: int | None
+    transaction_id: int | None
+    message: str
+    frame_seqs: tuple[int, ...] = ()
+
+
+@dataclass
+class CheckConfig:
+    """Thresholds of the checks. Every field has its unit in its name."""
+
+    unanswered_timeout_s: float = 30.0
+    """A request with no reply within this many seconds (and none at all) is unanswered."""
+    slow_reply_s: float = 10.0
+    """A reply later than this many seconds after its request is slow."""
+    clock_skew_s: float = 60.0
+    """Payload timestamps further than this from capture time are skewed."""
+    energy_tolerance_wh: float = 1.0
+    """Absolute slack (Wh) when comparing energy figures, on top of any sampling allowance."""
+    power_idle_w: float = 100.0
+    """Power at or below this (W) counts as "about zero"; above it as drawing power."""
+    late_delivery_s: float = 300.0
+    """A queued message delivered this many seconds after its payload timestamp is late."""
+    interval_tolerance_factor: float = 1.5
+    """A gap longer than this factor times the configured interval is a gap."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form settings for checks outside this package (name -> value)."""
+    status_settle_s: float = 30.0
+    """Power readings closer than this (s) to a status change are not judged against either status
+    (the EV needs time to ramp up or down; statuses are reported a little late or early)."""
+    charging_start_grace_s: float = 60.0
+    """Charging reported up to this many seconds (s) before its StartTransaction is not "without a transaction"."""
+    energy_tolerance_fraction: float = 0.01
+    """Relative slack (fraction of the session energy) when comparing integrated power with the register."""
+
+
+CheckFunction = Callable[[Any, CheckConfig], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """A registered check: its name, the spec clause it encodes, what it looks for, and the function."""
+
+    name: str
+    clause: str
+    description: str
+    fn: CheckFunction
+
+
+CHECKS: dict[str, CheckInfo] = {}
+"""Every registered check by name, in registration order."""
+
+
+def check(name: str, *, clause: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``fn(cap, config) -> Iterable[Finding]`` as the check ``name``.
+
+    ``clause`` names the spec text it encodes (e.g. ``"OCPP-J 1.6 §4.1.1"``); the first line of the
+    function's docstring is its description. Registering a different function under a taken name
+    raises ValueError (re-importing the same module is allowed).
+    """
+
+    def register(fn: CheckFunction) -> CheckFunction:
+        existing = CHECKS.get(name)
+        if existing is not None and (existing.fn.__module__, existing.fn.__qualname__) != (
+            fn.__module__, fn.__qualname__,
+        ):
+            raise ValueError(f"check {name!r} is already registered by {existing.fn.__module__}")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        CHECKS[name] = CheckInfo(name, clause, doc[0] if doc else "", fn)
+        return fn
+
+    return register
+
+
+FINDING_COLUMNS: dict[str, tuple[str, str, str]] = {
+    # name: (dtype, unit, meaning)
+    "ts": ("datetime64[us, UTC]", "UTC", "when it happened (the first proving frame), or NaT"),
+    "check": ("str", "", "name of the check that found it (see CHECKS)"),
+    "severity": ("str", "", "error | warning | info"),
+    "charge_point_id": ("str", "", "charge point concerned, or None for the capture as a whole"),
+    "connector_id": ("Int64", "", "connector concerned, or <NA>"),
+    "transaction_id": ("Int64", "", "transaction concerned, or <NA>"),
+    "message": ("str", "", "what is wrong, in one sentence"),
+    "frame_seqs": ("object", "", "list[int] of frames.seq that prove it"),
+}
+
+
+def _to_ts(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None or value is pd.NA:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+    """The findings table (columns as in :data:`FINDING_COLUMNS`), ordered by ts (NaT last), then check."""
+    rows = list(findings)
+    ts = pd.array([_to_ts(f.ts) for f in rows], dtype="datetime64[us, UTC]") if rows else pd.array(
+        [], dtype="datetime64[us, UTC]")
+    frame = pd.DataFrame({
+        "ts": ts,
+        "check": str_column([f.check for f in rows]),
+        "severity": str_column([f.severity for f in rows]),
+        "charge_point_id": str_column([f.charge_point_id for f in rows]),
+        "connector_id": pd.array([_optional_int(f.connector_id) for f in rows], dtype="Int64"),
+        "transaction_id": pd.array([_optional_int(f.transaction_id) for f in rows], dtype="Int64"),
+        "message": str_column([f.message for f in rows]),
+        "frame_seqs": pd.Series([[int(s) for s in f.frame_seqs] for f in rows], dtype="object"),
+    })
+    if len(frame):
+        frame = frame.sort_values(["ts", "check"], na_position="last", kind="stable").reset_index(drop=True)
+    return frame
+
+
+def run_checks(cap: Any, config: CheckConfig | None = None, names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Run the named checks (all registered ones by default) on ``cap``; returns the findings table.
+
+    A check that raises becomes one ``error`` finding ``"check X crashed: ..."``; an unknown name
+    raises ValueError (API misuse).
+    """
+    import workbench.checks  # noqa: F401  (registers every check module)
+
+    config = config or CheckConfig()
+    selected = list(CHECKS) if names is None else list(names)
+    unknown = [name for name in selected if name not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+    findings: list[Finding] = []
+    for name in selected:
+        info = CHECKS[name]
+        try:
+            found = list(info.fn(cap, config))
+            bad = [f for f in found if not isinstance(f, Finding) or f.severity not in SEVERITIES]
+            if bad:
+                raise TypeError(f"returned {len(bad)} item(s) that are not Findings with a known severity")
+        except Exception as exc:  # noqa: BLE001  (a crashing check is itself a finding, by contract)
+            where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            at = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
+            found = [Finding(name, "error", None, None, None, None,
+                             f"check {name} crashed: {type(exc).__name__}: {exc}{at}")]
+        findings.extend(found)
+    return findings_frame(findings)

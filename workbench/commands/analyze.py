@@ -1,0 +1,309 @@
+"""``ocpp-workbench analyze FILE...``: sessions, findings and every table of one or more captures.
+
+Prints the sessions (energy three ways, in kWh), findings counted by severity and check and the
+worst of them; writes every table as Parquet (and CSV with ``--csv``) to ``--out``; exits 1 when
+``--fail-on`` is met. Bad input gives a one-line message or a finding, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from ..analysis import Capture, capture_files, load
+from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
+from ..errors import WorkbenchError
+from ..tables._columns import str_column
+
+NAME = "analyze"
+HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
+
+LARGE_INPUT_BYTES = 50 * 2**20
+"""Inputs larger than this show a progress bar even when stderr is not a terminal."""
+SESSION_ROWS_SHOWN = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="capture files (.ocpp.jsonl, .gz), directories of them, or foreign logs to import")
+    parser.add_argument("--out", metavar="DIR", type=Path,
+                        help="write every table as <DIR>/<table>.parquet (object columns as JSON text)")
+    parser.add_argument("--csv", action="store_true", help="with --out, also write <DIR>/<table>.csv")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="report format on stdout")
+    parser.add_argument("--fail-on", choices=("error", "warning"), default=None,
+                        help="exit 1 when a finding of this severity (or worse) exists")
+    parser.add_argument("--worst", type=int, default=20, metavar="N", help="how many worst findings to show (20)")
+    parser.add_argument("--charge-point-id", default=None,
+                        help="charge point id for imported foreign logs that do not name one")
+    parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps in imported logs (UTC)")
+    parser.add_argument("--unanswered-timeout", type=float, default=CheckConfig.unanswered_timeout_s, metavar="S",
+                        help="seconds without a reply before a request counts as unanswered (30)")
+    parser.add_argument("--slow-reply", type=float, default=CheckConfig.slow_reply_s, metavar="S",
+                        help="reply latency above which a reply is slow, in seconds (10)")
+    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                        help="progress bar on stderr: auto = when stderr is a terminal or the input is > 50 MB")
+
+
+class ProgressBar:
+    """A textual bar on a stream: redrawn in place on a terminal, one line per 10 % otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, *, interactive: bool) -> None:
+        self.stream = stream
+        self.interactive = interactive
+        self._last_decile = -1
+        self._started = time.monotonic()
+
+    def update(self, done: int, total: int, label: str = "loading") -> None:
+        fraction = 1.0 if total <= 0 else min(1.0, done / total)
+        if self.interactive:
+            filled = int(fraction * self.WIDTH)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:4.0%} {label} "
+                              f"{done / 2**20:,.0f}/{total / 2**20:,.0f} MB")
+            self.stream.flush()
+            return
+        decile = int(fraction * 10)
+        if decile > self._last_decile:
+            self._last_decile = decile
+            self.stream.write(f"{label}: {fraction:.0%} of {total / 2**20:,.0f} MB "
+                              f"({time.monotonic() - self._started:.1f} s)\n")
+            self.stream.flush()
+
+    def stage(self, label: str) -> None:
+        if self.interactive:
+            self.stream.write(f"\r{label}...{' ' * (self.WIDTH + 20)}\n")
+        else:
+            self.stream.write(f"{label}... ({time.monotonic() - self._started:.1f} s)\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _progress_bar(args: argparse.Namespace, files: list[Path]) -> ProgressBar | None:
+    if args.progress == "never":
+        return None
+    interactive = sys.stderr.isatty()
+    large = sum(p.stat().st_size for p in files) > LARGE_INPUT_BYTES
+    if args.progress == "always" or interactive or large:
+        return ProgressBar(sys.stderr, interactive=interactive)
+    return None
+
+
+def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy Parquet and CSV can store: object columns (payload dicts, frame_seqs lists, ...) as JSON text,
+    and every text column as valid UTF-8 (a lone surrogate from a JSON escape is spelled as an escape)."""
+    out = table.copy()
+    for column in out.columns:
+        dtype = out[column].dtype
+        if dtype == object:
+            out[column] = str_column([None if v is None else json.dumps(_plain(v), default=str, ensure_ascii=False)
+                                      for v in out[column].tolist()])
+        elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
+            out[column] = str_column(out[column].to_numpy(dtype=object, na_value=None).tolist())
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
+    """Every table; one that cannot be built is left out and becomes an error finding."""
+    tables: dict[str, pd.DataFrame] = {}
+    broken: list[Finding] = []
+    for name in Capture.TABLES:
+        if name == "findings":
+            continue
+        if bar:
+            bar.stage(f"building {name}")
+        try:
+            tables[name] = getattr(cap, name)
+        except Exception as exc:  # noqa: BLE001  (a broken table must not hide the others)
+            broken.append(Finding("table_build", "error", None, None, None, None,
+                                  f"table {name} could not be built: {type(exc).__name__}: {exc}"))
+    if bar:
+        bar.stage("running checks")
+    findings = cap.check(config)
+    if broken:
+        findings = pd.concat([findings_frame(broken), findings], ignore_index=True)
+    tables["findings"] = findings
+    return tables, broken
+
+
+def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+    try:
+        return _write_tables_to(tables, out, csv)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write tables to {out}: {exc}") from exc
+
+
+def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in tables.items():
+        ready = parquet_ready(table)
+        path = out / f"{name}.parquet"
+        ready.to_parquet(path, index=False)
+        written.append(str(path))
+        if csv:
+            csv_path = out / f"{name}.csv"
+            ready.to_csv(csv_path, index=False)
+            written.append(str(csv_path))
+    return written
+
+
+def _kwh(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else round(number / 1000.0, 3)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return pd.Timestamp(value).isoformat()
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _sessions(tables: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    transactions = tables.get("transactions")
+    if transactions is None or not len(transactions):
+        return []
+    rows = []
+    for row in transactions.to_dict("records"):
+        rows.append({
+            "charge_point_id": row.get("charge_point_id"),
+            "connector_id": None if pd.isna(row.get("connector_id")) else int(row["connector_id"]),
+            "transaction_id": None if pd.isna(row.get("transaction_id")) else int(row["transaction_id"]),
+            "start": _iso(row.get("start_ts")),
+            "stop": _iso(row.get("stop_ts")),
+            "energy_kwh": _kwh(row.get("energy_wh")),
+            "energy_register_kwh": _kwh(row.get("energy_register_wh")),
+            "energy_integrated_kwh": _kwh(row.get("energy_integrated_wh")),
+            "completeness": row.get("completeness"),
+        })
+    return rows
+
+
+def _finding_dicts(findings: pd.DataFrame, limit: int) -> list[dict[str, Any]]:
+    if not len(findings):
+        return []
+    rank = findings["severity"].map({s: i for i, s in enumerate(SEVERITIES)}).fillna(len(SEVERITIES))
+    worst = findings.assign(_rank=rank).sort_values(["_rank", "ts"], kind="stable", na_position="last").head(limit)
+    out = []
+    for row in worst.to_dict("records"):
+        out.append({
+            "ts": _iso(row["ts"]), "severity": row["severity"], "check": row["check"],
+            "charge_point_id": None if pd.isna(row["charge_point_id"]) else row["charge_point_id"],
+            "connector_id": None if pd.isna(row["connector_id"]) else int(row["connector_id"]),
+            "transaction_id": None if pd.isna(row["transaction_id"]) else int(row["transaction_id"]),
+            "message": row["message"], "frame_seqs": list(row["frame_seqs"]),
+        })
+    return out
+
+
+def build_report(cap: Capture, tables: dict[str, pd.DataFrame], *, worst: int,
+                 written: list[str]) -> dict[str, Any]:
+    """The analyze report as plain data (what ``--format json`` prints)."""
+    findings = tables["findings"]
+    summary = cap.summary()
+    return {
+        "files": [str(p) for p in cap.paths],
+        "summary": {**summary, "start": _iso(summary["start"]), "end": _iso(summary["end"])},
+        "sessions": _sessions(tables),
+        "findings_by_severity": {s: int((findings["severity"] == s).sum()) for s in SEVERITIES},
+        "findings_by_check": {str(k): int(v) for k, v in findings["check"].value_counts().sort_index().items()},
+        "worst_findings": _finding_dicts(findings, worst),
+        "tables_written": written,
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    return str(value)
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The report for people: summary, sessions, findings by severity and check, worst findings."""
+    s = report["summary"]
+    lines = [f"{s['frames']} frames, {s['connections']} connections, {s['charge_points']} charge points, "
+             f"{s['start'] or '-'} .. {s['end'] or '-'}"
+             + (f"; {s['invalid_frames']} invalid frames" if s["invalid_frames"] else "")
+             + (f"; {s['load_problems']} unreadable lines" if s["load_problems"] else "")]
+    sessions = report["sessions"]
+    lines.append("")
+    lines.append(f"Sessions ({len(sessions)}), energy in kWh: meter stop-start / register / integrated power")
+    for session in sessions[:SESSION_ROWS_SHOWN]:
+        lines.append(
+            f"  {session['charge_point_id']} c{_fmt(session['connector_id'])} tx {_fmt(session['transaction_id'])}  "
+            f"{session['start'] or '-'} .. {session['stop'] or '-'}  "
+            f"{_fmt(session['energy_kwh'])} / {_fmt(session['energy_register_kwh'])} / "
+            f"{_fmt(session['energy_integrated_kwh'])}  {session['completeness']}")
+    if len(sessions) > SESSION_ROWS_SHOWN:
+        lines.append(f"  ... {len(sessions) - SESSION_ROWS_SHOWN} more (see transactions table)")
+    counts = report["findings_by_severity"]
+    lines.append("")
+    lines.append("Findings: " + ", ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES))
+    for check_name, count in report["findings_by_check"].items():
+        lines.append(f"  {check_name}: {count}")
+    if report["worst_findings"]:
+        lines.append("")
+        lines.append("Worst findings:")
+        for f in report["worst_findings"]:
+            where = f["charge_point_id"] or "-"
+            seqs = ",".join(str(x) for x in f["frame_seqs"][:5])
+            lines.append(f"  {f['severity']:7} {f['ts'] or '-'} {where} {f['check']}: {f['message']}"
+                         + (f" [frames {seqs}]" if seqs else ""))
+    if report["tables_written"]:
+        lines.append("")
+        lines.append("Tables written: " + ", ".join(report["tables_written"]))
+    return "\n".join(lines) + "\n"
+
+
+def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
+    """True when a finding at ``fail_on`` severity or worse exists."""
+    if fail_on is None:
+        return False
+    worst_allowed = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+    return bool(findings["severity"].isin(worst_allowed).any())
+
+
+def run(args: argparse.Namespace) -> int:
+    files = capture_files(args.files)
+    bar = _progress_bar(args, files)
+    config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
+    cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
+               progress=bar.update if bar else None)
+    tables, _ = _build_tables(cap, config, bar)
+    written = _write_tables(tables, args.out, args.csv) if args.out else []
+    if bar:
+        bar.finish()
+    report = build_report(cap, tables, worst=args.worst, written=written)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+    else:
+        # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
+        sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
+    return 1 if fail_on_met(tables["findings"], args.fail_on) else 0

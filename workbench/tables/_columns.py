@@ -1,0 +1,104 @@
+"""Turn Python lists (built in one pass) into typed pandas columns, without per-row pandas work."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+TS_DTYPE = "datetime64[us, UTC]"
+
+
+def utc_times(values: Sequence[Any]) -> pd.DatetimeIndex:
+    """UTC timestamps (microseconds) from ISO 8601 strings; anything unreadable becomes NaT."""
+    if len(values) == 0:
+        return pd.DatetimeIndex([], dtype=TS_DTYPE)
+    try:
+        parsed = pd.to_datetime(values, format="ISO8601", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        # Only reached when some value is malformed: coerce those (and only those) to NaT.
+        parsed = pd.to_datetime(pd.Series(values, dtype="object").map(_one_time), utc=True)
+        parsed = pd.DatetimeIndex(parsed)
+    return parsed.as_unit("us")
+
+
+def _one_time(value: Any) -> pd.Timestamp:
+    if not isinstance(value, str):
+        return pd.NaT
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if stamp is pd.NaT:
+        return pd.NaT
+    try:
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+
+
+PYTHON_STR = pd.StringDtype("python", na_value=np.nan)
+ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # what dtype="str" means in pandas 3 with pyarrow
+
+
+def str_column(values: Sequence[Any], storage: str = "pyarrow") -> pd.api.extensions.ExtensionArray:
+    """A pandas ``str`` column; None stays missing, anything else that is not a str is shown as text.
+
+    ``storage="python"`` keeps the Python strings (no copy: right for long, unique texts such as
+    ``raw``); the default Arrow storage is faster to compare and group (short, repeated values).
+    """
+    if storage != "python":
+        try:
+            # Straight to Arrow: several times faster than pd.array(values, dtype="str"), same dtype.
+            return pd.array(pa.array(values, type=pa.large_string()), dtype=ARROW_STR)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass  # a value that is not a str (or not encodable): the general path below
+    dtype = PYTHON_STR if storage == "python" else "str"
+    try:
+        return pd.array(values, dtype=dtype)
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return pd.array([_as_text(v) for v in values], dtype=dtype)
+
+
+def _as_text(value: Any) -> str | None:
+    """A str Arrow can hold: non-str values as their str(), lone surrogates (valid JSON escapes such as
+    "\\ud800", invalid UTF-8) spelled as backslash escapes."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def object_column(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array that keeps dicts and lists as elements (numpy would broadcast nested lists)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def int64_column(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """A nullable ``Int64`` column; None becomes <NA>."""
+    return pd.array(values, dtype="Int64")
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of acyclic dicts and lists.
+
+    Each allocation burst otherwise triggers full collections that rescan every object already
+    built, which doubles the cost of decoding a large capture. Reference counting still frees memory.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,257 @@
+"""Factories for tests and notebooks: capture records and small capture files from a script of frames.
+
+A script is a list of ``(t_s, direction, message)``: ``t_s`` seconds after ``start``,
+``direction`` a :class:`~workbench.capture.Direction` (or ``"up"`` = charger_to_csms,
+``"down"`` = csms_to_charger), ``message`` an OCPP-J list (encoded compactly), a str (sent
+verbatim, so it can be malformed) or bytes (a binary frame)::
+
+    from workbench.testing import make_capture, clean_session_script
+    path = make_capture(tmp_path / "cp1.ocpp.jsonl", "CP1", clean_session_script())
+    cap = workbench.load(path)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .capture import records as rec
+from .capture.records import Direction
+from .capture.writer import CaptureWriter
+
+DEFAULT_START = dt.datetime(2025, 1, 6, 8, 0, 0, tzinfo=dt.timezone.utc)
+"""Start of every factory capture unless told otherwise (a Monday, 08:00 UTC)."""
+
+_DIRECTION_ALIASES = {"up": Direction.CHARGER_TO_CSMS, "down": Direction.CSMS_TO_CHARGER}
+
+ScriptEntry = tuple[float, "Direction | str", "list[Any] | str | bytes"]
+
+
+def direction_of(value: Direction | str) -> Direction:
+    """``Direction`` from a Direction, its value, or the aliases ``"up"``/``"down"``."""
+    if isinstance(value, str) and value in _DIRECTION_ALIASES:
+        return _DIRECTION_ALIASES[value]
+    return Direction(value)
+
+
+def ts_at(t_s: float, start: dt.datetime = DEFAULT_START) -> str:
+    """The capture timestamp ``t_s`` seconds after ``start``."""
+    return rec.format_ts(start + dt.timedelta(seconds=t_s))
+
+
+def iso_at(t_s: float, start: dt.datetime = DEFAULT_START) -> str:
+    """An OCPP payload timestamp ``t_s`` seconds after ``start`` (UTC, milliseconds, ``Z``)."""
+    when = start + dt.timedelta(seconds=t_s)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def encode(message: list[Any] | str | bytes) -> str | bytes:
+    """A script message as frame content: lists become compact JSON, str/bytes pass unchanged."""
+    if isinstance(message, (str, bytes)):
+        return message
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def factory_header(**extra: Any) -> dict[str, Any]:
+    """A capture header for factory-made captures (``proxy_mode`` ``"synthetic"``)."""
+    return rec.header(tool="workbench.testing", tool_version=__version__,
+                      started_at=rec.format_ts(DEFAULT_START), proxy_mode="synthetic", **extra)
+
+
+def charger_records(
+    charge_point_id: str,
+    script: Iterable[ScriptEntry],
+    *,
+    start: dt.datetime = DEFAULT_START,
+    connection_id: str | None = None,
+    open_at_s: float | None = None,
+    close_at_s: float | None = None,
+    close_code: int | None = 1000,
+    closed_by: str = "charger",
+    subprotocol: str | None = "ocpp1.6",
+    tls_version: str | None = "TLSv1.2",
+    cipher: str | None = "ECDHE-RSA-AES128-GCM-SHA256",
+    auth_user: str | None = None,
+    auth_password_present: bool = True,
+    proxy_actions: dict[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Records of one WebSocket connection: ``connection_open``, one ``frame`` per script entry, and a
+    ``connection_close`` when ``close_at_s`` is given.
+
+    The connection opens at ``open_at_s`` (default: 0.1 s before the first frame) and
+    ``connection_id`` defaults to ``"<charge_point_id>-1"``. ``proxy_actions`` maps a script index to
+    a ProxyAction value for that frame. TLS facts and Basic Auth user default to a profile-2 charger.
+    """
+    entries = list(script)
+    connection_id = connection_id or f"{charge_point_id}-1"
+    first_s = min((float(e[0]) for e in entries), default=0.0)
+    open_s = first_s - 0.1 if open_at_s is None else open_at_s
+    tls = rec.tls_facts(tls_version, cipher, "csms.example") if tls_version or cipher else None
+    records: list[dict[str, Any]] = [rec.connection_open(
+        ts=ts_at(open_s, start), connection_id=connection_id, charge_point_id=charge_point_id,
+        url_path=f"/ocpp/{charge_point_id}", client_address="127.0.0.1:50000",
+        subprotocols_offered=["ocpp1.6"], subprotocol=subprotocol, charger_tls=tls, csms_tls=tls,
+        auth_scheme="Basic" if auth_password_present else None,
+        auth_user=(auth_user or charge_point_id) if auth_password_present else None,
+        auth_password_present=auth_password_present,
+    )]
+    for index, (t_s, direction, message) in enumerate(entries):
+        action = (proxy_actions or {}).get(index)
+        records.append(rec.frame(ts=ts_at(float(t_s), start), connection_id=connection_id,
+                                 direction=direction_of(direction), content=encode(message),
+                                 proxy_action=action))
+    if close_at_s is not None:
+        records.append(rec.connection_close(ts=ts_at(close_at_s, start), connection_id=connection_id,
+                                            close_code=close_code, closed_by=closed_by))
+    return records
+
+
+def merge_records(*record_lists: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Interleave several connections' records by ``ts`` (stable), as a proxy would have written them."""
+    merged = [r for records in record_lists for r in records]
+    return sorted(merged, key=lambda r: r.get("ts", ""))
+
+
+def write_capture(path: str | os.PathLike[str], records: Iterable[dict[str, Any]],
+                  header: dict[str, Any] | None = None) -> Path:
+    """Write ``records`` (header excluded) to ``path`` with the real CaptureWriter; returns the path."""
+    path = Path(path)
+    with CaptureWriter(path, header or factory_header()) as writer:
+        for record in records:
+            writer.write(record)
+    return path
+
+
+def make_capture(path: str | os.PathLike[str], charge_point_id: str, script: Iterable[ScriptEntry],
+                 **options: Any) -> Path:
+    """Write a one-connection capture of ``script`` to ``path``; ``options`` as :func:`charger_records`."""
+    return write_capture(path, charger_records(charge_point_id, script, **options))
+
+
+# --- OCPP message builders (lists, ready for a script) ---------------------------------------
+
+def call(unique_id: str, action: str, payload: dict[str, Any]) -> list[Any]:
+    """A CALL message: ``[2, id, action, payload]``."""
+    return [2, unique_id, action, payload]
+
+
+def result(unique_id: str, payload: dict[str, Any] | None = None) -> list[Any]:
+    """A CALLRESULT message: ``[3, id, payload]``."""
+    return [3, unique_id, payload or {}]
+
+
+def error(unique_id: str, code: str = "InternalError", description: str = "",
+          details: dict[str, Any] | None = None) -> list[Any]:
+    """A CALLERROR message: ``[4, id, code, description, details]``."""
+    return [4, unique_id, code, description, details or {}]
+
+
+def exchange(t_s: float, unique_id: str, action: str, request: dict[str, Any],
+             response: dict[str, Any] | None = None, *, from_charger: bool = True,
+             latency_s: float = 0.05) -> list[ScriptEntry]:
+    """A CALL and its CALLRESULT ``latency_s`` later: two script entries."""
+    there, back = ("up", "down") if from_charger else ("down", "up")
+    return [(t_s, there, call(unique_id, action, request)),
+            (t_s + latency_s, back, result(unique_id, response or {}))]
+
+
+def sampled_energy_power(energy_wh: float, power_w: float, *, context: str = "Sample.Periodic") -> list[dict[str, Any]]:
+    """Two sampled values: the energy register (Wh, as a decimal string) and active power (W)."""
+    return [
+        {"value": f"{energy_wh:.1f}", "context": context, "measurand": "Energy.Active.Import.Register",
+         "location": "Outlet", "unit": "Wh"},
+        {"value": f"{power_w:.1f}", "context": context, "measurand": "Power.Active.Import",
+         "location": "Outlet", "unit": "W"},
+    ]
+
+
+def clean_session_script(
+    *,
+    connector_id: int = 1,
+    transaction_id: int = 1001,
+    id_tag: str = "TAG0001",
+    meter_start_wh: float = 10000.0,
+    power_w: float = 7200.0,
+    charge_s: float = 1800.0,
+    sample_interval_s: float = 60.0,
+    heartbeat_interval_s: int = 300,
+    start: dt.datetime = DEFAULT_START,
+    t0_s: float = 0.0,
+) -> list[ScriptEntry]:
+    """A spec-clean exchange of one charger, all schema-valid with prompt replies: boot (Accepted),
+    status of connectors 0 and ``connector_id``, a transaction charging at constant ``power_w`` for
+    ``charge_s`` with a Transaction.Begin reading, MeterValues every ``sample_interval_s`` and a
+    Transaction.End reading in the StopTransaction, then back to Available and one Heartbeat.
+
+    The energy delivered is exactly ``power_w * charge_s / 3600`` Wh and every register sample
+    agrees with it. Payload timestamps equal capture times. ``t0_s`` shifts the whole script.
+    """
+    entries: list[ScriptEntry] = []
+    counter = iter(range(1, 1_000_000))
+
+    def uid() -> str:
+        return f"m{next(counter)}"
+
+    t = t0_s
+    entries += exchange(t, uid(), "BootNotification",
+                        {"chargePointVendor": "Workbench", "chargePointModel": "Factory"},
+                        {"status": "Accepted", "currentTime": iso_at(t, start), "interval": heartbeat_interval_s})
+    for cid in (0, connector_id):
+        t += 1.0
+        entries += exchange(t, uid(), "StatusNotification",
+                            {"connectorId": cid, "errorCode": "NoError", "status": "Available",
+                             "timestamp": iso_at(t, start)})
+    t += 10.0
+    entries += exchange(t, uid(), "StatusNotification",
+                        {"connectorId": connector_id, "errorCode": "NoError", "status": "Preparing",
+                         "timestamp": iso_at(t, start)})
+    t += 2.0
+    entries += exchange(t, uid(), "Authorize", {"idTag": id_tag}, {"idTagInfo": {"status": "Accepted"}})
+    t += 2.0
+    begin_s = t
+    entries += exchange(t, uid(), "StartTransaction",
+                        {"connectorId": connector_id, "idTag": id_tag, "meterStart": int(meter_start_wh),
+                         "timestamp": iso_at(t, start)},
+                        {"transactionId": transaction_id, "idTagInfo": {"status": "Accepted"}})
+    t += 0.5
+    entries += exchange(t, uid(), "StatusNotification",
+                        {"connectorId": connector_id, "errorCode": "NoError", "status": "Charging",
+                         "timestamp": iso_at(t, start)})
+    entries += exchange(begin_s + 1.0, uid(), "MeterValues", {
+        "connectorId": connector_id, "transactionId": transaction_id,
+        "meterValue": [{"timestamp": iso_at(begin_s, start),
+                        "sampledValue": sampled_energy_power(meter_start_wh, power_w, context="Transaction.Begin")}],
+    })
+    elapsed = sample_interval_s
+    while elapsed < charge_s:
+        ts = begin_s + elapsed
+        entries += exchange(ts, uid(), "MeterValues", {
+            "connectorId": connector_id, "transactionId": transaction_id,
+            "meterValue": [{"timestamp": iso_at(ts, start),
+                            "sampledValue": sampled_energy_power(meter_start_wh + power_w * elapsed / 3600.0,
+                                                                 power_w)}],
+        })
+        elapsed += sample_interval_s
+    end_s = begin_s + charge_s
+    meter_stop_wh = meter_start_wh + power_w * charge_s / 3600.0
+    entries += exchange(end_s, uid(), "StatusNotification",
+                        {"connectorId": connector_id, "errorCode": "NoError", "status": "Finishing",
+                         "timestamp": iso_at(end_s, start)})
+    entries += exchange(end_s + 0.5, uid(), "StopTransaction",
+                        {"transactionId": transaction_id, "idTag": id_tag, "meterStop": int(round(meter_stop_wh)),
+                         "timestamp": iso_at(end_s + 0.5, start), "reason": "Local",
+                         "transactionData": [{"timestamp": iso_at(end_s, start),
+                                              "sampledValue": sampled_energy_power(meter_stop_wh, 0.0,
+                                                                                   context="Transaction.End")}]},
+                        {"idTagInfo": {"status": "Accepted"}})
+    entries += exchange(end_s + 20.0, uid(), "StatusNotification",
+                        {"connectorId": connector_id, "errorCode": "NoError", "status": "Available",
+                         "timestamp": iso_at(end_s + 20.0, start)})
+    t = end_s + 20.0 + heartbeat_interval_s
+    entries += exchange(t, uid(), "Heartbeat", {}, {"currentTime": iso_at(t, start)})
+    return entries
