@@ -21,3 +21,13 @@ def test_importing_the_package_does_not_import_mitmproxy() -> None:
     code = "import sys, workbench, workbench.cli, workbench.proxy; print('mitmproxy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_the_capture_path_does_not_import_pandas() -> None:
+    # The addon imports workbench.capture inside mitmdump: pandas would cost ~100 MiB and ~2 s per start.
+    import subprocess
+    import sys
+
+    code = "import sys, workbench.capture, workbench.capture.writer; print('pandas' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -6,28 +6,51 @@ The public API fits on one screen (pinned by tests/test_exported_members.py)::
     cap = wb.load("site.ocpp.jsonl")        # or several files, a folder, or a foreign log
     cap.frames, cap.calls, cap.connections, cap.transactions, cap.meter_values, cap.status
     cap.findings                            # every registered check, run once
+
+Names are imported on first use (PEP 562): the capture addon runs inside mitmdump and imports
+``workbench.capture``; it must not pay for pandas and jsonschema at proxy start-up.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .analysis import Capture, load  # noqa: E402
-from .capture import CaptureReader, CaptureWriter, Direction, read_capture  # noqa: E402
-from .checks.registry import CHECKS, CheckConfig, Finding  # noqa: E402
-from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError  # noqa: E402
+_LAZY = {
+    "Capture": "workbench.analysis",
+    "load": "workbench.analysis",
+    "CaptureReader": "workbench.capture",
+    "CaptureWriter": "workbench.capture",
+    "Direction": "workbench.capture",
+    "read_capture": "workbench.capture",
+    "CHECKS": "workbench.checks.registry",
+    "CheckConfig": "workbench.checks.registry",
+    "Finding": "workbench.checks.registry",
+    "CaptureFormatError": "workbench.errors",
+    "CaptureWriteError": "workbench.errors",
+    "UnsafeTargetError": "workbench.errors",
+    "WorkbenchError": "workbench.errors",
+}
 
-__all__ = [
-    "CHECKS",
-    "Capture",
-    "CaptureFormatError",
-    "CaptureReader",
-    "CaptureWriteError",
-    "CaptureWriter",
-    "CheckConfig",
-    "Direction",
-    "Finding",
-    "UnsafeTargetError",
-    "WorkbenchError",
-    "__version__",
-    "load",
-    "read_capture",
-]
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:
+    from .analysis import Capture, load
+    from .capture import CaptureReader, CaptureWriter, Direction, read_capture
+    from .checks.registry import CHECKS, CheckConfig, Finding
+    from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,214 @@
+"""The addon's hooks and helpers in process, with mitmproxy's own test flows (its documented
+test seam, ``mitmproxy.test``). The real-process behaviour is proven in the end-to-end tests;
+these pin what a process cannot show cheaply: memory trimming and the exact record fields."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wsproto.frame_protocol import Opcode
+
+from workbench.capture import read_capture
+from workbench.capture.records import format_ts
+
+# mitmproxy's addons import ldap3 and passlib, which use deprecated names (pyasn1, crypt) at
+# import time: third-party warnings we cannot fix, silenced for this import only.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from mitmproxy import exceptions
+    from mitmproxy.test import taddons, tflow
+    from mitmproxy.websocket import WebSocketMessage
+
+from workbench.addon import (  # noqa: E402  (after mitmproxy, whose import is guarded above)
+    OcppCapture,
+    UtcStamper,
+    basic_auth_facts,
+    charge_point_id_from_path,
+    strip_credentials,
+    upstream_from_modes,
+)
+
+
+def ocpp_flow(path: bytes = b"/ocpp/CP%2F7", authorization: str | None = None):  # type: ignore[no-untyped-def]
+    flow = tflow.twebsocketflow(messages=False)
+    flow.request.path = path.decode()
+    flow.request.headers["Sec-WebSocket-Protocol"] = "ocpp2.0.1, ocpp1.6"
+    flow.response.headers["Sec-WebSocket-Protocol"] = "ocpp1.6"
+    if authorization:
+        flow.request.headers["Authorization"] = authorization
+    flow.client_conn.tls = True  # tls_established is derived from this and the TLS timestamp
+    flow.server_conn.tls = True
+    flow.server_conn.cipher = "ECDHE-ECDSA-AES128-GCM-SHA256"
+    return flow
+
+
+def run_in_context(tmp_path: Path, body, **options) -> Path:  # type: ignore[no-untyped-def]
+    """Run ``body(addon, tctx)`` with the addon configured to write ``tmp_path/t.ocpp.jsonl``."""
+    capture = tmp_path / "t.ocpp.jsonl"
+
+    async def main() -> None:
+        addon = OcppCapture()
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, ocpp_capture=str(capture), **options)
+            body(addon, tctx)
+            addon.done()
+
+    asyncio.run(main())
+    return capture
+
+
+def test_frames_are_recorded_and_flow_memory_stays_flat(tmp_path: Path) -> None:
+    token = base64.b64encode(b"CP/7:hunter2-secret").decode()
+    flow = ocpp_flow(authorization=f"Basic {token}")
+    sizes: list[int] = []
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.websocket_start(flow)
+        for i in range(1000):
+            from_client = i % 2 == 0
+            flow.websocket.messages.append(
+                WebSocketMessage(Opcode.TEXT, from_client, f'[2,"{i}","Heartbeat",{{}}]'.encode(), 1_700_000_000 + i)
+            )
+            addon.websocket_message(flow)
+            sizes.append(len(flow.websocket.messages))
+        flow.websocket.messages.append(WebSocketMessage(Opcode.BINARY, False, b"\xff\x00", 1_700_000_999))
+        addon.websocket_message(flow)
+        flow.websocket.messages.append(WebSocketMessage(Opcode.TEXT, False, b'"hi"', 1_700_001_000, injected=True))
+        addon.websocket_message(flow)
+        addon.websocket_end(flow)
+
+    capture = run_in_context(tmp_path, body)
+    assert max(sizes) == 1  # mitmproxy's list never grows past the newest message
+
+    _, records, problems = read_capture(capture)
+    assert problems == []
+    assert [r["type"] for r in records] == ["connection_open"] + ["frame"] * 1002 + ["connection_close"]
+    opened = records[0]
+    assert opened["charge_point_id"] == "CP/7"
+    assert opened["subprotocols_offered"] == ["ocpp2.0.1", "ocpp1.6"]
+    assert opened["subprotocol"] == "ocpp1.6"
+    assert opened["auth_user"] == "CP/7" and opened["auth_password_present"] is True
+    assert opened["csms_tls"]["cipher"] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    frames = records[1:-1]
+    assert frames[0]["direction"] == "charger_to_csms" and frames[1]["direction"] == "csms_to_charger"
+    assert frames[0]["ts"] == "2023-11-14T22:13:20.000000Z"
+    assert frames[1000]["binary"] is True and frames[1000]["data_b64"] == "/wA="
+    assert frames[1001]["proxy_action"] == "injected"
+    assert records[-1]["closed_by"] == "csms" and records[-1]["close_code"] == 1000
+    assert b"hunter2" not in capture.read_bytes()
+
+
+def test_done_closes_live_connections_as_closed_by_proxy(tmp_path: Path) -> None:
+    flows = [ocpp_flow(path=f"/ocpp/CP{i}".encode()) for i in range(3)]
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        for flow in flows:
+            addon.websocket_start(flow)
+        addon.websocket_end(flows[0])
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    closes = [r for r in records if r["type"] == "connection_close"]
+    assert [c["closed_by"] for c in closes] == ["csms", "proxy", "proxy"]
+    assert {c["connection_id"] for c in closes} == {f.id for f in flows}
+
+
+def test_non_ocpp_websocket_and_plain_http_are_not_recorded(tmp_path: Path) -> None:
+    chat = tflow.twebsocketflow(messages=False)
+    chat.request.headers["Sec-WebSocket-Protocol"] = "chat"
+    plain = tflow.tflow(resp=True)
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.websocket_start(chat)
+        chat.websocket.messages.append(WebSocketMessage(Opcode.TEXT, True, b"hello", 1_700_000_000))
+        addon.websocket_message(chat)
+        addon.websocket_end(chat)
+        addon.response(plain)
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    assert records == []
+
+
+def test_rejected_upgrade_is_recorded_with_status(tmp_path: Path) -> None:
+    flow = ocpp_flow()
+    flow.websocket = None
+    flow.response.status_code = 401
+    flow.response.reason = "Unauthorized"
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.response(flow)
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    assert [(r["type"], r["status_code"], r["reason"]) for r in records] == [("upgrade_rejected", 401, "Unauthorized")]
+
+
+def test_options_are_validated(tmp_path: Path) -> None:
+    async def main() -> None:
+        addon = OcppCapture()
+        with taddons.context(addon) as tctx:
+            with pytest.raises(exceptions.OptionsError, match="ocpp_rotate_bytes"):
+                tctx.configure(addon, ocpp_rotate_bytes=-1)
+            with pytest.raises(exceptions.OptionsError, match="ocpp_status_interval_ms"):
+                tctx.configure(addon, ocpp_status_interval_ms=-5)
+            blocker = tmp_path / "a-file"
+            blocker.write_text("not a directory")
+            with pytest.raises(exceptions.OptionsError, match="cannot open capture file"):
+                tctx.configure(addon, ocpp_capture=str(blocker / "x.ocpp.jsonl"))
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, (None, None, False)),
+        ("Basic " + base64.b64encode(b"CP1:pw").decode(), ("Basic", "CP1", True)),
+        ("basic " + base64.b64encode(b"CP1:a:b:c").decode(), ("basic", "CP1", True)),
+        ("Basic " + base64.b64encode(b"CP1:").decode(), ("Basic", "CP1", False)),
+        ("Basic " + base64.b64encode(b"CP1").decode(), ("Basic", "CP1", False)),
+        ("Basic !!!not-base64", ("Basic", None, False)),
+        ("Bearer abc.def", ("Bearer", None, False)),
+    ],
+)
+def test_basic_auth_facts_never_return_the_password(header: str | None, expected: tuple) -> None:
+    assert basic_auth_facts(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/ocpp/CP001", "CP001"), ("/ocpp/CP%2F1?x=1", "CP/1"), ("/ocpp/", None), ("/Zu%CC%88rich", "Zu\u0308rich")],
+)
+def test_charge_point_id_is_the_decoded_last_segment(path: str, expected: str | None) -> None:
+    assert charge_point_id_from_path(path) == expected
+
+
+def test_upstream_url_helpers() -> None:
+    assert upstream_from_modes(["reverse:https://127.0.0.1:9000@127.0.0.1:0"]) == "wss://127.0.0.1:9000"
+    assert upstream_from_modes(["reverse:http://[::1]:80"]) == "ws://[::1]:80"
+    assert upstream_from_modes(["regular"]) is None
+    assert strip_credentials("wss://u:p@csms.example:443/ocpp") == "wss://csms.example:443/ocpp"
+    assert strip_credentials("wss://csms.example/ocpp") == "wss://csms.example/ocpp"
+
+
+def test_the_runner_waits_for_the_marker_the_addon_logs() -> None:
+    from workbench import addon, proxy
+
+    assert proxy._ADDON_READY == addon.READY_MARKER
+
+
+@given(st.floats(min_value=946_684_800, max_value=4_102_444_800, allow_nan=False, allow_infinity=False))
+@settings(max_examples=500, deadline=None)
+def test_the_fast_timestamp_equals_format_ts(when: float) -> None:
+    stamper = UtcStamper()
+    assert stamper(when) == format_ts(when)
+    assert stamper(when + 0.25) == format_ts(when + 0.25)  # the cached second is reused or replaced correctly
+
+
+@pytest.mark.parametrize("when", [1_700_000_000.9999996, 1_700_000_000.9999994, 1_700_000_000.0000005, 1_700_000_000.0])
+def test_the_fast_timestamp_rounds_like_datetime(when: float) -> None:
+    assert UtcStamper()(when) == format_ts(when)
