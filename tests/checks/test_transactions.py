@@ -1,0 +1,157 @@
+"""Transaction checks, and the zero-false-alarm rule for every registered check on clean captures."""
+
+from checks.scenarios import Faults, Script, Session, add_session, clean_day, fleet_records
+from workbench.analysis import Capture
+from workbench.checks import CHECKS, CheckConfig, run_checks
+
+TX_CHECKS = ["transaction_open_at_end", "transaction_stop_without_start", "transaction_id_reused",
+             "meter_values_unknown_transaction", "charging_without_transaction", "power_while_suspended",
+             "power_zero_while_charging"]
+
+
+def test_every_check_is_silent_on_a_clean_fleet():
+    cap = Capture.from_records(fleet_records(3, sessions=3))
+    findings = run_checks(cap)
+    assert findings.empty, findings[["check", "message"]].to_string()
+    assert set(TX_CHECKS) <= set(CHECKS)
+
+
+def test_open_at_end():
+    script = Script()
+    script.boot(0)
+    script.status(1, 1, "Available")
+    script.status(10, 1, "Preparing")
+    script.start_tx(12, 1, 7, 100)
+    script.status(14, 1, "Charging")
+    result = run_checks(script.capture(), names=["transaction_open_at_end"])
+    assert result["severity"].tolist() == ["info"]
+    script.status(500, 1, "Available")  # the connector went idle without a StopTransaction
+    result = run_checks(script.capture(), names=["transaction_open_at_end"])
+    assert result["severity"].tolist() == ["warning"] and "never stopped" in result["message"].iloc[0]
+
+
+def test_stop_without_start():
+    script, _ = clean_day(sessions=1)
+    script.stop(20000, 999, 5, None)
+    result = run_checks(script.capture(), names=TX_CHECKS)
+    assert result["check"].tolist() == ["transaction_stop_without_start"]
+    assert result["severity"].tolist() == ["error"] and result["transaction_id"].tolist() == [999]
+    early = Script()
+    early.stop(5, 998, 5, None)  # before any start: the session began before the capture
+    result = run_checks(early.capture(), names=["transaction_stop_without_start"])
+    assert result["severity"].tolist() == ["info"]
+
+
+def test_transaction_id_reused():
+    script = Script()
+    add_session(script, Session(transaction_id=5, plug_t=10, charge_s=600, suspend=None), 100)
+    add_session(script, Session(transaction_id=5, plug_t=1000, charge_s=600, suspend=None), 2000)
+    result = run_checks(script.capture(), names=TX_CHECKS)
+    assert result["check"].tolist() == ["transaction_id_reused"]
+
+
+def test_meter_values_for_an_unknown_transaction():
+    script, _ = clean_day(sessions=2, faults={1: Faults(unknown_tx_in_meter=True)})
+    result = run_checks(script.capture(), names=TX_CHECKS)
+    assert result["check"].tolist() == ["meter_values_unknown_transaction"]
+    assert result["transaction_id"].tolist() == [0] and result["severity"].tolist() == ["warning"]
+
+
+def test_charging_without_transaction():
+    script = Script()
+    script.boot(0)
+    script.status(1, 1, "Available")
+    script.status(10, 1, "Charging")
+    result = run_checks(script.capture(), names=["charging_without_transaction"])
+    assert len(result) == 1
+    # Charging reported just before the StartTransaction (within the grace) is fine.
+    script.start_tx(30, 1, 3, 100)
+    assert run_checks(script.capture(), names=["charging_without_transaction"]).empty
+    assert len(run_checks(script.capture(), CheckConfig(charging_start_grace_s=5),
+                          names=["charging_without_transaction"])) == 1
+
+
+def test_power_while_suspended():
+    script, _ = clean_day(sessions=2, faults={1: Faults(power_while_suspended_w=3000.0)})
+    result = run_checks(script.capture(), names=TX_CHECKS)
+    assert result["check"].tolist() == ["power_while_suspended"]
+    assert "SuspendedEV" in result["message"].iloc[0]
+
+
+def test_power_zero_while_charging():
+    script = Script()
+    add_session(script, Session(transaction_id=5, plug_t=10, charge_s=1200, suspend=(300, 900)), 100)
+    # The charger never reports SuspendedEV: power drops to 0 while the status says Charging.
+    script.entries = [e for e in script.entries
+                      if not (e[1] == "up" and e[2][2] == "StatusNotification"
+                              and e[2][3]["status"] in ("SuspendedEV",))]
+    result = run_checks(script.capture(), names=TX_CHECKS)
+    assert result["check"].tolist() == ["power_zero_while_charging"]
+    assert "Charging" in result["message"].iloc[0]
+
+
+# --- no check may crash on any input -------------------------------------------------------------
+
+import copy  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+C2_CHECKS = ["status_transition", "status_connector0", "status_error_code", "energy_register_monotonic",
+             "energy_register_rebased", "energy_kwh_as_wh", "energy_meter_start_stop", "energy_stop_below_start",
+             "energy_integrated_mismatch", "energy_begin_repeated", "meter_value_invalid", "meter_values_gap",
+             "heartbeat_interval", "clock_skew", "late_delivery", "naive_timestamp", "timestamp_unreadable",
+             *TX_CHECKS]
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=8),
+              st.sampled_from(["Charging", "SuspendedEV", "kWh", "2025-01-06T08:00:00", "-1", "1e400"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=2), st.dictionaries(st.text(max_size=5), inner, max_size=2)),
+    max_leaves=4)
+
+
+def _base_script():
+    script = Script()
+    script.boot(0)
+    script.status(1, 0, "Available")
+    script.status(2, 1, "Available")
+    add_session(script, Session(transaction_id=5, plug_t=10, charge_s=400, suspend=(120, 240)), 100)
+    return script
+
+
+BASE = _base_script()
+
+
+def _containers(value, path=()):
+    """Every dict/list inside a message with its path."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, item in value.items():
+            yield from _containers(item, path + (key,))
+    elif isinstance(value, list):
+        yield path, value
+        for i, item in enumerate(value):
+            yield from _containers(item, path + (i,))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_checks_never_crash_on_mutated_payloads(data):
+    entries = copy.deepcopy(BASE.entries)
+    for _ in range(data.draw(st.integers(1, 4))):
+        index = data.draw(st.integers(0, len(entries) - 1))
+        message = entries[index][2]
+        places = list(_containers(message[-1]))
+        _, target = places[data.draw(st.integers(0, len(places) - 1))]
+        if isinstance(target, dict) and target:
+            key = data.draw(st.sampled_from(sorted(target)))
+            if data.draw(st.booleans()):
+                del target[key]
+            else:
+                target[key] = data.draw(json_values)
+        elif isinstance(target, list) and target:
+            target[data.draw(st.integers(0, len(target) - 1))] = data.draw(json_values)
+    script = Script(entries=entries)
+    findings = run_checks(script.capture(), names=C2_CHECKS)
+    crashed = findings[findings["message"].str.contains("crashed")]
+    assert crashed.empty, crashed["message"].tolist()

@@ -1,0 +1,567 @@
+"""The transactions table: one row per charging session (OCPP 1.6 §4.8, §4.10, §6.44-6.47), energy three ways.
+
+A session is a StartTransaction (its transactionId comes from the paired CALLRESULT) and the first
+later StopTransaction with that transactionId on the same charge point; a stop with no start is a
+row of its own. Energy:
+
+* ``energy_wh`` = meterStop - meterStart (both integer Wh by the spec);
+* ``energy_register_wh`` = last - first Energy.Active.Import.Register sample (overall value, no phase;
+  Outlet preferred) within the session, transactionData included;
+* ``energy_integrated_wh`` = active import power integrated over the sample times with the
+  trapezoid rule. Power is Power.Active.Import (overall, else the sum of L1..L3), else
+  sum over phases of Current.Import x Voltage. Samples of context Transaction.Begin/End and
+  Interruption.* are left out (boundary readings, often 0 with the relay open); the first sample's
+  power is held back to the start and the last one's forward to the stop, each for at most one
+  sample interval. ``energy_tolerance_wh`` is how far the integral may honestly be from the register:
+  ``max_power_w * sample_interval_s / 3600 * (2 + status_changes / 2) + energy_tolerance_fraction *
+  |energy| + energy_tolerance_wh`` (the hold at each end can miss up to one interval at full power,
+  and each status change inside the session can switch power on or off between two samples,
+  costing the trapezoid up to half an interval).
+
+Samples belong to a session when they carry its transactionId and arrive between its start and
+its stop (capture order), or carry no transactionId (or a different one) but were taken on its
+connector between its start and stop times.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+
+from .. import spec16
+from .meter_values import _int_or_none, _text, gc_paused
+from .payload_time import TS_DTYPE, parse_payload_times
+
+COLUMNS: dict[str, tuple[str, str, str]] = {
+    # name: (dtype, unit, meaning)
+    "ts": (TS_DTYPE, "UTC", "start_ts, or stop_ts when there is no start"),
+    "charge_point_id": ("str", "", "charge point"),
+    "connector_id": ("Int64", "", "connectorId of the StartTransaction (or of the session's MeterValues)"),
+    "transaction_id": ("Int64", "", "transactionId from the StartTransaction reply (or the stop)"),
+    "id_tag": ("str", "", "idTag of the StartTransaction (else of the stop)"),
+    "id_tag_status": ("str", "", "idTagInfo.status the CSMS answered to the StartTransaction"),
+    "start_ts": (TS_DTYPE, "UTC", "StartTransaction timestamp (payload; capture time if unreadable)"),
+    "start_capture_ts": (TS_DTYPE, "UTC", "when the proxy saw the StartTransaction"),
+    "stop_ts": (TS_DTYPE, "UTC", "StopTransaction timestamp (payload; capture time if unreadable)"),
+    "stop_capture_ts": (TS_DTYPE, "UTC", "when the proxy saw the StopTransaction"),
+    "meter_start_wh": ("float64", "Wh", "meterStart"),
+    "meter_stop_wh": ("float64", "Wh", "meterStop"),
+    "energy_wh": ("float64", "Wh", "meter_stop_wh - meter_start_wh"),
+    "energy_register_wh": ("float64", "Wh", "last - first Energy.Active.Import.Register sample in the session"),
+    "register_first_wh": ("float64", "Wh", "first Energy.Active.Import.Register sample in the session"),
+    "register_last_wh": ("float64", "Wh", "last Energy.Active.Import.Register sample in the session"),
+    "register_first_ts": (TS_DTYPE, "UTC", "time of register_first_wh"),
+    "register_last_ts": (TS_DTYPE, "UTC", "time of register_last_wh"),
+    "energy_integrated_wh": ("float64", "Wh", "power integrated over the session (trapezoid, see module doc)"),
+    "energy_tolerance_wh": ("float64", "Wh", "how far energy_integrated_wh may be from the register"),
+    "max_power_w": ("float64", "W", "highest active import power sampled in the session"),
+    "sample_interval_s": ("float64", "s", "median time between the session's power samples"),
+    "power_samples": ("int64", "", "number of power readings used for energy_integrated_wh"),
+    "status_changes": ("int64", "", "StatusNotifications of the connector during the session"),
+    "charging_s": ("float64", "s", "time in Charging during the session"),
+    "suspended_ev_s": ("float64", "s", "time in SuspendedEV during the session"),
+    "suspended_evse_s": ("float64", "s", "time in SuspendedEVSE during the session"),
+    "stop_reason": ("str", "", "StopTransaction reason as sent (absent means Local, §7.36)"),
+    "completeness": ("str", "", "complete | open_at_end | started_before_capture | stop_without_start"),
+    "start_seq": ("Int64", "", "frames.seq of the StartTransaction"),
+    "start_reply_seq": ("Int64", "", "frames.seq of its reply"),
+    "stop_seq": ("Int64", "", "frames.seq of the StopTransaction"),
+}
+
+COMPLETENESS = ("complete", "open_at_end", "started_before_capture", "stop_without_start")
+
+_BOUNDARY_CONTEXTS = frozenset({"Transaction.Begin", "Transaction.End", "Interruption.Begin", "Interruption.End"})
+_FAR_FUTURE = pd.Timestamp("2262-01-01", tz="UTC")
+_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def _calls(frames: pd.DataFrame, action: str) -> pd.DataFrame:
+    mask = ((frames["message_type"] == "CALL") & (frames["direction"] == "charger_to_csms")
+            & (frames["action"] == action)).to_numpy(dtype=bool, na_value=False)
+    return frames.loc[mask, ["ts", "charge_point_id", "connection_id", "seq", "unique_id", "payload"]]
+
+
+def _cp_key(series: pd.Series) -> pd.Series:
+    """Charge point id usable as a join key (an object Series, missing ids as "")."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = np.append(series.cat.categories.to_numpy(dtype=object), "")
+        return pd.Series(categories[series.cat.codes.to_numpy()], dtype=object)
+    return pd.Series(series.to_numpy(dtype=object, na_value=""), dtype=object)
+
+
+def started_transactions(frames: pd.DataFrame) -> pd.DataFrame:
+    """StartTransaction CALLs with their reply's transactionId, one row each in capture order:
+    charge_point_id, connection_id, connector_id, id_tag, meter_start_wh, start_ts_raw,
+    start_capture_ts, start_seq, reply_seq, transaction_id, id_tag_status."""
+    starts = _calls(frames, "StartTransaction")
+    connector, id_tag, meter_start, ts_raw = [], [], [], []
+    for payload in starts["payload"].tolist():
+        payload = payload if isinstance(payload, dict) else {}
+        connector.append(_int_or_none(payload.get("connectorId")))
+        id_tag.append(_text(payload.get("idTag")))
+        value = payload.get("meterStart")
+        meter_start.append(float(value) if type(value) in (int, float) and abs(value) < 1e18 else np.nan)
+        ts_raw.append(payload.get("timestamp"))
+    table = pd.DataFrame({
+        "charge_point_id": _cp_key(starts["charge_point_id"]).to_numpy(),
+        "connection_id": starts["connection_id"].astype(object).fillna("").to_numpy(),
+        "unique_id": starts["unique_id"].astype(object).fillna("").to_numpy(),
+        "connector_id": pd.array(connector, dtype="Int64"),
+        "id_tag": pd.array(id_tag, dtype="str"),
+        "meter_start_wh": np.asarray(meter_start, dtype=np.float64),
+        "start_ts_raw": pd.Series(ts_raw, dtype=object),
+        "start_capture_ts": starts["ts"].astype(TS_DTYPE).reset_index(drop=True),
+        "start_seq": starts["seq"].to_numpy(dtype=np.int64),
+    })
+    replies_mask = (frames["message_type"].isin(["CALLRESULT", "CALLERROR"])
+                    & (frames["direction"] == "csms_to_charger")
+                    & (frames["action"] == "StartTransaction")).to_numpy(dtype=bool, na_value=False)
+    replies = frames.loc[replies_mask, ["connection_id", "unique_id", "seq", "payload", "message_type"]]
+    tx_ids, tag_status = [], []
+    for kind, payload in zip(replies["message_type"].tolist(), replies["payload"].tolist()):
+        payload = payload if isinstance(payload, dict) and kind == "CALLRESULT" else {}
+        tx_ids.append(_int_or_none(payload.get("transactionId")))
+        info = payload.get("idTagInfo")
+        tag_status.append(_text(info.get("status")) if isinstance(info, dict) else None)
+    reply_table = pd.DataFrame({
+        "connection_id": replies["connection_id"].astype(object).fillna("").to_numpy(),
+        "unique_id": replies["unique_id"].astype(object).fillna("").to_numpy(),
+        "reply_seq": replies["seq"].to_numpy(dtype=np.int64),
+        "transaction_id": pd.array(tx_ids, dtype="Int64"),
+        "id_tag_status": pd.array(tag_status, dtype="str"),
+    })
+    if len(table) == 0 or len(reply_table) == 0:
+        for column in ("reply_seq", "transaction_id", "id_tag_status"):
+            table[column] = pd.Series([None] * len(table), dtype=reply_table[column].dtype if column != "reply_seq"
+                                      else "Int64")
+        table["reply_seq"] = table["reply_seq"].astype("Int64")
+        return table
+    # A reply answers the first CALL with its id on its connection: the next reply after the request.
+    joined = pd.merge_asof(table, reply_table, left_on="start_seq", right_on="reply_seq",
+                           by=["connection_id", "unique_id"], direction="forward")
+    joined["reply_seq"] = joined["reply_seq"].astype("Int64")
+    joined["transaction_id"] = joined["transaction_id"].astype("Int64")
+    return joined
+
+
+def _stops(frames: pd.DataFrame) -> pd.DataFrame:
+    stops = _calls(frames, "StopTransaction")
+    tx, meter_stop, ts_raw, reason, id_tag = [], [], [], [], []
+    for payload in stops["payload"].tolist():
+        payload = payload if isinstance(payload, dict) else {}
+        tx.append(_int_or_none(payload.get("transactionId")))
+        value = payload.get("meterStop")
+        meter_stop.append(float(value) if type(value) in (int, float) and abs(value) < 1e18 else np.nan)
+        ts_raw.append(payload.get("timestamp"))
+        reason.append(_text(payload.get("reason")))
+        id_tag.append(_text(payload.get("idTag")))
+    return pd.DataFrame({
+        "charge_point_id": _cp_key(stops["charge_point_id"]).to_numpy(),
+        "transaction_id": pd.array(tx, dtype="Int64"),
+        "meter_stop_wh": np.asarray(meter_stop, dtype=np.float64),
+        "stop_ts_raw": pd.Series(ts_raw, dtype=object),
+        "stop_capture_ts": stops["ts"].astype(TS_DTYPE).reset_index(drop=True),
+        "stop_seq": stops["seq"].to_numpy(dtype=np.int64),
+        "stop_reason": pd.array(reason, dtype="str"),
+        "stop_id_tag": pd.array(id_tag, dtype="str"),
+    })
+
+
+def _match_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
+    """Sessions: every start with its first later stop of the same transactionId, and unmatched stops."""
+    starts = starts.copy()
+    starts["session"] = np.arange(len(starts))
+    stops = stops.copy()
+    stops["stop_row"] = np.arange(len(stops))
+    stops["_session"] = -1
+    known_start = starts[starts["transaction_id"].notna()]
+    known_stop = stops[stops["transaction_id"].notna()]
+    if len(known_start) and len(known_stop):
+        left = known_stop[["charge_point_id", "transaction_id", "stop_seq", "stop_row"]].copy()
+        left["transaction_id"] = left["transaction_id"].astype("int64")
+        right = known_start[["charge_point_id", "transaction_id", "reply_seq", "session"]].copy()
+        right["transaction_id"] = right["transaction_id"].astype("int64")
+        right["reply_seq"] = right["reply_seq"].astype("int64")
+        joined = pd.merge_asof(left.sort_values("stop_seq"), right.sort_values("reply_seq"),
+                               left_on="stop_seq", right_on="reply_seq",
+                               by=["charge_point_id", "transaction_id"], direction="backward")
+        joined = joined[joined["session"].notna()].sort_values("stop_seq", kind="stable")
+        joined = joined.drop_duplicates("session", keep="first")  # a second stop is a stop without start
+        stops.loc[joined["stop_row"].to_numpy(), "_session"] = joined["session"].to_numpy().astype(np.int64)
+    matched = stops[stops["_session"] >= 0].set_index("_session")
+    sessions = starts.join(matched.drop(columns=["charge_point_id", "transaction_id", "stop_row"]),
+                           on="session")
+    orphans = stops[stops["_session"] < 0].drop(columns=["_session", "stop_row"])
+    orphans = orphans.assign(connector_id=pd.array([pd.NA] * len(orphans), dtype="Int64"))
+    sessions = pd.concat([sessions.drop(columns=["session"]), orphans], ignore_index=True)
+    return sessions
+
+
+def _window_ids(table_keys: pd.DataFrame, on: str, sessions: pd.DataFrame, session_on: str,
+                by: list[str], end_column: str) -> np.ndarray:
+    """For each row of ``table_keys`` (already free of nulls in ``on`` and ``by``), the session whose
+    [session_on, end_column] window contains it (latest start first), or -1."""
+    if len(table_keys) == 0 or len(sessions) == 0:
+        return np.full(len(table_keys), -1, dtype=np.int64)
+    left = table_keys.assign(_row=np.arange(len(table_keys))).sort_values(on, kind="stable")
+    right = sessions[by + [session_on, end_column, "_sid"]].sort_values(session_on, kind="stable")
+    joined = pd.merge_asof(left, right, left_on=on, right_on=session_on, by=by, direction="backward")
+    inside = joined["_sid"].notna() & (joined[on] <= joined[end_column])
+    out = np.full(len(table_keys), -1, dtype=np.int64)
+    out[joined.loc[inside, "_row"].to_numpy()] = joined.loc[inside, "_sid"].to_numpy().astype(np.int64)
+    return out
+
+
+def build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
+    """The transactions table (columns as in :data:`COLUMNS`), ordered by ts."""
+    with gc_paused():
+        return _build_transactions(frames, meter_values, status)
+
+
+def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
+    starts = started_transactions(frames)
+    stops = _stops(frames)
+    sessions = _match_stops(starts, stops)
+    n = len(sessions)
+    if n == 0:
+        return _empty()
+
+    start_ts, _, _ = parse_payload_times(sessions["start_ts_raw"].tolist() if "start_ts_raw" in sessions
+                                         else [None] * n)
+    stop_ts, _, _ = parse_payload_times(sessions["stop_ts_raw"].tolist())
+    start_capture = sessions["start_capture_ts"].astype(TS_DTYPE).reset_index(drop=True)
+    stop_capture = sessions["stop_capture_ts"].astype(TS_DTYPE).reset_index(drop=True)
+    start_ts = start_ts.where(start_ts.notna(), start_capture)
+    stop_ts = stop_ts.where(stop_ts.notna(), stop_capture)
+
+    has_start = sessions["start_seq"].notna().to_numpy()
+    has_stop = sessions["stop_seq"].notna().to_numpy()
+    tx = sessions["transaction_id"].astype("Int64")
+    cp = sessions["charge_point_id"].astype(str).to_numpy()
+
+    # Last frame time per charge point: the end of an open session's window.
+    last_ts = frames.groupby("charge_point_id", dropna=False, sort=False)["ts"].max()
+    last_ts.index = [key if isinstance(key, str) else "" for key in last_ts.index]
+
+    work = pd.DataFrame({
+        "_sid": np.arange(n),
+        "charge_point_id": cp,
+        "connector_id": sessions["connector_id"].astype("Int64").to_numpy(),
+        "transaction_id": tx.to_numpy(),
+        "start_seq": sessions["start_seq"].astype("Int64").to_numpy(),
+        "stop_seq": sessions["stop_seq"].astype("Int64").to_numpy(),
+        "reply_seq": sessions["reply_seq"].astype("Int64").to_numpy() if "reply_seq" in sessions
+        else pd.array([pd.NA] * n, dtype="Int64"),
+    })
+    window_start = start_ts.where(has_start, pd.NaT)
+    window_end = stop_ts.where(has_stop, pd.Series(cp).map(last_ts).astype(TS_DTYPE))
+    work["window_start"] = window_start.reset_index(drop=True)
+    work["window_end"] = window_end.reset_index(drop=True)
+
+    # Completeness. A stop whose transaction was referenced before the charge point's first
+    # StartTransaction in the capture started before the capture; any other unknown stop has no start.
+    completeness = np.where(has_start & has_stop, "complete", np.where(has_start, "open_at_end", "")).astype(object)
+    orphan = ~has_start
+    if orphan.any():
+        first_start = pd.Series(starts["start_seq"].to_numpy(), index=starts["charge_point_id"].to_numpy())
+        first_start = first_start.groupby(level=0).min() if len(first_start) else pd.Series(dtype="int64")
+        mv_tx = meter_values[meter_values["transaction_id"].notna()]
+        first_ref = mv_tx.assign(cp=_cp_key(mv_tx["charge_point_id"]).to_numpy()).groupby(
+            ["cp", "transaction_id"])["seq"].min()
+        for i in np.flatnonzero(orphan):
+            earliest = int(sessions["stop_seq"].iloc[i])
+            tid = tx.iloc[i]
+            if tid is not pd.NA and (cp[i], tid) in first_ref.index:
+                earliest = min(earliest, int(first_ref[(cp[i], tid)]))
+            before_any_start = cp[i] not in first_start.index or earliest < int(first_start[cp[i]])
+            completeness[i] = "started_before_capture" if before_any_start else "stop_without_start"
+        # Sessions running when the capture began: their window opens at the capture's start.
+        work.loc[orphan, "window_start"] = pd.Timestamp("1970-01-01", tz="UTC")
+
+    # Connector of stop-only sessions: from their MeterValues.
+    if orphan.any() and len(meter_values):
+        mv_conn = meter_values[meter_values["transaction_id"].notna() & meter_values["connector_id"].notna()
+                               & (meter_values["source"] == "MeterValues")]
+        conn_of = mv_conn.assign(cp=_cp_key(mv_conn["charge_point_id"]).to_numpy()).groupby(
+            ["cp", "transaction_id"])["connector_id"].last()
+        for i in np.flatnonzero(orphan):
+            tid = tx.iloc[i]
+            if tid is not pd.NA and (cp[i], tid) in conn_of.index:
+                work.loc[i, "connector_id"] = int(conn_of[(cp[i], tid)])
+
+    energy = _session_energy(meter_values, work)
+    durations = _session_status(status, work)
+
+    id_tag = sessions["id_tag"].astype(object).where(sessions["id_tag"].notna(), sessions["stop_id_tag"]) \
+        if "stop_id_tag" in sessions else sessions["id_tag"]
+    table = pd.DataFrame({
+        "ts": start_ts.where(has_start, stop_ts).astype(TS_DTYPE),
+        "charge_point_id": pd.array(sessions["charge_point_id"].replace("", None).tolist(), dtype="str"),
+        "connector_id": work["connector_id"].astype("Int64"),
+        "transaction_id": tx.reset_index(drop=True),
+        "id_tag": pd.array(id_tag.tolist(), dtype="str"),
+        "id_tag_status": pd.array(sessions["id_tag_status"].tolist(), dtype="str"),
+        "start_ts": start_ts.where(has_start, pd.NaT).astype(TS_DTYPE),
+        "start_capture_ts": start_capture,
+        "stop_ts": stop_ts.where(has_stop, pd.NaT).astype(TS_DTYPE),
+        "stop_capture_ts": stop_capture,
+        "meter_start_wh": sessions["meter_start_wh"].to_numpy(dtype=np.float64),
+        "meter_stop_wh": sessions["meter_stop_wh"].to_numpy(dtype=np.float64),
+    })
+    table["energy_wh"] = table["meter_stop_wh"] - table["meter_start_wh"]
+    for column in ("energy_register_wh", "register_first_wh", "register_last_wh", "register_first_ts",
+                   "register_last_ts", "energy_integrated_wh", "max_power_w", "sample_interval_s",
+                   "power_samples"):
+        table[column] = energy[column]
+    table["status_changes"] = durations["status_changes"]
+    table["charging_s"] = durations["Charging"]
+    table["suspended_ev_s"] = durations["SuspendedEV"]
+    table["suspended_evse_s"] = durations["SuspendedEVSE"]
+    reference = table["energy_wh"].where(table["energy_wh"].notna(), table["energy_register_wh"]).abs()
+    table["energy_tolerance_wh"] = (
+        table["max_power_w"] * table["sample_interval_s"] / 3600.0 * (2.0 + table["status_changes"] / 2.0)
+        + ENERGY_TOLERANCE_FRACTION * reference.fillna(0.0) + ENERGY_TOLERANCE_WH
+    )
+    table["stop_reason"] = pd.array(sessions["stop_reason"].tolist(), dtype="str")
+    table["completeness"] = pd.array(completeness.tolist(), dtype="str")
+    table["start_seq"] = work["start_seq"].astype("Int64")
+    table["start_reply_seq"] = work["reply_seq"].astype("Int64")
+    table["stop_seq"] = work["stop_seq"].astype("Int64")
+    table = table[list(COLUMNS)]
+    order = np.lexsort((table["stop_seq"].fillna(-1).to_numpy(), table["start_seq"].fillna(-1).to_numpy(),
+                        table["ts"].fillna(_FAR_FUTURE).to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
+
+
+# Defaults of the tolerance in energy_tolerance_wh; the energy check reads CheckConfig for its own.
+ENERGY_TOLERANCE_FRACTION = 0.01
+ENERGY_TOLERANCE_WH = 1.0
+
+
+def session_of_samples(meter_values: pd.DataFrame, work: pd.DataFrame) -> np.ndarray:
+    """For each meter_values row, the row of ``work`` (sessions) it belongs to, or -1."""
+    m = len(meter_values)
+    out = np.full(m, -1, dtype=np.int64)
+    if m == 0 or len(work) == 0:
+        return out
+    mv_cp = _cp_key(meter_values["charge_point_id"]).to_numpy()
+    # 1) by transactionId, arriving between the start's reply and the stop (capture order).
+    has_tx = meter_values["transaction_id"].notna().to_numpy()
+    known = work[work["transaction_id"].notna()].copy()
+    if has_tx.any() and len(known):
+        known["anchor"] = known["reply_seq"].fillna(known["start_seq"]).fillna(-1).astype("int64")
+        known["until"] = known["stop_seq"].fillna(np.iinfo(np.int64).max).astype("int64")
+        known["transaction_id"] = known["transaction_id"].astype("int64")
+        left = pd.DataFrame({"charge_point_id": mv_cp[has_tx],
+                             "transaction_id": meter_values["transaction_id"].to_numpy(dtype="int64", na_value=0)[has_tx],
+                             "seq": meter_values["seq"].to_numpy()[has_tx]})
+        left["_row"] = np.flatnonzero(has_tx)
+        left = left.sort_values("seq", kind="stable")
+        right = known[["charge_point_id", "transaction_id", "anchor", "until", "_sid"]].sort_values(
+            "anchor", kind="stable")
+        joined = pd.merge_asof(left, right, left_on="seq", right_on="anchor",
+                               by=["charge_point_id", "transaction_id"], direction="backward")
+        inside = joined["_sid"].notna() & (joined["seq"] <= joined["until"])
+        out[joined.loc[inside, "_row"].to_numpy()] = joined.loc[inside, "_sid"].to_numpy().astype(np.int64)
+    # 2) the rest: by connector and sample time inside the session's window.
+    rest = (out < 0) & meter_values["connector_id"].notna().to_numpy() & meter_values["ts"].notna().to_numpy()
+    windows = work[work["connector_id"].notna() & work["window_start"].notna() & work["window_end"].notna()].copy()
+    if rest.any() and len(windows):
+        windows["connector_id"] = windows["connector_id"].astype("int64")
+        keys = pd.DataFrame({"charge_point_id": mv_cp[rest],
+                             "connector_id": meter_values["connector_id"].to_numpy(dtype="int64", na_value=0)[rest],
+                             "ts": meter_values["ts"].to_numpy(dtype="datetime64[us]")[rest]})
+        windows["window_start"] = windows["window_start"].to_numpy(dtype="datetime64[us]")
+        windows["window_end"] = windows["window_end"].to_numpy(dtype="datetime64[us]")
+        ids = _window_ids(keys, "ts", windows, "window_start", ["charge_point_id", "connector_id"], "window_end")
+        out[np.flatnonzero(rest)] = ids
+    return out
+
+
+def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
+    n = len(work)
+    result = pd.DataFrame({
+        "energy_register_wh": np.full(n, np.nan), "register_first_wh": np.full(n, np.nan),
+        "register_last_wh": np.full(n, np.nan),
+        "register_first_ts": pd.Series(pd.NaT, index=range(n), dtype=TS_DTYPE),
+        "register_last_ts": pd.Series(pd.NaT, index=range(n), dtype=TS_DTYPE),
+        "energy_integrated_wh": np.full(n, np.nan), "max_power_w": np.full(n, np.nan),
+        "sample_interval_s": np.full(n, np.nan), "power_samples": np.zeros(n, dtype=np.int64),
+    })
+    relevant = meter_values["measurand"].isin(
+        [spec16.ENERGY_IMPORT_REGISTER, spec16.POWER_IMPORT, spec16.CURRENT_IMPORT, spec16.VOLTAGE]
+    ).to_numpy() & meter_values["value_normalized"].notna().to_numpy() & meter_values["ts"].notna().to_numpy()
+    mv = meter_values.loc[relevant]
+    if len(mv) == 0:
+        return result
+    sid = session_of_samples(mv, work)
+    mv = mv.assign(_sid=sid)[sid >= 0]
+    if len(mv) == 0:
+        return result
+
+    # Register: overall value in Wh, Outlet preferred when a session reports several locations.
+    reg = mv[(mv["measurand"] == spec16.ENERGY_IMPORT_REGISTER).to_numpy() & mv["phase"].isna().to_numpy()
+             & (mv["unit_normalized"] == "Wh").to_numpy()]
+    if len(reg):
+        outlet = (reg["location"] == spec16.DEFAULT_LOCATION).to_numpy()
+        has_outlet = pd.Series(outlet).groupby(reg["_sid"].to_numpy()).any()
+        keep = outlet | ~has_outlet.reindex(reg["_sid"].to_numpy()).to_numpy()
+        reg = reg[keep].sort_values(["_sid", "ts", "seq"], kind="stable")
+        grouped = reg.groupby("_sid")
+        first = grouped.first()
+        last = grouped.last()
+        idx = first.index.to_numpy()
+        result.loc[idx, "register_first_wh"] = first["value_normalized"].to_numpy()
+        result.loc[idx, "register_last_wh"] = last["value_normalized"].to_numpy()
+        result.loc[idx, "register_first_ts"] = first["ts"].array
+        result.loc[idx, "register_last_ts"] = last["ts"].array
+        result["energy_register_wh"] = result["register_last_wh"] - result["register_first_wh"]
+
+    power = power_readings(mv[~mv["context"].isin(list(_BOUNDARY_CONTEXTS)).to_numpy()])
+    if len(power) == 0:
+        return result
+    power = power.sort_values(["_sid", "ts"], kind="stable")
+    sids = power["_sid"].to_numpy()
+    t_s = epoch_s(power["ts"])
+    p_w = power["power_w"].to_numpy()
+    same = np.zeros(len(power), dtype=bool)
+    same[1:] = sids[1:] == sids[:-1]
+    dt_s = np.where(same, np.diff(t_s, prepend=t_s[0]), np.nan)
+    area = np.where(same, (p_w + np.roll(p_w, 1)) / 2.0 * dt_s, 0.0) / 3600.0
+    by_sid = pd.DataFrame({"_sid": sids, "area_wh": area, "dt_s": dt_s, "power_w": p_w, "t_s": t_s})
+    grouped = by_sid.groupby("_sid")
+    interval = grouped["dt_s"].median()
+    count = grouped.size()
+    first_t = grouped["t_s"].first()
+    last_t = grouped["t_s"].last()
+    first_p = grouped["power_w"].first()
+    last_p = grouped["power_w"].last()
+    idx = interval.index.to_numpy()
+    win_start = epoch_s(work["window_start"])[idx]
+    win_end = epoch_s(work["window_end"])[idx]
+    start_known = work["window_start"].notna().to_numpy()[idx] & work["start_seq"].notna().to_numpy()[idx]
+    end_known = work["stop_seq"].notna().to_numpy()[idx]
+    step = interval.fillna(0.0).to_numpy()
+    head_s = np.where(start_known, np.clip(first_t.to_numpy() - win_start, 0.0, step), 0.0)
+    tail_s = np.where(end_known, np.clip(win_end - last_t.to_numpy(), 0.0, step), 0.0)
+    integrated = (grouped["area_wh"].sum().to_numpy() + (first_p.to_numpy() * head_s
+                                                         + last_p.to_numpy() * tail_s) / 3600.0)
+    enough = count.to_numpy() >= 2
+    result.loc[idx, "energy_integrated_wh"] = np.where(enough, integrated, np.nan)
+    result.loc[idx, "max_power_w"] = grouped["power_w"].max().to_numpy()
+    result.loc[idx, "sample_interval_s"] = interval.to_numpy()
+    result.loc[idx, "power_samples"] = count.to_numpy()
+    return result
+
+
+def epoch_s(times: pd.Series) -> np.ndarray:
+    """Seconds since 1970 (float64, NaN for NaT) of a UTC timestamp column."""
+    return ((pd.Series(times).astype(TS_DTYPE) - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64,
+                                                                                           na_value=np.nan)
+
+
+def power_readings(mv: pd.DataFrame) -> pd.DataFrame:
+    """Active import power per MeterValue element (one reading time): columns ``_sid`` (if present in
+    ``mv``), charge_point_id, connector_id, transaction_id, ts, seq, meter_value_index, power_w, and
+    ``power_source``: "power" (Power.Active.Import overall), else "phase_power" (sum of its L1..L3),
+    else "current_x_voltage" (sum over phases of Current.Import x Voltage; an overall current pairs
+    with an overall voltage, i.e. single phase)."""
+    carry = [c for c in ("_sid", "charge_point_id", "connector_id", "transaction_id", "ts", "context", "source")
+             if c in mv.columns]
+    # One int64 per reading: frame seq and element position.
+    reading = mv["seq"].to_numpy(dtype=np.int64) * 1_000_000 + np.clip(
+        mv["meter_value_index"].to_numpy(dtype=np.int64), 0, 999_999)
+    measurand = mv["measurand"]
+    unit = mv["unit_normalized"]
+    value = mv["value_normalized"].to_numpy(dtype=np.float64)
+    phase = mv["phase"]
+    if isinstance(phase.dtype, pd.CategoricalDtype):  # map the few categories, then take by code
+        lines = np.array([spec16.PHASE_LINE.get(c) for c in phase.cat.categories] + [None], dtype=object)
+        phase_line = lines[phase.cat.codes.to_numpy()]
+    else:
+        phase_line = phase.astype(object).map(spec16.PHASE_LINE).to_numpy(dtype=object)
+    no_phase = phase.isna().to_numpy()
+    is_power = ((measurand == spec16.POWER_IMPORT) & (unit == "W")).to_numpy(dtype=bool)
+
+    def summed(mask: np.ndarray, values: np.ndarray) -> pd.Series:
+        return pd.Series(values[mask]).groupby(reading[mask], sort=False).sum()
+
+    readings = pd.Series(reading)
+    total = summed(is_power & no_phase, value)
+    phased = is_power & pd.notna(phase_line) & ~readings.isin(total.index).to_numpy()
+    phase_total = summed(phased, value)
+    line = np.where(no_phase, "", phase_line)
+    usable = pd.notna(line) & ~readings.isin(total.index).to_numpy() & ~readings.isin(phase_total.index).to_numpy()
+    is_current = ((measurand == spec16.CURRENT_IMPORT) & (unit == "A")).to_numpy(dtype=bool) & usable
+    is_voltage = ((measurand == spec16.VOLTAGE) & (unit == "V")).to_numpy(dtype=bool) & usable
+    iv_total = pd.Series(dtype=np.float64)
+    if is_current.any() and is_voltage.any():
+        current = pd.DataFrame({"r": reading[is_current], "line": line[is_current], "amps": value[is_current]})
+        voltage = pd.DataFrame({"r": reading[is_voltage], "line": line[is_voltage], "volts": value[is_voltage]})
+        voltage = voltage.groupby(["r", "line"], sort=False)["volts"].mean().reset_index()
+        iv = current.merge(voltage, on=["r", "line"], how="inner")
+        iv_total = (iv["amps"] * iv["volts"]).groupby(iv["r"].to_numpy(), sort=False).sum()
+    power = pd.concat([total, phase_total, iv_total])
+    source = np.repeat(np.array(["power", "phase_power", "current_x_voltage"], dtype=object),
+                       [len(total), len(phase_total), len(iv_total)])
+    if len(power) == 0:
+        return pd.DataFrame({c: mv[c].iloc[:0] for c in carry + ["seq", "meter_value_index"]}).assign(
+            power_w=pd.Series(dtype=np.float64), power_source=pd.Series(dtype=object))
+    # The reading's other columns come from its first sampled value.
+    first_row = pd.Series(np.arange(len(mv))).groupby(reading, sort=False).first()
+    rows = first_row.reindex(power.index.to_numpy()).to_numpy()
+    out = mv.iloc[rows][carry + ["seq", "meter_value_index"]].reset_index(drop=True)
+    out["power_w"] = power.to_numpy(dtype=np.float64)
+    out["power_source"] = source
+    return out
+
+
+def _session_status(status: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
+    """Per session: seconds in Charging / SuspendedEV / SuspendedEVSE and the count of status changes."""
+    n = len(work)
+    out = pd.DataFrame({"Charging": np.zeros(n), "SuspendedEV": np.zeros(n), "SuspendedEVSE": np.zeros(n),
+                        "status_changes": np.zeros(n, dtype=np.int64)})
+    windows = work[work["connector_id"].notna() & work["window_start"].notna() & work["window_end"].notna()]
+    st = status[status["connector_id"].notna() & status["ts"].notna() & status["status"].notna()]
+    if len(windows) == 0 or len(st) == 0:
+        return out
+    # Everything in float seconds since 1970: open-ended intervals are +inf.
+    windows = pd.DataFrame({"charge_point_id": windows["charge_point_id"].to_numpy(),
+                            "connector_id": windows["connector_id"].to_numpy(dtype="int64", na_value=0),
+                            "w_start": epoch_s(windows["window_start"]), "w_end": epoch_s(windows["window_end"]),
+                            "_sid": windows["_sid"].to_numpy()})
+    st_t = epoch_s(st["ts"])
+    st_next = st_t + st["time_in_state_s"].fillna(np.inf).to_numpy()
+    keys = pd.DataFrame({"charge_point_id": _cp_key(st["charge_point_id"]).to_numpy(),
+                         "connector_id": st["connector_id"].to_numpy(dtype="int64", na_value=0), "t": st_t})
+    # Statuses reported inside a window count from their time to the next status (or the window end).
+    ids = _window_ids(keys, "t", windows, "w_start", ["charge_point_id", "connector_id"], "w_end")
+    inside = ids >= 0
+    w_end = work["window_end"].pipe(epoch_s)[ids[inside]]
+    seconds = np.minimum(st_next[inside], w_end) - st_t[inside]
+    contrib = pd.DataFrame({"_sid": ids[inside], "status": st["status"].to_numpy()[inside], "s": seconds})
+    # The status already in effect when the session started counts from the start.
+    left = windows.sort_values("w_start", kind="stable")
+    right = keys.assign(_status=st["status"].to_numpy(), _next=st_next).sort_values("t", kind="stable")
+    before = pd.merge_asof(left, right, left_on="w_start", right_on="t",
+                           by=["charge_point_id", "connector_id"], direction="backward")
+    before = before[before["_status"].notna()]
+    seconds0 = np.minimum(before["_next"].to_numpy(), before["w_end"].to_numpy()) - before["w_start"].to_numpy()
+    contrib = pd.concat([contrib, pd.DataFrame({"_sid": before["_sid"].to_numpy(),
+                                                "status": before["_status"].to_numpy(),
+                                                "s": np.clip(seconds0, 0, None)})], ignore_index=True)
+    contrib = contrib[np.isfinite(contrib["s"].to_numpy())]
+    totals = contrib.groupby(["_sid", "status"])["s"].sum()
+    for name in ("Charging", "SuspendedEV", "SuspendedEVSE"):
+        if name in totals.index.get_level_values("status"):
+            values = totals.xs(name, level="status")
+            out.loc[values.index.to_numpy(), name] = values.clip(lower=0).to_numpy()
+    changes = pd.Series(ids[inside]).value_counts()
+    out.loc[changes.index.to_numpy(), "status_changes"] = changes.to_numpy()
+    return out
+
+
+def _empty() -> pd.DataFrame:
+    dtypes = {name: spec[0] for name, spec in COLUMNS.items()}
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
