@@ -14,7 +14,15 @@ Names are imported on first use (PEP 562): the capture addon runs inside mitmdum
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
+
+# jsonschema (imported by the ocpp library) loads rfc3987_syntax when it is installed (jupyter's
+# dependencies bring it) for its "iri" format checker, and that module builds a lark grammar at
+# import: 1.6 s in every process. Neither ocpp nor the workbench checks formats, so keep jsonschema
+# from loading it. Only if jsonschema is not loaded yet; `import rfc3987_syntax` then fails here.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 __version__ = "0.1.0"
 

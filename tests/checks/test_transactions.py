@@ -155,3 +155,37 @@ def test_checks_never_crash_on_mutated_payloads(data):
     findings = run_checks(script.capture(), names=C2_CHECKS)
     crashed = findings[findings["message"].str.contains("crashed")]
     assert crashed.empty, crashed["message"].tolist()
+
+
+def test_boot_during_a_running_transaction_is_found_and_a_boot_between_sessions_is_not() -> None:
+    from workbench import testing as t
+    from workbench.checks.registry import CheckConfig
+    from workbench.checks.transactions import transaction_interrupted_by_boot
+
+    boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+    boot_reply = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 300}
+    start = {"connectorId": 1, "idTag": "TAG", "meterStart": 1000, "timestamp": "2026-01-01T00:00:10Z"}
+    stop = {"transactionId": 7, "meterStop": 1500, "timestamp": "2026-01-01T00:10:00Z", "reason": "PowerLoss"}
+
+    def script(boot_at_s: float) -> list:
+        return [
+            (0, "charger_to_csms", [2, "b1", "BootNotification", boot]), (0.1, "csms_to_charger", [3, "b1", boot_reply]),
+            (10, "charger_to_csms", [2, "s1", "StartTransaction", start]),
+            (10.1, "csms_to_charger", [3, "s1", {"idTagInfo": {"status": "Accepted"}, "transactionId": 7}]),
+            (boot_at_s, "charger_to_csms", [2, "b2", "BootNotification", boot]),
+            (boot_at_s + 0.1, "csms_to_charger", [3, "b2", boot_reply]),
+            (600, "charger_to_csms", [2, "s2", "StopTransaction", stop]),
+            (600.1, "csms_to_charger", [3, "s2", {}]),
+        ]
+
+    during = workbench_load(t, script(300))
+    found = list(transaction_interrupted_by_boot(during, CheckConfig()))
+    assert len(found) == 1 and found[0].transaction_id == 7 and "PowerLoss" in found[0].message
+    after = workbench_load(t, script(700))
+    assert list(transaction_interrupted_by_boot(after, CheckConfig())) == []
+
+
+def workbench_load(t, script):
+    from workbench.analysis import Capture
+
+    return Capture.from_records(t.charger_records("CP1", script))

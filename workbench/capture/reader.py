@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .. import jsonfast
 from ..errors import CaptureFormatError
 from .compat import migrate
 from .records import FORMAT_VERSION, RecordType
@@ -113,7 +114,7 @@ class CaptureReader:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = jsonfast.loads(line)
                 except ValueError as exc:
                     if complete:
                         self._problem(line_no, "invalid_json", str(exc), line.rstrip(b"\n"))

@@ -232,3 +232,31 @@ def power_zero_while_charging(cap: Any, config: CheckConfig) -> Iterator[Finding
                       as_int(first["connector_id"]), as_int(first["transaction_id"]),
                       f"{len(group)} reading(s) at or below {config.power_idle_w:.0f} W while Charging "
                       f"(highest {group['power_w'].max():,.0f} W)", seqs(status_seq, group["seq"].tolist()))
+
+
+@check("transaction_interrupted_by_boot", clause="OCPP 1.6 ed.2 §4.2 BootNotification (sent on every boot); "
+                                                 "§3.7 offline queue; §7.38 Reason PowerLoss/HardReset/Reboot")
+def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """A charge point booted (BootNotification) while one of its transactions was running: power was lost or
+    the charger restarted mid-session, so the session's end (and energy) is reported from the queue later.
+    Judged on capture time, which a charger's clock cannot skew."""
+    frames = cap.frames
+    boots = frames[((frames["message_type"] == "CALL") & (frames["action"] == "BootNotification")
+                    & (frames["direction"] == "charger_to_csms")).to_numpy(dtype=bool, na_value=False)]
+    tx = cap.transactions
+    if len(boots) == 0 or len(tx) == 0:
+        return
+    tx = tx[tx["start_capture_ts"].notna().to_numpy(dtype=bool)]
+    pairs = boots[["charge_point_id", "ts", "seq"]].merge(
+        tx[["charge_point_id", "connector_id", "transaction_id", "start_capture_ts", "stop_capture_ts",
+            "start_seq", "stop_seq", "stop_reason"]], on="charge_point_id")
+    running = (pairs["start_capture_ts"] < pairs["ts"]) & (
+        pairs["stop_capture_ts"].isna() | (pairs["stop_capture_ts"] > pairs["ts"]))
+    for i in np.flatnonzero(running.to_numpy(dtype=bool, na_value=False)):
+        row = pairs.iloc[i]
+        reason = clean(row["stop_reason"])
+        ending = f"; it was stopped with reason {reason}" if reason else "; no StopTransaction followed"
+        yield Finding("transaction_interrupted_by_boot", "warning", clean(row["ts"]), clean(row["charge_point_id"]),
+                      as_int(row["connector_id"]), as_int(row["transaction_id"]),
+                      f"the charge point booted while transaction {clean(row['transaction_id'])} was running"
+                      f"{ending}", seqs(row["start_seq"], row["seq"], row["stop_seq"]))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from ..ocppj import parse_frame, parse_message
@@ -170,26 +170,11 @@ def _size(text: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads uses, without its per-call wrapper
-
-# Long frames (MeterValues with many sampled values) hold many small dicts whose keys and short values
-# repeat ("measurand", "Sample.Periodic", "Wh", "230.1"): decoding them through a hook that shares one
-# str object per distinct short string halves their memory, for about 1.6x their decode time.
-# Timestamps and ids (20+ characters) are rarely repeated, so they are not worth a memo entry.
-_SHARE_FROM_CHARS = 400
-_SHARED_MAX_CHARS = 20
-
-
-def _sharing_scanner() -> Any:
-    """A JSON scanner sharing short strings through a memo that lives as long as the scanner."""
-    memo: dict[str, str] = {}
-    share = memo.setdefault
-
-    def share_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        return {share(k, k): (share(v, v) if v.__class__ is str and len(v) <= _SHARED_MAX_CHARS else v)
-                for k, v in pairs}
-
-    return json.JSONDecoder(object_pairs_hook=share_strings).scan_once
+# orjson decodes frame texts faster than json's scanner and caches dict keys (so a million
+# MeterValues payloads share their "measurand", "value", "unit" ... key objects). What it refuses
+# (NaN, lone surrogates, trailing data) goes through parse_frame, which has json.loads semantics.
+_orjson_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
 
 
 def _parse_all(raws: list[Any], binaries: list[bool], record_errors: list[str | None]) -> tuple[list[Any], ...]:
@@ -203,17 +188,14 @@ def _parse_all(raws: list[Any], binaries: list[bool], record_errors: list[str | 
     error_codes: list[Any] = []
     error_descriptions: list[Any] = []
     parse_errors: list[Any] = []
-    scan = _scan_json
-    scan_sharing = _sharing_scanner()
+    decode = _orjson_loads
     for raw, is_binary, problem in zip(raws, binaries, record_errors):
         message = None
         if not is_binary and raw.__class__ is str and problem is None:
             try:
-                message, end = (scan_sharing if len(raw) >= _SHARE_FROM_CHARS else scan)(raw, 0)
-                if end != len(raw):
-                    message = None  # trailing data (or whitespace): let parse_frame decide
-            except (StopIteration, ValueError, RecursionError):
-                message = None
+                message = decode(raw)
+            except _OrjsonError:
+                message = None  # let parse_frame (json.loads semantics) decide
         if message.__class__ is list:
             size = len(message)
             if size == 4 and message[0].__class__ is int and message[0] == 2:

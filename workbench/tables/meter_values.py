@@ -10,16 +10,14 @@ an exception. ``value_normalized`` scales kilo-units to the base unit (kWh -> Wh
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import spec16
+from ._columns import paused_gc
 from .payload_time import TS_DTYPE, parse_payload_times
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -135,18 +133,7 @@ def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorica
                                      categories=pd.Index(uniques, dtype=object))
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector. Building a table allocates millions of small objects; each
-    burst triggers a collection that walks every payload dict of the frames table (seconds at 1M
-    frames). Reference counting still frees everything; no cycles are made here."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+gc_paused = paused_gc  # one implementation, in _columns; the name is kept for the builders here
 
 
 def build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
