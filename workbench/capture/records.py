@@ -101,6 +101,36 @@ def tls_facts(version: str | None, cipher: str | None, sni: str | None) -> dict[
     return {"version": version, "cipher": cipher, "sni": sni}
 
 
+def _upgrade_facts(
+    kind: RecordType,
+    *,
+    ts: str,
+    connection_id: str,
+    charge_point_id: str | None,
+    url_path: str | None,
+    client_address: str | None,
+    subprotocols_offered: list[str] | None,
+    charger_tls: dict[str, Any] | None,
+    auth_scheme: str | None,
+    auth_user: str | None,
+    auth_password_present: bool,
+) -> dict[str, Any]:
+    """The fields an accepted and a rejected upgrade share, in file order."""
+    return {
+        "type": kind.value,
+        "ts": ts,
+        "connection_id": connection_id,
+        "charge_point_id": charge_point_id,
+        "url_path": url_path,
+        "client_address": client_address,
+        "subprotocols_offered": subprotocols_offered or [],
+        "charger_tls": charger_tls,
+        "auth_scheme": auth_scheme,
+        "auth_user": auth_user,
+        "auth_password_present": auth_password_present,
+    }
+
+
 def connection_open(
     *,
     ts: str,
@@ -117,21 +147,15 @@ def connection_open(
     auth_password_present: bool = False,
 ) -> dict[str, Any]:
     """A WebSocket upgrade the CSMS accepted. Never carries the password, only whether one was sent."""
-    return {
-        "type": RecordType.CONNECTION_OPEN.value,
-        "ts": ts,
-        "connection_id": connection_id,
-        "charge_point_id": charge_point_id,
-        "url_path": url_path,
-        "client_address": client_address,
-        "subprotocols_offered": subprotocols_offered or [],
-        "subprotocol": subprotocol,
-        "charger_tls": charger_tls,
-        "csms_tls": csms_tls,
-        "auth_scheme": auth_scheme,
-        "auth_user": auth_user,
-        "auth_password_present": auth_password_present,
-    }
+    record = _upgrade_facts(
+        RecordType.CONNECTION_OPEN, ts=ts, connection_id=connection_id, charge_point_id=charge_point_id,
+        url_path=url_path, client_address=client_address, subprotocols_offered=subprotocols_offered,
+        charger_tls=charger_tls, auth_scheme=auth_scheme, auth_user=auth_user,
+        auth_password_present=auth_password_present,
+    )
+    record["subprotocol"] = subprotocol
+    record["csms_tls"] = csms_tls
+    return record
 
 
 def upgrade_rejected(
@@ -150,21 +174,15 @@ def upgrade_rejected(
     auth_password_present: bool = False,
 ) -> dict[str, Any]:
     """An upgrade that did not become a WebSocket: the HTTP status the charger got (401, 404, 502 ...)."""
-    return {
-        "type": RecordType.UPGRADE_REJECTED.value,
-        "ts": ts,
-        "connection_id": connection_id,
-        "charge_point_id": charge_point_id,
-        "url_path": url_path,
-        "client_address": client_address,
-        "subprotocols_offered": subprotocols_offered or [],
-        "status_code": status_code,
-        "reason": reason,
-        "charger_tls": charger_tls,
-        "auth_scheme": auth_scheme,
-        "auth_user": auth_user,
-        "auth_password_present": auth_password_present,
-    }
+    record = _upgrade_facts(
+        RecordType.UPGRADE_REJECTED, ts=ts, connection_id=connection_id, charge_point_id=charge_point_id,
+        url_path=url_path, client_address=client_address, subprotocols_offered=subprotocols_offered,
+        charger_tls=charger_tls, auth_scheme=auth_scheme, auth_user=auth_user,
+        auth_password_present=auth_password_present,
+    )
+    record["status_code"] = status_code
+    record["reason"] = reason
+    return record
 
 
 def frame(

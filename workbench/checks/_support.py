@@ -25,6 +25,12 @@ def clean(value: Any) -> Any:
     return value
 
 
+def payload_connector(payload: Any) -> int | None:
+    """The integer ``connectorId`` of a payload, or None."""
+    value = payload.get("connectorId") if isinstance(payload, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def as_int(value: Any) -> int | None:
     value = clean(value)
     return None if value is None else int(value)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..ocppj import MAX_UNIQUE_ID_LENGTH
+from ._support import clean as _clean
+from ._support import payload_connector as _connector
 from .registry import CheckConfig, Finding, check
 from .schema import known_actions
 
@@ -36,18 +38,8 @@ CSMS_ACTIONS = frozenset({
 CHARGER_TO_CSMS = "charger_to_csms"
 
 
-def _clean(value: Any) -> Any:
-    """None for pandas' missing markers, the value otherwise."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
 
 
-def _connector(payload: Any) -> int | None:
-    value = payload.get("connectorId") if isinstance(payload, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _transaction(payload: Any) -> int | None:

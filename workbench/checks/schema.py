@@ -26,6 +26,8 @@ import numpy as np
 import ocpp
 
 from ..ocppj import ERROR_CODE_ALIASES, ERROR_CODES_16, canonical_error_code
+from ._support import clean as _clean
+from ._support import payload_connector as _connector
 from .registry import CheckConfig, Finding, check
 
 SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
@@ -255,13 +257,8 @@ def known_actions() -> frozenset[str]:
     return frozenset(p.stem for p in SCHEMA_DIR.glob("*.json") if not p.stem.endswith("Response"))
 
 
-def _connector(payload: Any) -> int | None:
-    value = payload.get("connectorId") if isinstance(payload, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _clean(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
 @check("schema", clause="OCPP-J 1.6 §4 and the OCPP 1.6 JSON schemas (ocpp/v16/schemas, draft-04)")
