@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench golden clean
+.PHONY: demo test install bench bench-quick golden clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -24,8 +24,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Benchmarks print their figures (ratios against a baseline measured in the same run); they are
+# not tests. Record what they print in docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python bench/proxy_overhead.py
+	$(BIN)/python bench/analyze.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/proxy_overhead.py --quick
+	$(BIN)/python bench/analyze.py --quick
 
 golden: $(STAMP)
 	$(BIN)/python tests/golden/regenerate.py
