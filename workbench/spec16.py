@@ -4,7 +4,7 @@ Values come from the ``ocpp`` package's enums (``ocpp.v16.enums``), never retype
 are the parts of the spec that package does not model: the connector status transition table
 (OCPP 1.6 edition 2 §4.9), the connector-0 statuses (§4.9), the SampledValue defaults (§7.45) and
 how units scale to one base unit per quantity. Sources and disagreements are noted where they
-matter; see /work/shared/reference/ocpp16-facts.md sections 1 and 4.
+matter; see shared/reference/ocpp16-facts.md (beside the repository) sections 1 and 4.
 """
 
 from __future__ import annotations

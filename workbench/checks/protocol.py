@@ -3,7 +3,7 @@
 Each check reads the frames/calls/connections tables of one charge point at a time (the tables
 hold all charge points; every comparison is within a connection or a charge point). Sources are
 the OCPP-J 1.6 specification [J], its errata [JERR] and OCPP 1.6 edition 2 [SPEC]; see
-/work/shared/reference/ocpp16-facts.md §2, §3 and §9.
+shared/reference/ocpp16-facts.md (beside the repository) §2, §3 and §9.
 """
 
 from __future__ import annotations

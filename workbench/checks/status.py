@@ -1,6 +1,6 @@
 """Connector status checks: the §4.9 transition table, connector 0, error codes (OCPP 1.6 ed.2 §4.9, §7.6, §7.7).
 
-Rules (see /work/shared/reference/ocpp16-facts.md §1):
+Rules (see shared/reference/ocpp16-facts.md (beside the repository) §1):
 
 * The first status of a connector after a BootNotification or on a new connection may be anything
   (after a reconnect the charge point reports only its current status; after a boot it SHALL report
