@@ -257,13 +257,19 @@ def _classify_times(cap: Any, config: CheckConfig) -> pd.DataFrame:
     return times.assign(kind=kind)
 
 
+def _times_of_kind(cap: Any, config: CheckConfig, kind: str) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Payload times classified ``kind`` (shared by clock_skew and late_delivery, computed once per capture),
+    and the capture time of every frame by seq (None when there are none)."""
+    times = memo(cap, ("classified_times", config.clock_skew_s, config.late_delivery_s),
+                 lambda: _classify_times(cap, config))
+    rows = times[times["kind"] == kind]
+    return rows, (cap.frames.set_index("seq")["ts"] if len(rows) else None)
+
+
 @check("clock_skew", clause="OCPP 1.6 ed.2 §4.2 (charge point SHOULD sync its clock), ev.energy R2")
 def clock_skew(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Payload timestamps further than clock_skew_s from capture time that queueing does not explain."""
-    times = memo(cap, ("classified_times", config.clock_skew_s, config.late_delivery_s),
-                 lambda: _classify_times(cap, config))
-    skewed = times[times["kind"] == "skew"]
-    frames_ts = cap.frames.set_index("seq")["ts"] if len(skewed) else None
+    skewed, frames_ts = _times_of_kind(cap, config, "skew")
     for (cp, connection), group in skewed.groupby(["_cp", "connection_id"], sort=False):
         worst = group["offset_s"].abs().idxmax()
         offset = float(group.loc[worst, "offset_s"])
@@ -277,10 +283,7 @@ def clock_skew(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 @check("late_delivery", clause="OCPP 1.6 ed.2 §3.7 (transaction messages queued while offline keep their time)")
 def late_delivery(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Queued transaction messages delivered after a reconnect more than late_delivery_s after they happened."""
-    times = memo(cap, ("classified_times", config.clock_skew_s, config.late_delivery_s),
-                 lambda: _classify_times(cap, config))
-    late = times[times["kind"] == "late"]
-    frames_ts = cap.frames.set_index("seq")["ts"] if len(late) else None
+    late, frames_ts = _times_of_kind(cap, config, "late")
     for (cp, connection), group in late.groupby(["_cp", "connection_id"], sort=False):
         first_seq = int(group["seq"].iloc[0])
         yield Finding("late_delivery", "info", clean(frames_ts.get(first_seq)), cp_or_none(cp), None, None,
