@@ -133,12 +133,9 @@ def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorica
                                      categories=pd.Index(uniques, dtype=object))
 
 
-gc_paused = paused_gc  # one implementation, in _columns; the name is kept for the builders here
-
-
 def build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
     """The meter_values table (columns as in :data:`COLUMNS`), in capture order (seq, then position)."""
-    with gc_paused():
+    with paused_gc():
         return _build_meter_values(frames)
 
 

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .. import spec16
-from .meter_values import _int_or_none, _text, gc_paused
+from ._columns import paused_gc
+from .meter_values import _int_or_none, _text
 from .payload_time import TS_DTYPE, parse_payload_times
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -215,7 +216,7 @@ def _window_ids(table_keys: pd.DataFrame, on: str, sessions: pd.DataFrame, sessi
 
 def build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
     """The transactions table (columns as in :data:`COLUMNS`), ordered by ts."""
-    with gc_paused():
+    with paused_gc():
         return _build_transactions(frames, meter_values, status)
 
 

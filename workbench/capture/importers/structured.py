@@ -158,10 +158,7 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
             if isinstance(cp, str):
                 defaults["charge_point_id"] = cp
         elif isinstance(value, dict):
-            before = len(out.frames)
-            object_frame(value, stripped, line_no, tz, out, defaults)
-            if len(out.frames) > before and not out.frames[-1].zone_given:
-                naive += 1
+            naive += _object_frame_is_naive(value, stripped, line_no, tz, out, defaults)
         else:
             out.skip(line_no, "not a frame", line)
     _naive_note(out, naive, tz)
@@ -208,14 +205,19 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
         if isinstance(item, list):
             _array_frame(raw if raw is not None else json.dumps(item), line_no, out)
         elif isinstance(item, dict):
-            before = len(out.frames)
-            object_frame(item, raw, line_no, tz, out, defaults)
-            if len(out.frames) > before and not out.frames[-1].zone_given:
-                naive += 1
+            naive += _object_frame_is_naive(item, raw, line_no, tz, out, defaults)
         else:
             out.skip(line_no, "not a frame", raw or json.dumps(item))
     _naive_note(out, naive, tz)
     return out
+
+
+def _object_frame_is_naive(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
+                           out: ReaderOutput, defaults: dict[str, Any]) -> bool:
+    """:func:`object_frame`, and whether the frame it added had a time without a zone (counted for one note)."""
+    before = len(out.frames)
+    object_frame(record, raw, line_no, tz, out, defaults)
+    return len(out.frames) > before and not out.frames[-1].zone_given
 
 
 def _naive_note(out: ReaderOutput, count: int, tz: dt.tzinfo) -> None:
