@@ -26,6 +26,7 @@ from .tables.calls import build_calls
 from .tables.connections import build_connections
 from .tables._columns import paused_gc
 from .tables.frames import FrameCollector
+from .tables.meter_values import MeterValueCollector
 
 Record = dict[str, Any]
 ProgressCallback = Callable[[int, int], None]
@@ -117,7 +118,8 @@ class Capture:
                 connection_id = record.get("connection_id")
                 if isinstance(connection_id, str):
                     mapping.setdefault(connection_id, record.get("charge_point_id"))
-        frames = self._frame_collector.to_frame(mapping)
+        self._meter_collector = MeterValueCollector()
+        frames = self._frame_collector.to_frame(mapping, meter=self._meter_collector)
         self._pairing = self._frame_collector.last_pairing
         self._frame_collector = FrameCollector()  # the raw lists are in the table now; free them
         return frames
@@ -137,11 +139,10 @@ class Capture:
     @cached_property
     def meter_values(self) -> pd.DataFrame:
         """Every SampledValue (see :mod:`workbench.tables.meter_values`)."""
-        from .tables.meter_values import build_meter_values
-
-        frames = self.frames
-        with paused_gc():
-            return build_meter_values(frames)
+        frames = self.frames  # its pass gave the collector every MeterValues / StopTransaction payload
+        table = self._meter_collector.to_table(frames)
+        self._meter_collector = MeterValueCollector()
+        return table
 
     @cached_property
     def status(self) -> pd.DataFrame:

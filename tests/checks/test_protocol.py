@@ -8,7 +8,7 @@ import pytest
 from workbench.analysis import Capture
 from workbench.checks.protocol import CHARGER_ACTIONS, CSMS_ACTIONS
 from workbench.checks.registry import CHECKS, CheckConfig, run_checks
-from workbench.checks.schema import known_actions
+from workbench.schemas import known_actions
 from workbench.testing import call, charger_records, clean_session_script, error, iso_at, merge_records, result
 
 PROTOCOL_CHECKS = ["invalid_frame", "unanswered_request", "slow_reply", "reply_without_request",

@@ -1,5 +1,6 @@
 """meter_values: one row per SampledValue, spec defaults, units, bad values as NaN + problem."""
 
+import json
 import math
 
 import pandas as pd
@@ -7,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.analysis import Capture
+from workbench.schemas import SCHEMA_DIR, schema_validator
 from workbench.tables.meter_values import COLUMNS, build_meter_values
 from workbench.testing import charger_records, exchange, iso_at
 
@@ -140,3 +142,86 @@ def test_arbitrary_payloads_never_raise(payload, action):
     values = table["value"].tolist()
     for value, problem, value_format in zip(values, table["problem"].tolist(), table["format"].tolist()):
         assert (not math.isnan(value)) or isinstance(problem, str) or value_format != "Raw"
+
+
+# --- the shape path: frames of a known MeterValues shape are read without decoding ---------------
+
+_TEMPLATE = [
+    {"value": "0", "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+    {"value": "0", "measurand": "Power.Active.Import", "unit": "W"},
+    {"value": "0", "measurand": "Voltage", "phase": "L1-N", "unit": "V"},
+]
+_VALUES = st.one_of(
+    st.sampled_from(["12.5", "0", "-3", "1e3", "7E-2", "inf", "nan", "Infinity", "", "abc", "1_000", " 4 ", "Zürich"]),
+    st.text(max_size=6), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+)
+_TEXT_MUTATIONS = st.sampled_from([
+    None, None, None,
+    ('"value":"', '"value":"\\u0031'),  # an escape
+    ('"value":"', '"value":"\t'),  # a raw control character: invalid JSON
+    ('"unit":"W"', '"unit":"W","value":"99"'),  # a duplicate key
+    ('"context":"Sample.Periodic"', '"context":"Sample.Clock"'),
+    ('"measurand":"Voltage"', '"measurand":"Voltage","format":"SignedData"'),
+    ('"timestamp":"', '"timestamp":"x'),
+    ('{"timestamp"', '{"extra":"1","timestamp"'),
+    ('"connectorId":1', '"connectorId":2'),
+])
+
+
+@st.composite
+def _meter_frames(draw):
+    frames = []
+    for i in range(draw(st.integers(1, 12))):
+        sampled = [dict(sv, value=draw(_VALUES)) for sv in _TEMPLATE[:draw(st.integers(1, 3))]]
+        element = {"timestamp": draw(st.sampled_from([iso_at(10 + i), "2025-01-06T08:00:00", "bad", ""])),
+                   "sampledValue": sampled}
+        elements = [element] if draw(st.booleans()) else [{"sampledValue": sampled, "timestamp": iso_at(10 + i)},
+                                                          element]
+        payload = {"connectorId": 1, "transactionId": draw(st.sampled_from([7, 8])), "meterValue": elements}
+        text = json.dumps([2, f"m{i}", "MeterValues", payload], separators=(",", ":"), ensure_ascii=False)
+        mutation = draw(_TEXT_MUTATIONS)
+        if mutation is not None:
+            text = text.replace(*mutation, 1)
+        frames.append(text)
+    return frames
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_meter_frames())
+def test_shape_path_gives_what_decoding_gives(texts):
+    script = [(10 + i, "up", text) for i, text in enumerate(texts)]
+    script = [entry for i, text in enumerate(texts)
+              for entry in (script[i], (10.5 + i, "down", '[3,"m%d",{}]' % i))]
+    cap = Capture.from_records(charger_records("CP1", script))
+    frames = cap.frames
+    by_decoding = build_meter_values(frames)  # decodes every payload, never uses a shape
+    pd.testing.assert_frame_equal(cap.meter_values, by_decoding)
+    for kind, action, payload, error in zip(frames["message_type"], frames["action"], frames["payload"],
+                                            frames["schema_error"]):
+        if kind == "CALL":
+            assert (schema_validator(action, False).errors(payload) == []) == pd.isna(error)
+
+
+def test_repeated_shapes_are_not_decoded_again():
+    script = []
+    for i in range(30):
+        sampled = [dict(sv, value=str(1000 + i) if k == 0 else str(k)) for k, sv in enumerate(_TEMPLATE)]
+        script += exchange(10 + i, f"m{i}", "MeterValues",
+                           {"connectorId": 1, "transactionId": 7,
+                            "meterValue": [{"timestamp": iso_at(10 + i), "sampledValue": sampled}]})
+    cap = Capture.from_records(charger_records("CP1", script))
+    frames = cap.frames
+    assert cap._meter_collector.frames_by_shape == 29  # all but the first
+    table = cap.meter_values
+    assert table.loc[table["measurand"] == "Energy.Active.Import.Register", "value"].tolist() == \
+        [1000.0 + i for i in range(30)]
+    pd.testing.assert_frame_equal(table, build_meter_values(frames))
+
+
+def test_shape_path_is_sound_only_because_these_schema_nodes_are_bare_strings():
+    # A shape's verdict carries over to frames that differ only in these strings: that holds while
+    # the schema asks nothing of them but to be strings (format is not checked, as in the ocpp package).
+    schema = json.loads((SCHEMA_DIR / "MeterValues.json").read_text(encoding="utf-8-sig"))
+    element = schema["properties"]["meterValue"]["items"]
+    assert {k: v for k, v in element["properties"]["timestamp"].items() if k != "format"} == {"type": "string"}
+    assert element["properties"]["sampledValue"]["items"]["properties"]["value"] == {"type": "string"}

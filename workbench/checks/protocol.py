@@ -18,7 +18,7 @@ from ..ocppj import MAX_UNIQUE_ID_LENGTH
 from ._support import clean as _clean
 from ._support import payload_connector as _connector
 from .registry import CheckConfig, Finding, check
-from .schema import known_actions
+from ..schemas import known_actions
 
 # [SPEC] §3.3 profile table (+ [SEC] §5 security extension): who may send which request.
 # DataTransfer goes both ways. The ocpp package does not model directions, so they are listed here.

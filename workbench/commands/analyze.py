@@ -21,6 +21,7 @@ from ..analysis import Capture, capture_files, load
 from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
 from ..errors import WorkbenchError
 from ..tables._columns import str_column
+from ..tables.payloads import PayloadDtype
 
 NAME = "analyze"
 HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
@@ -106,7 +107,7 @@ def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for column in out.columns:
         dtype = out[column].dtype
-        if dtype == object:
+        if dtype == object or isinstance(dtype, PayloadDtype):
             out[column] = str_column([None if v is None else json.dumps(_plain(v), default=str, ensure_ascii=False)
                                       for v in out[column].tolist()])
         elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":

@@ -6,8 +6,11 @@ built with array operations on the frames table; the only Python loop is the pai
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import take
 
 from ._columns import str_column
 from .pairing import REVERSE, Pairing, pair_frames
@@ -22,8 +25,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "action": ("str", "", "the request's action (missing for a reply without request)"),
     "request_seq": ("Int64", "", "frames.seq of the CALL, or <NA>"),
     "reply_seq": ("Int64", "", "frames.seq of the CALLRESULT/CALLERROR, or <NA>"),
-    "request": ("object", "", "request payload (dict), or None"),
-    "response": ("object", "", "CALLRESULT payload, or CALLERROR details, or None"),
+    "request": ("ocpp_payload", "", "request payload (dict), or None; decoded on access like frames.payload"),
+    "response": ("ocpp_payload", "", "CALLRESULT payload, or CALLERROR details, or None (decoded on access)"),
     "error_code": ("str", "", "CALLERROR code as sent, or missing"),
     "reply_ts": ("datetime64[us, UTC]", "UTC", "reply capture time, or NaT"),
     "latency_s": ("float64", "s", "reply_ts - ts, or NaN when there is no pair"),
@@ -70,12 +73,9 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
     safe_reply = np.where(has_reply, reply_pos, 0)
     safe_request = np.where(has_request, request_pos, 0)
 
-    def masked_object(column: str, positions: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        values = frames[column].to_numpy(dtype=object)
-        out = np.empty(len(positions), dtype=object)
-        out[:] = None
-        out[mask] = values[positions[mask]]
-        return out
+    def masked_payload(positions: np.ndarray, mask: np.ndarray) -> Any:
+        # take() keeps the payload column lazy (see workbench.tables.payloads): nothing is decoded here.
+        return take(frames["payload"].array, np.where(mask, positions, -1), allow_fill=True)
 
     def masked_str(column: str, positions: np.ndarray, mask: np.ndarray) -> pd.api.extensions.ExtensionArray:
         values = frames[column].to_numpy(dtype=object, na_value=None)[positions] if n else np.empty(0, dtype=object)
@@ -111,8 +111,8 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
         "action": masked_str("action", safe_request, has_request),
         "request_seq": masked_int(safe_request, has_request),
         "reply_seq": masked_int(safe_reply, has_reply),
-        "request": masked_object("payload", safe_request, has_request),
-        "response": masked_object("payload", safe_reply, has_reply),
+        "request": masked_payload(safe_request, has_request),
+        "response": masked_payload(safe_reply, has_reply),
         "error_code": masked_str("error_code", safe_reply, has_reply),
         "reply_ts": reply_ts,
         "latency_s": latency,

@@ -1,24 +1,30 @@
 """The frames table: one row per WebSocket message, exactly as captured, with its OCPP-J reading.
 
-Built in one pass: each frame's text is JSON-decoded once (by :func:`workbench.ocppj.parse_frame`),
-columns are gathered as Python lists and become one DataFrame. A malformed frame is a row with
-``message_type == "invalid"`` and its ``parse_error``; nothing is dropped.
+Built in one pass: each frame's text is JSON-decoded at most once (orjson, with
+:func:`workbench.ocppj.parse_frame` defining the semantics), columns are gathered as Python lists and
+become one DataFrame. The same pass validates each payload against its 1.6 schema (``schema_error``)
+and hands MeterValues and StopTransaction payloads to the meter_values collector; then the decoded
+payload is dropped: the ``payload`` column decodes ``raw`` again when read (:mod:`.payloads`).
+A malformed frame is a row with ``message_type == "invalid"`` and its ``parse_error``; nothing is dropped.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
-from ..ocppj import parse_frame, parse_message
-from ._columns import object_column, paused_gc, str_column, utc_times
+from ..ocppj import ParsedFrame, parse_frame, parse_message
+from ..schemas import SchemaValidator, schema_validator, summarize
+from ._columns import paused_gc, str_column, utc_times
+from .meter_values import SOURCES, MeterValueCollector
 from .pairing import Pairing, pair_frames
+from .payloads import PayloadArray
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
     # name: (dtype, unit, meaning)
@@ -30,7 +36,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "message_type": ("str", "", "CALL | CALLRESULT | CALLERROR | invalid"),
     "unique_id": ("str", "", "OCPP-J message id (as sent), or missing when unreadable"),
     "action": ("str", "", "the CALL's action; for a reply, the action of the request it answers"),
-    "payload": ("object", "", "CALL/CALLRESULT payload (dict), or the CALLERROR details"),
+    "payload": ("ocpp_payload", "", "CALL/CALLRESULT payload (dict), or the CALLERROR details; decoded from raw "
+                                    "on access (see workbench.tables.payloads)"),
     "error_code": ("str", "", "CALLERROR code as sent (either spelling)"),
     "error_description": ("str", "", "CALLERROR description as sent"),
     "raw": ("str", "", "the message exactly as on the wire (base64 for a binary frame)"),
@@ -38,6 +45,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "size_bytes": ("int64", "bytes", "message size in bytes (UTF-8 text, or decoded binary)"),
     "parse_error": ("str", "", "why the frame is not valid OCPP-J, or missing when it is"),
     "proxy_action": ("str", "", "injected | modified | dropped when the proxy did more than pass it on"),
+    "schema_error": ("str", "", "how the payload breaks its OCPP 1.6 JSON schema (a CALL's action, a CALLRESULT's "
+                                "paired action's Response), as jsonschema words it; missing when valid or unchecked"),
 }
 
 DIRECTIONS = {"charger_to_csms": "charger_to_csms", "csms_to_charger": "csms_to_charger"}
@@ -115,12 +124,16 @@ class FrameCollector:
             self.record_errors[row] = problem
 
     def to_frame(self, charge_point_by_connection: Mapping[str, str | None] | None = None,
-                 first_seq: int = 0) -> pd.DataFrame:
-        """The frames table (columns as in :data:`COLUMNS`), seq numbered from ``first_seq``."""
-        with paused_gc():
-            return self._to_frame(charge_point_by_connection, first_seq)
+                 first_seq: int = 0, meter: MeterValueCollector | None = None) -> pd.DataFrame:
+        """The frames table (columns as in :data:`COLUMNS`), seq numbered from ``first_seq``.
 
-    def _to_frame(self, charge_point_by_connection: Mapping[str, str | None] | None, first_seq: int) -> pd.DataFrame:
+        ``meter`` is given the MeterValues and StopTransaction payloads as they are decoded, so the
+        meter_values table needs no second decode (see :meth:`MeterValueCollector.to_table`)."""
+        with paused_gc():
+            return self._to_frame(charge_point_by_connection, first_seq, meter)
+
+    def _to_frame(self, charge_point_by_connection: Mapping[str, str | None] | None, first_seq: int,
+                  meter: MeterValueCollector | None) -> pd.DataFrame:
         n = len(self.ts)
         binary = [False] * n
         for row in self.binary_sizes:
@@ -128,19 +141,23 @@ class FrameCollector:
         record_error: list[str | None] = [None] * n
         for row, problem in self.record_errors.items():
             record_error[row] = problem
-        kinds, unique_ids, actions, payloads, error_codes, error_descriptions, parse_errors = _parse_all(
-            self.raw, binary, record_error)
+        parsed = _FrameParser(meter).parse(self.raw, self.direction, binary, record_error)
         sizes = [len(t) if t.__class__ is str and t.isascii() else _size(t) for t in self.raw]
         for row, size in self.binary_sizes.items():
             sizes[row] = size
         proxy_action: list[str | None] = [None] * n
         for row, action in self.proxy_actions.items():
             proxy_action[row] = action
-        pairing = pair_frames(self.connection_id, self.direction, kinds, unique_ids)
+        pairing = pair_frames(self.connection_id, self.direction, parsed.kinds, parsed.unique_ids)
         self.last_pairing = pairing  # build_calls can reuse it instead of pairing again
+        actions = parsed.actions
         for i, request in enumerate(pairing.reply_of):
             if request >= 0:
                 actions[i] = actions[request]
+        schema_errors = parsed.schema_errors_with_replies(pairing.reply_of)
+        payload = PayloadArray.from_frames(self.raw, parsed.slots)
+        for row, value in parsed.objects.items():
+            payload[row] = value
         mapping = charge_point_by_connection or {}
         frame = pd.DataFrame({
             "ts": utc_times(self.ts),
@@ -148,17 +165,18 @@ class FrameCollector:
             "connection_id": str_column(self.connection_id),
             "seq": pd.array(range(first_seq, first_seq + n), dtype="int64"),
             "direction": str_column(self.direction),
-            "message_type": str_column(kinds),
-            "unique_id": str_column(unique_ids),
+            "message_type": str_column(parsed.kinds),
+            "unique_id": str_column(parsed.unique_ids),
             "action": str_column(actions),
-            "payload": object_column(payloads),
-            "error_code": str_column(error_codes),
-            "error_description": str_column(error_descriptions, storage="python"),
+            "payload": payload,
+            "error_code": str_column(parsed.error_codes),
+            "error_description": str_column(parsed.error_descriptions, storage="python"),
             "raw": str_column(self.raw, storage="python"),
             "binary": np.asarray(binary, dtype=bool),
             "size_bytes": np.asarray(sizes, dtype=np.int64),
-            "parse_error": str_column(parse_errors, storage="python"),
+            "parse_error": str_column(parsed.parse_errors, storage="python"),
             "proxy_action": str_column(proxy_action),
+            "schema_error": str_column(schema_errors, storage="python"),
         })
         return frame
 
@@ -170,59 +188,131 @@ def _size(text: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-# orjson decodes frame texts faster than json's scanner and caches dict keys (so a million
-# MeterValues payloads share their "measurand", "value", "unit" ... key objects). What it refuses
-# (NaN, lone surrogates, trailing data) goes through parse_frame, which has json.loads semantics.
+# orjson decodes frame texts faster than json's scanner. What it refuses (NaN, lone surrogates,
+# trailing data) goes through parse_frame, which has json.loads semantics.
 _orjson_loads = orjson.loads
 _OrjsonError = orjson.JSONDecodeError
+_MISSING = object()
+_METER_SOURCES = frozenset(SOURCES)
 
 
-def _parse_all(raws: list[Any], binaries: list[bool], record_errors: list[str | None]) -> tuple[list[Any], ...]:
-    """Parse every frame: the columns message_type, unique_id, action, payload, error_code,
-    error_description, parse_error. The common well-formed CALL/CALLRESULT shapes are read inline;
-    everything else goes through :func:`workbench.ocppj.parse_frame`, which defines the semantics."""
-    kinds: list[str] = []
-    unique_ids: list[Any] = []
-    actions: list[Any] = []
-    payloads: list[Any] = []
-    error_codes: list[Any] = []
-    error_descriptions: list[Any] = []
-    parse_errors: list[Any] = []
-    decode = _orjson_loads
-    for raw, is_binary, problem in zip(raws, binaries, record_errors):
-        message = None
-        if not is_binary and raw.__class__ is str and problem is None:
-            try:
-                message = decode(raw)
-            except _OrjsonError:
-                message = None  # let parse_frame (json.loads semantics) decide
-        if message.__class__ is list:
-            size = len(message)
-            if size == 4 and message[0].__class__ is int and message[0] == 2:
-                uid, action, payload = message[1], message[2], message[3]
-                if uid.__class__ is str and action.__class__ is str and payload.__class__ is dict:
-                    kinds.append("CALL"); unique_ids.append(uid); actions.append(action)  # noqa: E702
-                    payloads.append(payload); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
-                    parse_errors.append(None)
-                    continue
-            elif size == 3 and message[0].__class__ is int and message[0] == 3:
-                uid, payload = message[1], message[2]
-                if uid.__class__ is str and payload.__class__ is dict:
-                    kinds.append("CALLRESULT"); unique_ids.append(uid); actions.append(None)  # noqa: E702
-                    payloads.append(payload); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
-                    parse_errors.append(None)
-                    continue
-            parsed = parse_message(message)
-        else:
-            parsed = parse_frame(None if is_binary or not isinstance(raw, str) else raw)
-        kinds.append("invalid" if problem is not None else parsed.kind.value)
-        unique_ids.append(parsed.unique_id)
-        actions.append(parsed.action)
-        payloads.append(parsed.payload)
-        error_codes.append(parsed.error_code)
-        error_descriptions.append(parsed.error_description)
-        parse_errors.append(problem or parsed.parse_error)
-    return kinds, unique_ids, actions, payloads, error_codes, error_descriptions, parse_errors
+class _FrameParser:
+    """One pass over the frame texts: the envelope columns, each payload's slot, the schema verdicts,
+    and (to ``meter``) the MeterValues and StopTransaction payloads. Nothing decoded is kept."""
+
+    def __init__(self, meter: MeterValueCollector | None) -> None:
+        self.meter = meter
+        self.kinds: list[str] = []
+        self.unique_ids: list[Any] = []
+        self.actions: list[Any] = []
+        self.slots: list[int] = []
+        self.objects: dict[int, Any] = {}  # row -> payload of frames read by the general path
+        self.error_codes: list[Any] = []
+        self.error_descriptions: list[Any] = []
+        self.parse_errors: list[Any] = []
+        self.schema_errors: dict[int, str] = {}
+        self.replies: list[tuple[int, Any]] = []  # CALLRESULT (row, payload): validated once paired
+        self._validators: dict[tuple[str, bool], SchemaValidator | None] = {}
+
+    def _validate(self, row: int, action: str, payload: Any, response: bool) -> bool:
+        """Record the schema verdict of one payload; True when it is valid."""
+        key = (action, response)
+        validator = self._validators.get(key, _MISSING)
+        if validator is _MISSING:
+            validator = self._validators[key] = schema_validator(action, response)
+        if validator is None:
+            return False  # no 1.6 schema: an unknown action is the protocol check's business
+        errors = validator.errors(payload)
+        if errors:
+            self.schema_errors[row] = summarize(errors)
+            return False
+        return True
+
+    def parse(self, raws: list[Any], directions: list[Any], binaries: list[bool],
+              record_errors: list[str | None]) -> _FrameParser:
+        kinds, unique_ids, actions, slots = self.kinds, self.unique_ids, self.actions, self.slots
+        error_codes, error_descriptions, parse_errors = self.error_codes, self.error_descriptions, self.parse_errors
+        meter = self.meter
+        decode = _orjson_loads
+        validate = self._validate
+        for row, (raw, direction, is_binary, problem) in enumerate(zip(raws, directions, binaries, record_errors)):
+            message = None
+            shape_tail = None
+            if not is_binary and raw.__class__ is str and problem is None:
+                if meter is not None and direction == "charger_to_csms" and raw.startswith('[2,"'):
+                    end = raw.find('"', 4)
+                    if end > 0 and raw.startswith('","MeterValues",{', end) and "\\" not in raw:
+                        unique_id = raw[4:end]
+                        if unique_id.isprintable():
+                            shape_tail = raw[end:]
+                            if meter.add_text(row, shape_tail):  # a known shape: valid, nothing to decode
+                                kinds.append("CALL"); unique_ids.append(unique_id)  # noqa: E702
+                                actions.append("MeterValues"); slots.append(3)  # noqa: E702
+                                error_codes.append(None); error_descriptions.append(None)  # noqa: E702
+                                parse_errors.append(None)
+                                continue
+                try:
+                    message = decode(raw)
+                except _OrjsonError:
+                    message = None  # let parse_frame (json.loads semantics) decide
+            if message.__class__ is list:
+                size = len(message)
+                if size == 4 and message[0].__class__ is int and message[0] == 2:
+                    uid, action, payload = message[1], message[2], message[3]
+                    if uid.__class__ is str and action.__class__ is str and payload.__class__ is dict:
+                        kinds.append("CALL"); unique_ids.append(uid); actions.append(action)  # noqa: E702
+                        slots.append(3); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
+                        parse_errors.append(None)
+                        valid = validate(row, action, payload, False)
+                        if meter is not None and action in _METER_SOURCES and direction == "charger_to_csms":
+                            meter.add_payload(row, action, payload, shape_tail if valid else None)
+                        continue
+                elif size == 3 and message[0].__class__ is int and message[0] == 3:
+                    uid, payload = message[1], message[2]
+                    if uid.__class__ is str and payload.__class__ is dict:
+                        kinds.append("CALLRESULT"); unique_ids.append(uid); actions.append(None)  # noqa: E702
+                        slots.append(2); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
+                        parse_errors.append(None)
+                        self.replies.append((row, payload))
+                        continue
+                parsed = parse_message(message)
+            else:
+                parsed = parse_frame(None if is_binary or not isinstance(raw, str) else raw)
+            self._add_general(row, parsed, problem, direction)
+        return self
+
+    def _add_general(self, row: int, parsed: ParsedFrame, problem: str | None, direction: Any) -> None:
+        """A frame the inline shapes above do not cover: invalid, CALLERROR, or text json.loads reads
+        but orjson does not. Its payload is kept as an object (these are few)."""
+        kind = "invalid" if problem is not None else parsed.kind.value
+        self.kinds.append(kind)
+        self.unique_ids.append(parsed.unique_id)
+        self.actions.append(parsed.action)
+        self.slots.append(-1)
+        if parsed.payload is not None:
+            self.objects[row] = parsed.payload
+        self.error_codes.append(parsed.error_code)
+        self.error_descriptions.append(parsed.error_description)
+        self.parse_errors.append(problem or parsed.parse_error)
+        if kind == "CALL" and parsed.action is not None:
+            self._validate(row, parsed.action, parsed.payload, False)
+            if self.meter is not None and parsed.action in _METER_SOURCES and direction == "charger_to_csms":
+                self.meter.add_payload(row, parsed.action, parsed.payload)
+        elif kind == "CALLRESULT":
+            self.replies.append((row, parsed.payload))
+
+    def schema_errors_with_replies(self, reply_of: Sequence[int]) -> list[str | None]:
+        """The schema_error column, once pairing has given each reply its request's action."""
+        actions = self.actions
+        for row, payload in self.replies:
+            request = reply_of[row]
+            if request >= 0 and actions[request] is not None:
+                self._validate(row, actions[request], payload, True)
+        self.replies = []
+        column: list[str | None] = [None] * len(self.kinds)
+        for row, text in self.schema_errors.items():
+            column[row] = text
+        return column
 
 
 def build_frames(records: Iterable[Mapping[str, Any]],

@@ -11,6 +11,9 @@ an exception. ``value_normalized`` scales kilo-units to the base unit (kWh -> Wh
 from __future__ import annotations
 
 import math
+import operator
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -133,60 +136,116 @@ def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorica
                                      categories=pd.Index(uniques, dtype=object))
 
 
-def build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
-    """The meter_values table (columns as in :data:`COLUMNS`), in capture order (seq, then position)."""
-    with paused_gc():
-        return _build_meter_values(frames)
+# A MeterValues text whose only differences from one already decoded are the strings of its
+# sampled values and timestamps (same ids, same measurands, same key order) has the same structure,
+# the same kinds and the same schema verdict. Such "shapes" repeat all day on a charger, so a frame of
+# a known shape is split by this pattern (C speed) instead of being decoded. The pattern matches only
+# strings without escapes or control characters, whose JSON text is exactly their value.
+_SHAPE_SPLIT = re.compile(r'"(value|timestamp)":"([^"\\\x00-\x1f]*)"').split
 
 
-def _build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
-    mask = (
-        (frames["message_type"] == "CALL")
-        & (frames["direction"] == "charger_to_csms")
-        & frames["action"].isin(SOURCES)
-    ).to_numpy(dtype=bool, na_value=False)
-    sel = frames.loc[mask, ["ts", "charge_point_id", "connection_id", "seq", "action", "payload"]]
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What every MeterValues frame of one shape has in common (see :meth:`MeterValueCollector.add_text`)."""
 
-    frame_connector: list[int | None] = []
-    frame_tx: list[int | None] = []
-    el_frame: list[int] = []
-    el_ts: list[Any] = []
-    el_index: list[int] = []
-    el_count: list[int] = []
-    kind_codes: list[int] = []
-    values: list[float] = []
-    problems: dict[int, str] = {}
-    kinds = _Kinds()
-    kind_of = kinds.codes
-    is_raw: list[bool] = []  # per kind: format Raw (a number is expected)
-    nan = math.nan
-    add_kind = kind_codes.append
-    add_value = values.append
+    connector: int | None
+    transaction: int | None
+    element_index: tuple[int, ...]
+    element_count: tuple[int, ...]
+    kind_codes: tuple[int, ...]
+    pick_timestamps: Any  # captured strings -> element timestamps, in element order
+    pick_values: Any  # captured strings -> sampled values, in sample order
 
-    for position, (action, payload) in enumerate(zip(sel["action"].tolist(), sel["payload"].tolist())):
-        if not isinstance(payload, dict):
-            frame_connector.append(None)
-            frame_tx.append(None)
-            continue
+
+def _picker(positions: list[int]) -> Any:
+    """A function list -> list of the items at ``positions`` (operator.itemgetter returns a bare item for one)."""
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda items: [items[only]]
+    getter = operator.itemgetter(*positions) if positions else (lambda items: ())
+    return lambda items: list(getter(items))
+
+
+class MeterValueCollector:
+    """Gathers the sampled values of MeterValues and StopTransaction.transactionData payloads while the
+    frames table is built (each payload is decoded at most once), then makes the meter_values table.
+
+    ``add_payload`` takes a decoded payload; ``add_text`` takes the text of a MeterValues CALL and
+    handles it without decoding when a frame of the same shape was decoded and schema-valid before.
+    """
+
+    def __init__(self) -> None:
+        self.frame_rows: list[int] = []  # frames-table row of each MeterValues / StopTransaction fed
+        self.frame_is_stop: list[bool] = []
+        self.frame_connector: list[int | None] = []
+        self.frame_tx: list[int | None] = []
+        self.el_frame: list[int] = []
+        self.el_ts: list[Any] = []
+        self.el_index: list[int] = []
+        self.el_count: list[int] = []
+        self.kind_codes: list[int] = []
+        self.values: list[Any] = []  # float (decoded path, already read) or str (shape path, read at the end)
+        self.problems: dict[int, str] = {}
+        self.kinds = _Kinds()
+        self._is_raw: list[bool] = []  # per kind: format Raw (a number is expected)
+        self._shapes: dict[tuple[str, ...], _Shape] = {}
+        self.frames_by_shape = 0  # frames taken by add_text without decoding (for tests and benchmarks)
+
+    def add_text(self, row: int, tail: str) -> bool:
+        """Take a MeterValues CALL from its text after the unique id (``tail``, starting with the id's
+        closing quote) if a frame of the same shape was decoded and valid; False: decode it instead."""
+        parts = _SHAPE_SPLIT(tail)
+        captured = parts[2::3]
+        del parts[2::3]
+        shape = self._shapes.get(tuple(parts))
+        if shape is None:
+            return False
+        self.frames_by_shape += 1
+        frame = len(self.frame_rows)
+        self.frame_rows.append(row)
+        self.frame_is_stop.append(False)
+        self.frame_connector.append(shape.connector)
+        self.frame_tx.append(shape.transaction)
+        count = len(shape.element_index)
+        self.el_frame.extend([frame] * count)
+        self.el_ts.extend(shape.pick_timestamps(captured))
+        self.el_index.extend(shape.element_index)
+        self.el_count.extend(shape.element_count)
+        self.kind_codes.extend(shape.kind_codes)
+        self.values.extend(shape.pick_values(captured))
+        return True
+
+    def add_payload(self, row: int, action: str, payload: dict[str, Any], shape_tail: str | None = None) -> None:
+        """Take a decoded MeterValues or StopTransaction payload. ``shape_tail`` (a MeterValues text after
+        its unique id, given only for schema-valid payloads) lets later frames of its shape skip decoding."""
+        frame = len(self.frame_rows)
+        self.frame_rows.append(row)
+        first_sample = len(self.values)
+        first_element = len(self.el_ts)
         if action == "MeterValues":
-            frame_connector.append(_int_or_none(payload.get("connectorId")))
+            self.frame_is_stop.append(False)
+            self.frame_connector.append(_int_or_none(payload.get("connectorId")))
             elements = payload.get("meterValue")
         else:
-            frame_connector.append(None)  # filled from the StartTransaction below
+            self.frame_is_stop.append(True)
+            self.frame_connector.append(None)  # filled from the StartTransaction in to_table
             elements = payload.get("transactionData")
-        frame_tx.append(_int_or_none(payload.get("transactionId")))
+        self.frame_tx.append(_int_or_none(payload.get("transactionId")))
         if not isinstance(elements, list):
-            continue
+            return
+        kinds, kind_of, is_raw = self.kinds, self.kinds.codes, self._is_raw
+        add_kind, add_value, problems, values = self.kind_codes.append, self.values.append, self.problems, self.values
+        nan = math.nan
         for k, element in enumerate(elements):
             if not isinstance(element, dict):
                 continue
             sampled = element.get("sampledValue")
             if not isinstance(sampled, list):
                 sampled = []
-            el_frame.append(position)
-            el_ts.append(element.get("timestamp"))
-            el_index.append(k)
-            el_count.append(len(sampled))
+            self.el_frame.append(frame)
+            self.el_ts.append(element.get("timestamp"))
+            self.el_index.append(k)
+            self.el_count.append(len(sampled))
             for sv in sampled:
                 if type(sv) is not dict:
                     sv = _EMPTY
@@ -200,66 +259,129 @@ def _build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
                         is_raw.append(kinds.rows[kind][8])
                 add_kind(kind)
                 raw = get("value")
-                if is_raw[kind]:
-                    if type(raw) is str:
-                        try:
-                            number = float(raw)
-                            if number - number == 0.0:  # finite
-                                add_value(number)
-                                continue
-                        except ValueError:
-                            pass
-                    number, problem = _number(raw)
-                    if problem is not None:
-                        problems[len(values)] = problem
-                    add_value(number)
-                else:  # SignedData: opaque signed blob, not a number by design
+                if not is_raw[kind]:  # SignedData: opaque signed blob, not a number by design
                     add_value(nan)
+                    continue
+                number, problem = _number(raw)
+                if problem is not None:
+                    problems[len(values)] = problem
+                add_value(number)
+        if shape_tail is not None:
+            self._remember_shape(shape_tail, payload, first_element, first_sample)
 
-    n = len(values)
-    sample_element = np.repeat(np.arange(len(el_count), dtype=np.int64), np.asarray(el_count, dtype=np.int64))
-    element_frame = np.asarray(el_frame, dtype=np.int64)
-    sample_frame = element_frame[sample_element] if n else np.zeros(0, dtype=np.int64)
-    codes = np.asarray(kind_codes, dtype=np.int64)
+    def _remember_shape(self, tail: str, payload: dict[str, Any], first_element: int, first_sample: int) -> None:
+        """Keep this frame's shape when its text splits into exactly its timestamps and values, in order."""
+        parts = _SHAPE_SPLIT(tail)
+        captured = parts[2::3]
+        names = parts[1::3]
+        del parts[2::3]
+        expected: list[tuple[str, Any]] = []  # (key, string) in text order, from the decoded payload
+        for element in payload["meterValue"]:
+            for key, value in element.items():
+                if key == "timestamp":
+                    expected.append(("timestamp", value))
+                elif key == "sampledValue":
+                    expected.extend(("value", sv.get("value")) for sv in value for k in sv if k == "value")
+        if [(n, c) for n, c in zip(names, captured)] != expected:
+            return  # an escape, a duplicate key, a value that is not a string ...: decode every time
+        pick_ts = [i for i, name in enumerate(names) if name == "timestamp"]
+        pick_values = [i for i, name in enumerate(names) if name == "value"]
+        element_index = tuple(self.el_index[first_element:])
+        if len(pick_ts) != len(element_index) or len(pick_values) != len(self.values) - first_sample:
+            return
+        self._shapes[tuple(parts)] = _Shape(
+            self.frame_connector[-1], self.frame_tx[-1], element_index, tuple(self.el_count[first_element:]),
+            tuple(self.kind_codes[first_sample:]), _picker(pick_ts), _picker(pick_values))
 
-    element_ts, element_naive, element_problems = parse_payload_times(el_ts)
-    for element_row in np.flatnonzero(element_ts.isna().to_numpy()):
-        ts_problem = element_problems[element_row] or "sample has no timestamp"
-        for i in np.flatnonzero(sample_element == element_row):
-            problems[int(i)] = ts_problem if i not in problems else f"{problems[int(i)]}; {ts_problem}"
-    problem_column = np.full(n, None, dtype=object)
-    for i, text in problems.items():
-        problem_column[i] = text
+    def to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
+        """The meter_values table; ``frames`` is the frames table the rows were fed from."""
+        with paused_gc():
+            return self._to_table(frames)
 
-    factors = np.asarray([row[7] for row in kinds.rows] or [1.0], dtype=np.float64)
-    value_array = np.asarray(values, dtype=np.float64)
-    table = pd.DataFrame({
-        "ts": element_ts.take(sample_element).reset_index(drop=True),
-        "capture_ts": sel["ts"].take(sample_frame).reset_index(drop=True).astype(TS_DTYPE),
-        "charge_point_id": _categorical_take(sel["charge_point_id"], sample_frame),
-        "connection_id": _categorical_take(sel["connection_id"], sample_frame),
-        "connector_id": pd.array(frame_connector, dtype="Int64").take(sample_frame),
-        "transaction_id": pd.array(frame_tx, dtype="Int64").take(sample_frame),
-        "measurand": kinds.column(0, codes),
-        "phase": kinds.column(1, codes),
-        "location": kinds.column(2, codes),
-        "context": kinds.column(3, codes),
-        "format": kinds.column(4, codes),
-        "unit": kinds.column(5, codes),
-        "value": value_array,
-        "value_normalized": value_array * factors[codes] if n else value_array,
-        "unit_normalized": kinds.column(6, codes),
-        "source": pd.Categorical.from_codes(
-            (sel["action"].to_numpy(dtype=object)[sample_frame] == SOURCES[1]).astype(np.int64),
-            categories=list(SOURCES)),
-        "seq": sel["seq"].to_numpy(dtype=np.int64)[sample_frame],
-        "meter_value_index": np.asarray(el_index, dtype=np.int64)[sample_element] if n
-        else np.zeros(0, dtype=np.int64),
-        "ts_naive": element_naive[sample_element] if n else np.zeros(0, dtype=bool),
-        "problem": pd.array(problem_column, dtype="str"),
-    })
-    _fill_stop_connectors(table, frames)
-    return table
+    def _sample_values(self, codes: np.ndarray) -> np.ndarray:
+        """The values as floats: NaN for SignedData and for what is not a finite number (with a problem)."""
+        values, problems = self.values, self.problems
+        try:
+            array = np.fromiter(map(float, values), dtype=np.float64, count=len(values))
+        except (TypeError, ValueError, OverflowError):
+            array = np.fromiter((v if type(v) is float else _number(v)[0] for v in values),
+                                dtype=np.float64, count=len(values))
+        is_raw = np.asarray(self._is_raw or [True], dtype=bool)[codes] if len(codes) else np.zeros(0, dtype=bool)
+        array[~is_raw] = math.nan
+        for i in np.flatnonzero(~np.isfinite(array) & is_raw).tolist():
+            if i not in problems and type(values[i]) is str:  # a string of the shape path
+                problems[i] = _number(values[i])[1] or f"value {values[i]!r:.40} is not finite"
+                array[i] = math.nan
+        return array
+
+    def _to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
+        rows = np.asarray(self.frame_rows, dtype=np.int64)
+        sel = frames.iloc[rows] if len(rows) else frames.iloc[:0]
+        sel = sel[["ts", "charge_point_id", "connection_id", "seq"]]
+        problems = self.problems
+        n = len(self.values)
+        el_count = self.el_count
+        sample_element = np.repeat(np.arange(len(el_count), dtype=np.int64), np.asarray(el_count, dtype=np.int64))
+        element_frame = np.asarray(self.el_frame, dtype=np.int64)
+        sample_frame = element_frame[sample_element] if n else np.zeros(0, dtype=np.int64)
+        codes = np.asarray(self.kind_codes, dtype=np.int64)
+        value_array = self._sample_values(codes)
+
+        element_ts, element_naive, element_problems = parse_payload_times(self.el_ts)
+        for element_row in np.flatnonzero(element_ts.isna().to_numpy()):
+            ts_problem = element_problems[element_row] or "sample has no timestamp"
+            for i in np.flatnonzero(sample_element == element_row):
+                problems[int(i)] = ts_problem if i not in problems else f"{problems[int(i)]}; {ts_problem}"
+        problem_column = np.full(n, None, dtype=object)
+        for i, text in problems.items():
+            problem_column[i] = text
+
+        kinds = self.kinds
+        factors = np.asarray([row[7] for row in kinds.rows] or [1.0], dtype=np.float64)
+        is_stop = np.asarray(self.frame_is_stop, dtype=np.int64)
+        table = pd.DataFrame({
+            "ts": element_ts.take(sample_element).reset_index(drop=True),
+            "capture_ts": sel["ts"].take(sample_frame).reset_index(drop=True).astype(TS_DTYPE),
+            "charge_point_id": _categorical_take(sel["charge_point_id"], sample_frame),
+            "connection_id": _categorical_take(sel["connection_id"], sample_frame),
+            "connector_id": pd.array(self.frame_connector, dtype="Int64").take(sample_frame),
+            "transaction_id": pd.array(self.frame_tx, dtype="Int64").take(sample_frame),
+            "measurand": kinds.column(0, codes),
+            "phase": kinds.column(1, codes),
+            "location": kinds.column(2, codes),
+            "context": kinds.column(3, codes),
+            "format": kinds.column(4, codes),
+            "unit": kinds.column(5, codes),
+            "value": value_array,
+            "value_normalized": value_array * factors[codes] if n else value_array,
+            "unit_normalized": kinds.column(6, codes),
+            "source": pd.Categorical.from_codes(is_stop[sample_frame] if n else np.zeros(0, dtype=np.int64),
+                                                categories=list(SOURCES)),
+            "seq": sel["seq"].to_numpy(dtype=np.int64)[sample_frame],
+            "meter_value_index": np.asarray(self.el_index, dtype=np.int64)[sample_element] if n
+            else np.zeros(0, dtype=np.int64),
+            "ts_naive": element_naive[sample_element] if n else np.zeros(0, dtype=bool),
+            "problem": pd.array(problem_column, dtype="str"),
+        })
+        _fill_stop_connectors(table, frames)
+        return table
+
+
+def build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
+    """The meter_values table of a frames table (columns as in :data:`COLUMNS`), in capture order
+    (seq, then position). :class:`~workbench.analysis.Capture` gets the same table from the frames pass."""
+    mask = (
+        (frames["message_type"] == "CALL")
+        & (frames["direction"] == "charger_to_csms")
+        & frames["action"].isin(SOURCES)
+    ).to_numpy(dtype=bool, na_value=False)
+    collector = MeterValueCollector()
+    positions = np.flatnonzero(mask)
+    for row, action, payload in zip(positions.tolist(), frames["action"].to_numpy(dtype=object)[positions].tolist(),
+                                    frames["payload"].iloc[positions].tolist()):
+        if isinstance(payload, dict):
+            collector.add_payload(row, action, payload)
+    return collector.to_table(frames)
 
 
 def _fill_stop_connectors(table: pd.DataFrame, frames: pd.DataFrame) -> None:
