@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from .. import jsonfast
 from ..errors import CaptureFormatError
 from .compat import migrate
 from .records import FORMAT_VERSION, RecordType
 
 Record = dict[str, Any]
+_CUT = object()  # a line cut short: reading stops there
+_orjson_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
 
 
 @dataclass(frozen=True)
@@ -98,39 +103,47 @@ class CaptureReader:
     def __iter__(self) -> Iterator[Record]:
         self.problems = []
         self.records_read = 0
+        migrating = self.source_version != FORMAT_VERSION
+        loads = _orjson_loads
+        line_no = 1
         with _open_binary(self.path) as fh:
             fh.readline()  # header, checked in __init__
-            line_no = 1
-            while True:
-                try:
-                    line = fh.readline()
-                except (EOFError, OSError, zlib.error) as exc:
-                    self._problem(line_no + 1, "compressed_stream_cut", f"compressed stream ends early: {exc}", b"")
-                    return
-                if not line:
-                    return
-                line_no += 1
-                complete = line.endswith(b"\n")
-                if not line.strip():
-                    continue
-                try:
-                    record = jsonfast.loads(line)
-                except ValueError as exc:
-                    if complete:
-                        self._problem(line_no, "invalid_json", str(exc), line.rstrip(b"\n"))
+            try:
+                for line in fh:  # the bulk of a capture: keep this loop lean
+                    line_no += 1
+                    try:
+                        record = loads(line)
+                    except _OrjsonError:
+                        record = self._slow_line(line, line_no)
+                        if record is None:
+                            continue
+                        if record is _CUT:
+                            return
+                    if record.__class__ is not dict or "type" not in record:
+                        self._problem(line_no, "not_a_record", "line is JSON but not a capture record",
+                                      line.rstrip(b"\n"))
                         continue
-                    self._problem(
-                        line_no, "truncated_last_line",
-                        f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)", line,
-                    )
-                    return
-                if not isinstance(record, dict) or "type" not in record:
-                    self._problem(line_no, "not_a_record", "line is JSON but not a capture record", line.rstrip(b"\n"))
-                    continue
-                if self.source_version != FORMAT_VERSION:
-                    record = migrate(record, self.source_version)
-                self.records_read += 1
-                yield record
+                    if migrating:
+                        record = migrate(record, self.source_version)
+                    self.records_read += 1
+                    yield record
+            except (EOFError, OSError, zlib.error) as exc:
+                self._problem(line_no + 1, "compressed_stream_cut", f"compressed stream ends early: {exc}", b"")
+
+    def _slow_line(self, line: bytes, line_no: int) -> Any:
+        """A line orjson refused: the record json.loads reads (NaN, lone surrogates), None for a blank or
+        broken line (reported), or _CUT for a last line cut short (reported; reading stops)."""
+        if not line.strip():
+            return None
+        try:
+            return jsonfast.loads(line)
+        except ValueError as exc:
+            if line.endswith(b"\n"):
+                self._problem(line_no, "invalid_json", str(exc), line.rstrip(b"\n"))
+                return None
+            self._problem(line_no, "truncated_last_line",
+                          f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)", line)
+            return _CUT
 
 
 def read_capture(path: str | os.PathLike[str]) -> tuple[Record, list[Record], list[ReadProblem]]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 TS_DTYPE = "datetime64[us, UTC]"
 
@@ -76,6 +77,18 @@ def _as_text(value: Any) -> str | None:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def take_str(column: pd.Series, positions: np.ndarray, mask: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``column[positions]`` as a ``str`` column, missing where ``mask`` is False. Arrow-backed columns
+    are taken in Arrow (no Python object per row); others go through Python."""
+    values = column.array
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow" and len(values):
+        taken = pa.array(values).take(pa.array(np.where(mask, positions, 0)))
+        taken = pa.compute.if_else(pa.array(mask, type=pa.bool_()), taken, pa.scalar(None, taken.type))
+        return pd.array(taken.cast(pa.large_string()), dtype=ARROW_STR)
+    objects = column.to_numpy(dtype=object, na_value=None)[positions] if len(values) else np.empty(0, dtype=object)
+    return str_column(np.where(mask, objects, None).tolist())
 
 
 def object_column(values: Sequence[Any]) -> np.ndarray:

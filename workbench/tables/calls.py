@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import take
 
-from ._columns import str_column
+from ._columns import str_column, take_str
 from .pairing import REVERSE, Pairing, pair_frames
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -78,8 +78,7 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
         return take(frames["payload"].array, np.where(mask, positions, -1), allow_fill=True)
 
     def masked_str(column: str, positions: np.ndarray, mask: np.ndarray) -> pd.api.extensions.ExtensionArray:
-        values = frames[column].to_numpy(dtype=object, na_value=None)[positions] if n else np.empty(0, dtype=object)
-        return str_column(np.where(mask, values, None).tolist())
+        return take_str(frames[column], positions, mask)
 
     def masked_int(positions: np.ndarray, mask: np.ndarray) -> pd.arrays.IntegerArray:
         values = seq[positions] if n else np.zeros(0, dtype=np.int64)

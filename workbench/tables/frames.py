@@ -237,15 +237,15 @@ class _FrameParser:
         validate = self._validate
         for row, (raw, direction, is_binary, problem) in enumerate(zip(raws, directions, binaries, record_errors)):
             message = None
-            shape_tail = None
+            id_end = 0
             if not is_binary and raw.__class__ is str and problem is None:
                 if meter is not None and direction == "charger_to_csms" and raw.startswith('[2,"'):
                     end = raw.find('"', 4)
                     if end > 0 and raw.startswith('","MeterValues",{', end) and "\\" not in raw:
                         unique_id = raw[4:end]
                         if unique_id.isprintable():
-                            shape_tail = raw[end:]
-                            if meter.add_text(row, shape_tail):  # a known shape: valid, nothing to decode
+                            id_end = end
+                            if meter.add_text(row, raw, end):  # a known shape: valid, nothing to decode
                                 kinds.append("CALL"); unique_ids.append(unique_id)  # noqa: E702
                                 actions.append("MeterValues"); slots.append(3)  # noqa: E702
                                 error_codes.append(None); error_descriptions.append(None)  # noqa: E702
@@ -265,7 +265,7 @@ class _FrameParser:
                         parse_errors.append(None)
                         valid = validate(row, action, payload, False)
                         if meter is not None and action in _METER_SOURCES and direction == "charger_to_csms":
-                            meter.add_payload(row, action, payload, shape_tail if valid else None)
+                            meter.add_payload(row, action, payload, raw if valid and id_end else None, id_end)
                         continue
                 elif size == 3 and message[0].__class__ is int and message[0] == 3:
                     uid, payload = message[1], message[2]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,7 @@ class _Shape:
     element_index: tuple[int, ...]
     element_count: tuple[int, ...]
     kind_codes: tuple[int, ...]
+    all_raw: bool  # every sample has format Raw: its value should be a number
     pick_timestamps: Any  # captured strings -> element timestamps, in element order
     pick_values: Any  # captured strings -> sampled values, in sample order
 
@@ -183,18 +185,19 @@ class MeterValueCollector:
         self.el_ts: list[Any] = []
         self.el_index: list[int] = []
         self.el_count: list[int] = []
-        self.kind_codes: list[int] = []
-        self.values: list[Any] = []  # float (decoded path, already read) or str (shape path, read at the end)
+        self.kind_codes = array("l")
+        self.values = array("d")  # NaN where not a number (SignedData, or with a problem)
         self.problems: dict[int, str] = {}
         self.kinds = _Kinds()
         self._is_raw: list[bool] = []  # per kind: format Raw (a number is expected)
         self._shapes: dict[tuple[str, ...], _Shape] = {}
         self.frames_by_shape = 0  # frames taken by add_text without decoding (for tests and benchmarks)
 
-    def add_text(self, row: int, tail: str) -> bool:
-        """Take a MeterValues CALL from its text after the unique id (``tail``, starting with the id's
-        closing quote) if a frame of the same shape was decoded and valid; False: decode it instead."""
-        parts = _SHAPE_SPLIT(tail)
+    def add_text(self, row: int, text: str, id_end: int) -> bool:
+        """Take a MeterValues CALL from its text (``id_end``: the index of its unique id's closing quote)
+        if a frame of the same shape was decoded and valid before; False: decode it instead."""
+        parts = _SHAPE_SPLIT(text)
+        parts[0] = parts[0][id_end:]  # the shape leaves out the unique id
         captured = parts[2::3]
         del parts[2::3]
         shape = self._shapes.get(tuple(parts))
@@ -212,12 +215,31 @@ class MeterValueCollector:
         self.el_index.extend(shape.element_index)
         self.el_count.extend(shape.element_count)
         self.kind_codes.extend(shape.kind_codes)
-        self.values.extend(shape.pick_values(captured))
+        texts = shape.pick_values(captured)
+        if shape.all_raw:
+            try:
+                numbers = list(map(float, texts))
+                total = math.fsum(numbers)  # NaN or infinite when some value is not finite
+                if total - total == 0.0:
+                    self.values.extend(numbers)
+                    return True
+            except (ValueError, OverflowError):
+                pass
+        is_raw, problems, values = self._is_raw, self.problems, self.values
+        for text, kind in zip(texts, shape.kind_codes):
+            if is_raw[kind]:
+                number, problem = _number(text)
+                if problem is not None:
+                    problems[len(values)] = problem
+                values.append(number)
+            else:
+                values.append(math.nan)
         return True
 
-    def add_payload(self, row: int, action: str, payload: dict[str, Any], shape_tail: str | None = None) -> None:
-        """Take a decoded MeterValues or StopTransaction payload. ``shape_tail`` (a MeterValues text after
-        its unique id, given only for schema-valid payloads) lets later frames of its shape skip decoding."""
+    def add_payload(self, row: int, action: str, payload: dict[str, Any], text: str | None = None,
+                    id_end: int = 0) -> None:
+        """Take a decoded MeterValues or StopTransaction payload. ``text`` (given only for a schema-valid
+        MeterValues, with ``id_end`` as for :meth:`add_text`) lets later frames of its shape skip decoding."""
         frame = len(self.frame_rows)
         self.frame_rows.append(row)
         first_sample = len(self.values)
@@ -266,12 +288,14 @@ class MeterValueCollector:
                 if problem is not None:
                     problems[len(values)] = problem
                 add_value(number)
-        if shape_tail is not None:
-            self._remember_shape(shape_tail, payload, first_element, first_sample)
+        if text is not None:
+            self._remember_shape(text, id_end, payload, first_element, first_sample)
 
-    def _remember_shape(self, tail: str, payload: dict[str, Any], first_element: int, first_sample: int) -> None:
+    def _remember_shape(self, text: str, id_end: int, payload: dict[str, Any], first_element: int,
+                        first_sample: int) -> None:
         """Keep this frame's shape when its text splits into exactly its timestamps and values, in order."""
-        parts = _SHAPE_SPLIT(tail)
+        parts = _SHAPE_SPLIT(text)
+        parts[0] = parts[0][id_end:]
         captured = parts[2::3]
         names = parts[1::3]
         del parts[2::3]
@@ -291,28 +315,13 @@ class MeterValueCollector:
             return
         self._shapes[tuple(parts)] = _Shape(
             self.frame_connector[-1], self.frame_tx[-1], element_index, tuple(self.el_count[first_element:]),
-            tuple(self.kind_codes[first_sample:]), _picker(pick_ts), _picker(pick_values))
+            tuple(self.kind_codes[first_sample:]), all(self._is_raw[k] for k in self.kind_codes[first_sample:]),
+            _picker(pick_ts), _picker(pick_values))
 
     def to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
         """The meter_values table; ``frames`` is the frames table the rows were fed from."""
         with paused_gc():
             return self._to_table(frames)
-
-    def _sample_values(self, codes: np.ndarray) -> np.ndarray:
-        """The values as floats: NaN for SignedData and for what is not a finite number (with a problem)."""
-        values, problems = self.values, self.problems
-        try:
-            array = np.fromiter(map(float, values), dtype=np.float64, count=len(values))
-        except (TypeError, ValueError, OverflowError):
-            array = np.fromiter((v if type(v) is float else _number(v)[0] for v in values),
-                                dtype=np.float64, count=len(values))
-        is_raw = np.asarray(self._is_raw or [True], dtype=bool)[codes] if len(codes) else np.zeros(0, dtype=bool)
-        array[~is_raw] = math.nan
-        for i in np.flatnonzero(~np.isfinite(array) & is_raw).tolist():
-            if i not in problems and type(values[i]) is str:  # a string of the shape path
-                problems[i] = _number(values[i])[1] or f"value {values[i]!r:.40} is not finite"
-                array[i] = math.nan
-        return array
 
     def _to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
         rows = np.asarray(self.frame_rows, dtype=np.int64)
@@ -324,8 +333,8 @@ class MeterValueCollector:
         sample_element = np.repeat(np.arange(len(el_count), dtype=np.int64), np.asarray(el_count, dtype=np.int64))
         element_frame = np.asarray(self.el_frame, dtype=np.int64)
         sample_frame = element_frame[sample_element] if n else np.zeros(0, dtype=np.int64)
-        codes = np.asarray(self.kind_codes, dtype=np.int64)
-        value_array = self._sample_values(codes)
+        codes = np.frombuffer(self.kind_codes, dtype=np.int_).astype(np.int64)
+        value_array = np.frombuffer(self.values, dtype=np.float64).copy()
 
         element_ts, element_naive, element_problems = parse_payload_times(self.el_ts)
         for element_row in np.flatnonzero(element_ts.isna().to_numpy()):
