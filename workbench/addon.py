@@ -32,8 +32,8 @@ from mitmproxy import ctx, exceptions, http
 
 from workbench import __version__
 from workbench.capture import records
-from workbench.capture.records import ClosedBy, Direction, ProxyAction
-from workbench.capture.writer import CaptureWriter
+from workbench.capture.records import ClosedBy, ProxyAction
+from workbench.capture.writer import CaptureWriter, FrameEncoder
 from workbench.errors import CaptureWriteError
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,8 @@ class OcppCapture:
     def __init__(self) -> None:
         self.writer: CaptureWriter | None = None
         self.failed = False
-        self._live: dict[str, None] = {}  # connection ids opened and not yet closed, in open order
+        # Connections opened and not yet closed, in open order, with the encoder of their frame lines.
+        self._live: dict[str, FrameEncoder] = {}
         self.connections_opened = 0
         self.frames_recorded = 0
         self.upgrades_rejected = 0
@@ -279,18 +280,22 @@ class OcppCapture:
             self.writer.write(record)
             return True
         except CaptureWriteError as exc:
-            self.records_lost += 1
-            if not self.failed:
-                self.failed = True
-                if ctx.options.ocpp_pass_through_on_error:
-                    print(f"ocpp capture: {exc}; passing traffic on UNRECORDED "
-                          "(ocpp_pass_through_on_error is set)", file=sys.stderr, flush=True)
-                else:
-                    print(f"ocpp capture: {exc}; stopping the proxy so no traffic passes unrecorded",
-                          file=sys.stderr, flush=True)
-                    self._close_writer()
-                    ctx.master.shutdown()
+            self._write_failed(exc)
             return False
+
+    def _write_failed(self, exc: CaptureWriteError) -> None:
+        """Count the lost record; the first time, stop the proxy (or warn and pass traffic on)."""
+        self.records_lost += 1
+        if not self.failed:
+            self.failed = True
+            if ctx.options.ocpp_pass_through_on_error:
+                print(f"ocpp capture: {exc}; passing traffic on UNRECORDED "
+                      "(ocpp_pass_through_on_error is set)", file=sys.stderr, flush=True)
+            else:
+                print(f"ocpp capture: {exc}; stopping the proxy so no traffic passes unrecorded",
+                      file=sys.stderr, flush=True)
+                self._close_writer()
+                ctx.master.shutdown()
 
     @property
     def _blocking(self) -> bool:
@@ -365,35 +370,44 @@ class OcppCapture:
             csms_tls=tls_facts(flow.server_conn), **facts,
         )
         if self._write(opened):
-            self._live[flow.id] = None
+            self._live[flow.id] = FrameEncoder(flow.id)
             self.connections_opened += 1
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
+        # Runs for every frame: the frame line comes from pieces cached per connection
+        # (FrameEncoder), with no record dict or enum lookups; one write(2) per frame.
         websocket = flow.websocket
         assert websocket is not None
-        message = websocket.messages[-1]
+        messages = websocket.messages
+        message = messages[-1]
         # mitmproxy keeps every message of a live flow; keep only the newest so weeks-long
         # connections use flat memory (later addons still see messages[-1]).
-        if len(websocket.messages) > 1:
-            del websocket.messages[:-1]
-        if flow.id not in self._live:
+        if len(messages) > 1:
+            del messages[:-1]
+        encoder = self._live.get(flow.id)
+        if encoder is None:
             if self._blocking:
                 message.drop()
             return
         if message.injected:
-            action: ProxyAction | None = ProxyAction.INJECTED
+            action: str | None = ProxyAction.INJECTED.value
         elif message.dropped:
-            action = ProxyAction.DROPPED
+            action = ProxyAction.DROPPED.value
         else:
             action = None
-        recorded = self._write(records.frame(
-            ts=self._stamp(message.timestamp), connection_id=flow.id,
-            direction=Direction.CHARGER_TO_CSMS if message.from_client else Direction.CSMS_TO_CHARGER,
-            content=message.content, is_text=message.is_text, proxy_action=action,
-        ))
-        if recorded:
-            self.frames_recorded += 1
-        elif self._blocking:
+        writer = self.writer
+        if writer is not None:
+            line = encoder.line(self._stamp(message.timestamp), message.from_client, message.content,
+                                message.is_text, action)
+            try:
+                writer.write_frame_line(line)
+                self.frames_recorded += 1
+                return
+            except CaptureWriteError as exc:
+                self._write_failed(exc)
+        else:
+            self.records_lost += 1
+        if self._blocking:
             message.drop()
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:

@@ -103,6 +103,9 @@ class ProxyConfig:
     """Replace an existing non-empty capture file (default: refuse, so no capture is lost)."""
     with_addon: bool = True
     """False runs plain mitmdump with the same options (the benchmark's baseline)."""
+    addon_path: Path | None = None
+    """The mitmproxy script to load when ``with_addon`` is set; None: the capture addon
+    (:data:`ADDON_PATH`). The benchmark loads an empty addon here to measure the floor of any script."""
     confdir: Path | None = None
     """mitmproxy's state directory (its own CA); None: a fresh temporary one."""
     extra_options: dict[str, str] = field(default_factory=dict)
@@ -168,7 +171,7 @@ def build_mitmdump_args(config: ProxyConfig, *, combined_cert: Path | None, conf
         options["ssl_insecure"] = "true"
     args = ["--mode", mode_spec(config)]
     if config.with_addon:
-        args += ["-s", str(ADDON_PATH)]
+        args += ["-s", str(config.addon_path or ADDON_PATH)]
         options["ocpp_capture"] = str(config.capture_path)
         if config.upstream_url:
             options["ocpp_upstream_url"] = config.upstream_url

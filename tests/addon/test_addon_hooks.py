@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from wsproto.frame_protocol import Opcode
 
 from workbench.capture import read_capture
+from workbench.capture import records as rec
 from workbench.capture.records import format_ts
+from workbench.capture.writer import encode_record
 
 # mitmproxy's addons import ldap3 and passlib, which use deprecated names (pyasn1, crypt) at
 # import time: third-party warnings we cannot fix, silenced for this import only.
@@ -102,6 +104,42 @@ def test_frames_are_recorded_and_flow_memory_stays_flat(tmp_path: Path) -> None:
     assert frames[1001]["proxy_action"] == "injected"
     assert records[-1]["closed_by"] == "csms" and records[-1]["close_code"] == 1000
     assert b"hunter2" not in capture.read_bytes()
+
+
+def test_frame_lines_are_the_bytes_the_record_builder_and_writer_give(tmp_path: Path) -> None:
+    # The addon builds frame lines from cached pieces (FrameEncoder); they must equal the generic
+    # path (records.frame + the writer's encoding) byte for byte, for every kind of message.
+    flow = ocpp_flow()
+    messages = [
+        WebSocketMessage(Opcode.TEXT, True, '[2,"1","DataTransfer",{"data":"ü \\" \\\\ \\u0001 ✓"}]'.encode(),
+                         1_700_000_000.5),
+        WebSocketMessage(Opcode.TEXT, False, "ctrl \x00\x1f\x7f \u2028 \U0001f50c".encode(), 1_700_000_000.9999996),
+        WebSocketMessage(Opcode.TEXT, True, b"\xed\xa0\x80 not UTF-8", 1_700_000_001),
+        WebSocketMessage(Opcode.BINARY, False, b"\x00\xff", 1_700_000_002),
+        WebSocketMessage(Opcode.TEXT, False, b'[3,"1",{}]', 1_700_000_003, injected=True),
+        WebSocketMessage(Opcode.TEXT, True, b'[2,"2","Heartbeat",{}]', 1_700_000_004, dropped=True),
+    ]
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.websocket_start(flow)
+        for message in messages:
+            flow.websocket.messages.append(message)
+            addon.websocket_message(flow)
+
+    capture = run_in_context(tmp_path, body)
+    lines = capture.read_bytes().splitlines(keepends=True)[2:-1]  # after the header and open, before the close
+    expected = [
+        encode_record(rec.frame(
+            ts=format_ts(m.timestamp), connection_id=flow.id,
+            direction="charger_to_csms" if m.from_client else "csms_to_charger", content=m.content,
+            is_text=m.is_text, proxy_action="injected" if m.injected else "dropped" if m.dropped else None,
+        ))
+        for m in messages
+    ]
+    assert lines == expected
+    _, got, problems = read_capture(capture)
+    assert problems == []
+    assert [rec.frame_bytes(r) for r in got[1:-1]] == [m.content for m in messages]
 
 
 def test_done_closes_live_connections_as_closed_by_proxy(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from workbench.cli import main
 from workbench.errors import UnsafeTargetError, WorkbenchError
 from workbench.lab.certs import LabPKI
 from workbench.proxy import (
+    ADDON_PATH,
     ProxyConfig,
     ProxyProcess,
     build_mitmdump_args,
@@ -84,6 +85,12 @@ def test_mitmdump_arguments(tmp_path: Path) -> None:
         confdir=tmp_path / "conf",
     )
     assert "-s" not in plain and plain[:2] == ["--mode", "regular@127.0.0.1:0"]
+    assert args[args.index("-s") + 1] == str(ADDON_PATH)
+    other = build_mitmdump_args(
+        ProxyConfig(capture_path=tmp_path / "c", mode="regular", addon_path=tmp_path / "other.py"),
+        combined_cert=None, confdir=tmp_path / "conf",
+    )
+    assert other[other.index("-s") + 1] == str(tmp_path / "other.py")
 
 
 def test_cli_refuses_a_remote_target_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
