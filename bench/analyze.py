@@ -51,7 +51,7 @@ def child_decode(path: str) -> dict:
             "peak_mb": _peak_mb()}
 
 
-def child_analyze(path: str, profile_out: str | None) -> dict:
+def child_analyze(path: str, profile_out: str | None, partitions: int = 1) -> dict:
     """``load`` and every table and check, each timed; the findings per check for a sanity look."""
     from workbench.analysis import load
 
@@ -65,7 +65,7 @@ def child_analyze(path: str, profile_out: str | None) -> dict:
     peaks: dict[str, float] = {}  # peak RSS after each stage: which stage raised the peak
     began = time.perf_counter()
     cpu_began = time.process_time()
-    cap = load(path)
+    cap = load(path, partitions=partitions)
     stages["load"] = time.perf_counter() - began
     peaks["load"] = _peak_mb()
     shapes = {}
@@ -84,6 +84,7 @@ def child_analyze(path: str, profile_out: str | None) -> dict:
     by_check = findings.groupby("check").size().to_dict() if len(findings) else {}
     return {"total_s": total, "cpu_s": cpu, "stages_s": stages, "peaks_mb": peaks, "rows": shapes,
             "peak_mb": _peak_mb(),
+            "partition_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
             "findings_by_check": {str(k): int(v) for k, v in by_check.items()}}
 
 
@@ -136,13 +137,18 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, help="keep the captures here (default: a temporary directory)")
     parser.add_argument("--profile", action="store_true", help="cProfile the analysis of the smallest size")
+    parser.add_argument("--partitions", type=int, default=2, metavar="N",
+                        help="also time load(partitions=N) (charge-point partitions in N processes; 1: skip)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
         kind, path = args.child
-        result = child_decode(path) if kind == "decode" else child_analyze(path, args.profile_out)
+        if kind == "decode":
+            result = child_decode(path)
+        else:
+            result = child_analyze(path, args.profile_out, int(kind.split("-")[1]) if "-" in kind else 1)
         print(json.dumps(result))
         return 0
 
@@ -171,6 +177,11 @@ def main() -> int:
                 f"           findings: {analysis['findings_by_check'] or 'none'}",
                 flush=True,
             )
+            if args.partitions > 1:
+                split = _run_child("--child", f"analyze-{args.partitions}", str(path))
+                print(f"           partitioned ({args.partitions} processes, not the targets' figure): "
+                      f"{split['total_s']:.2f} s wall, peak {split['peak_mb']:.0f} MB in this process "
+                      f"+ {split['partition_peak_mb']:.0f} MB per partition process", flush=True)
             if args.profile and size == min(sizes):
                 # A separate run: the profiler's overhead must not count in the figures above.
                 profile_out = str(directory / "analysis.prof")

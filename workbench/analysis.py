@@ -107,6 +107,15 @@ class Capture:
             _route(record, collector, connections, problems, "<records>", None, "capture_read")
         return cls([header or {}], collector, connections, problems)
 
+    @classmethod
+    def from_tables(cls, headers: Sequence[Record], tables: dict[str, pd.DataFrame],
+                    load_problems: Sequence[LoadProblem] = (), paths: Sequence[Path] = ()) -> Capture:
+        """A Capture whose tables are already built (e.g. merged from partitions, see :mod:`.partition`)."""
+        cap = cls(headers, FrameCollector(), [], load_problems, paths)
+        for name, table in tables.items():
+            cap.__dict__[name] = table  # what the cached properties would have computed
+        return cap
+
     # --- tables -------------------------------------------------------------------------------
 
     @cached_property
@@ -257,16 +266,34 @@ _PROGRESS_EVERY = 20_000
 
 def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
          charge_point_id: str | None = None, tz: str = "UTC",
-         progress: ProgressCallback | None = None) -> Capture:
+         progress: ProgressCallback | None = None, partitions: int = 1) -> Capture:
     """Read capture files (a path, several, or a directory; plain or .gz) into one :class:`Capture`.
 
     Files that are not native captures are imported as foreign logs (``charge_point_id`` and ``tz``
     are passed to the importer). Frames keep file order, so ``frames.seq`` is unique and ordered.
     Raises FileNotFoundError or :class:`~workbench.errors.WorkbenchError` only when a file cannot be
     read at all. ``progress(bytes_done, bytes_total)`` is called every 20 000 records (estimated bytes).
+
+    ``partitions=N`` (N > 1) analyses native captures by charge point in N processes
+    (:mod:`workbench.partition`): every table is then built before this returns, equal to what one
+    process gives; ``partitions=0`` picks the number of cores for captures of 48 MiB and more.
     """
+    files = capture_files(paths)
+    from .partition import load_partitioned, partition_count
+
+    count = partition_count(files) if partitions == 0 else max(1, int(partitions or 1))
+    if count > 1 and all(_is_native(path) for path in files):
+        return load_partitioned(files, count, progress)
     with paused_gc():
-        return _load(capture_files(paths), charge_point_id, tz, progress)
+        return _load(files, charge_point_id, tz, progress)
+
+
+def _is_native(path: Path) -> bool:
+    try:
+        CaptureReader(path)
+    except CaptureFormatError:
+        return False
+    return True
 
 
 def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: ProgressCallback | None) -> Capture:

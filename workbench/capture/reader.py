@@ -11,7 +11,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +25,8 @@ from .records import FORMAT_VERSION, RecordType
 
 Record = dict[str, Any]
 _CUT = object()  # a line cut short: reading stops there
+_FRAME_LINE_START = b'{"type":"frame","ts":"'  # how CaptureWriter begins a frame line
+_CONNECTION_KEY = b'"connection_id":"'
 _orjson_loads = orjson.loads
 _OrjsonError = orjson.JSONDecodeError
 
@@ -129,6 +131,55 @@ class CaptureReader:
                     yield record
             except (EOFError, OSError, zlib.error) as exc:
                 self._problem(line_no + 1, "compressed_stream_cut", f"compressed stream ends early: {exc}", b"")
+
+    def partition(self, skip_frame: Callable[[bytes], bool], report_shared: bool) -> Iterator[tuple[int, Record]]:
+        """``(line_no, record)`` for a partitioned analysis: a frame line written the way
+        :class:`~.writer.CaptureWriter` writes it, whose connection (its id as UTF-8 bytes) ``skip_frame``
+        says belongs to another partition, is passed over without being decoded. Every other line is read as by iteration;
+        problems of lines every partition reads are reported only when ``report_shared``."""
+        self.problems = []
+        self.records_read = 0
+        migrating = self.source_version != FORMAT_VERSION
+        loads = _orjson_loads
+        line_no = 1
+        with _open_binary(self.path) as fh:
+            fh.readline()
+            try:
+                for line in fh:
+                    line_no += 1
+                    shared = True
+                    if line.startswith(_FRAME_LINE_START):
+                        start = line.find(_CONNECTION_KEY, 20)
+                        end = line.find(b'"', start + len(_CONNECTION_KEY)) if start > 0 else -1
+                        if end > 0:
+                            connection = line[start + len(_CONNECTION_KEY):end]
+                            if b"\\" not in connection:
+                                if skip_frame(connection):
+                                    continue
+                                shared = False  # this partition alone reads this line
+                    try:
+                        record = loads(line)
+                    except _OrjsonError:
+                        problems = len(self.problems)
+                        record = self._slow_line(line, line_no)
+                        if shared and not report_shared:
+                            del self.problems[problems:]
+                        if record is None:
+                            continue
+                        if record is _CUT:
+                            return
+                    if record.__class__ is not dict or "type" not in record:
+                        if report_shared or not shared:
+                            self._problem(line_no, "not_a_record", "line is JSON but not a capture record",
+                                          line.rstrip(b"\n"))
+                        continue
+                    if migrating:
+                        record = migrate(record, self.source_version)
+                    self.records_read += 1
+                    yield line_no, record
+            except (EOFError, OSError, zlib.error) as exc:
+                if report_shared:
+                    self._problem(line_no + 1, "compressed_stream_cut", f"compressed stream ends early: {exc}", b"")
 
     def _slow_line(self, line: bytes, line_no: int) -> Any:
         """A line orjson refused: the record json.loads reads (NaN, lone surrogates), None for a blank or

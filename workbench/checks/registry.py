@@ -145,7 +145,7 @@ def _optional_int(value: Any) -> int | None:
 
 
 def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
-    """The findings table (columns as in :data:`FINDING_COLUMNS`), ordered by ts (NaT last), then check."""
+    """The findings table (columns as in :data:`FINDING_COLUMNS`), in the order of :func:`sort_findings`."""
     rows = list(findings)
     ts = pd.array([_to_ts(f.ts) for f in rows], dtype="datetime64[us, UTC]") if rows else pd.array(
         [], dtype="datetime64[us, UTC]")
@@ -159,9 +159,19 @@ def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
         "message": str_column([f.message for f in rows]),
         "frame_seqs": pd.Series([[int(s) for s in f.frame_seqs] for f in rows], dtype="object"),
     })
-    if len(frame):
-        frame = frame.sort_values(["ts", "check"], na_position="last", kind="stable").reset_index(drop=True)
-    return frame
+    return sort_findings(frame)
+
+
+def sort_findings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Findings ordered by ts (NaT last), check, charge point, first frame cited, then as the checks gave
+    them: findings of separately analysed charge points merge into the order one analysis gives."""
+    if not len(frame):
+        return frame
+    first_seq = [seqs[0] if len(seqs) else -1 for seqs in frame["frame_seqs"].tolist()]
+    keyed = frame.assign(_first_seq=first_seq)
+    keyed = keyed.sort_values(["ts", "check", "charge_point_id", "_first_seq"],
+                              na_position="last", kind="stable")
+    return keyed.drop(columns="_first_seq").reset_index(drop=True)
 
 
 def run_checks(cap: Any, config: CheckConfig | None = None, names: Iterable[str] | None = None) -> pd.DataFrame:

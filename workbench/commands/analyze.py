@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds without a reply before a request counts as unanswered (30)")
     parser.add_argument("--slow-reply", type=float, default=CheckConfig.slow_reply_s, metavar="S",
                         help="reply latency above which a reply is slow, in seconds (10)")
+    parser.add_argument("--partitions", type=int, default=1, metavar="N",
+                        help="analyse native captures by charge point in N processes (0: one per core for "
+                             "captures of 48 MiB and more; 1, the default: in this process)")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr: auto = when stderr is a terminal or the input is > 50 MB")
 
@@ -296,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress_bar(args, files)
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
-               progress=bar.update if bar else None)
+               progress=bar.update if bar else None, partitions=args.partitions)
     tables, _ = _build_tables(cap, config, bar)
     written = _write_tables(tables, args.out, args.csv) if args.out else []
     if bar:

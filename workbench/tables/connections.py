@@ -150,7 +150,8 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         "state": str_column(rows["state"]),
         "http_status": int64_column(rows["http_status"]),
     })
-    return table.sort_values("ts", kind="stable", na_position="last").reset_index(drop=True)
+    # connection_id breaks ties, so tables of separately analysed charge points merge into this order.
+    return table.sort_values(["ts", "connection_id"], kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _ts_text(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from .. import jsonfast
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
 from ._columns import paused_gc, str_column, utc_times
@@ -65,6 +67,7 @@ class FrameCollector:
         self.record_errors: dict[int, str] = {}
         self.proxy_actions: dict[int, str] = {}
         self.last_pairing: Pairing | None = None
+        self.seqs: list[int] | None = None  # explicit seq per frame (partitioned analysis); None: 0, 1, 2, ...
         self._ids: dict[Any, Any] = {}
 
     def __len__(self) -> int:
@@ -154,7 +157,7 @@ class FrameCollector:
         for i, request in enumerate(pairing.reply_of):
             if request >= 0:
                 actions[i] = actions[request]
-        schema_errors = parsed.schema_errors_with_replies(pairing.reply_of)
+        schema_errors = parsed.schema_errors_with_replies(pairing.reply_of, self.raw)
         payload = PayloadArray.from_frames(self.raw, parsed.slots)
         for row, value in parsed.objects.items():
             payload[row] = value
@@ -163,7 +166,7 @@ class FrameCollector:
             "ts": utc_times(self.ts),
             "charge_point_id": str_column([mapping.get(c) for c in self.connection_id]),
             "connection_id": str_column(self.connection_id),
-            "seq": pd.array(range(first_seq, first_seq + n), dtype="int64"),
+            "seq": pd.array(range(first_seq, first_seq + n) if self.seqs is None else self.seqs, dtype="int64"),
             "direction": str_column(self.direction),
             "message_type": str_column(parsed.kinds),
             "unique_id": str_column(parsed.unique_ids),
@@ -211,7 +214,7 @@ class _FrameParser:
         self.error_descriptions: list[Any] = []
         self.parse_errors: list[Any] = []
         self.schema_errors: dict[int, str] = {}
-        self.replies: list[tuple[int, Any]] = []  # CALLRESULT (row, payload): validated once paired
+        self.reply_rows = array("l")  # CALLRESULT rows: validated once pairing gives their action
         self._validators: dict[tuple[str, bool], SchemaValidator | None] = {}
 
     def _validate(self, row: int, action: str, payload: Any, response: bool) -> bool:
@@ -273,7 +276,7 @@ class _FrameParser:
                         kinds.append("CALLRESULT"); unique_ids.append(uid); actions.append(None)  # noqa: E702
                         slots.append(2); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
                         parse_errors.append(None)
-                        self.replies.append((row, payload))
+                        self.reply_rows.append(row)
                         continue
                 parsed = parse_message(message)
             else:
@@ -299,16 +302,31 @@ class _FrameParser:
             if self.meter is not None and parsed.action in _METER_SOURCES and direction == "charger_to_csms":
                 self.meter.add_payload(row, parsed.action, parsed.payload)
         elif kind == "CALLRESULT":
-            self.replies.append((row, parsed.payload))
+            self.reply_rows.append(row)
 
-    def schema_errors_with_replies(self, reply_of: Sequence[int]) -> list[str | None]:
-        """The schema_error column, once pairing has given each reply its request's action."""
-        actions = self.actions
-        for row, payload in self.replies:
+    def schema_errors_with_replies(self, reply_of: Sequence[int], raws: Sequence[Any]) -> list[str | None]:
+        """The schema_error column, once pairing has given each reply its request's action. Reply
+        payloads are decoded again here (they are small) rather than kept from the first pass."""
+        actions, objects = self.actions, self.objects
+        # Most replies are the same short text but for their id ('[3,"<id>",{}]'): one verdict per
+        # (action, text after the id) serves them all. Only valid verdicts are shared (an error quotes
+        # its own payload, and is rare).
+        valid_tails: set[tuple[str, str]] = set()
+        for row in self.reply_rows:
             request = reply_of[row]
-            if request >= 0 and actions[request] is not None:
-                self._validate(row, actions[request], payload, True)
-        self.replies = []
+            action = actions[request] if request >= 0 else None
+            if action is None:
+                continue
+            raw = raws[row]
+            key = None
+            if row not in objects and len(raw) < 96 and "\\" not in raw:
+                key = (action, raw[raw.find('"', 4):])
+                if key in valid_tails:
+                    continue
+            payload = objects[row] if row in objects else jsonfast.loads(raw)[2]
+            if self._validate(row, action, payload, True) and key is not None:
+                valid_tails.add(key)
+        self.reply_rows = array("l")
         column: list[str | None] = [None] * len(self.kinds)
         for row, text in self.schema_errors.items():
             column[row] = text

@@ -131,8 +131,9 @@ class _Kinds:
 
 
 def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorical:
-    """``column[positions]`` as a categorical: ids repeat on every sample, so factorise once per frame."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    """``column[positions]`` as a categorical (sorted categories): ids repeat on every sample, so factorise
+    once per frame."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True, sort=True)
     return pd.Categorical.from_codes(codes[positions] if len(positions) else codes[:0],
                                      categories=pd.Index(uniques, dtype=object))
 
