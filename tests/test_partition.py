@@ -72,7 +72,7 @@ def test_a_partition_process_reads_only_its_own_frame_lines(faulty_fleet: Path) 
 
     owners = _Owners(1, 2)
     reader = CaptureReader(faulty_fleet)
-    kept = [record for _, record in reader.partition(owners.skip_frame, report_shared=False)
+    kept = [record for _, record in reader.numbered(owners.skip_frame, report_shared=False)
             if owners.keeps(record) and record["type"] == "frame"]
     total = sum(1 for record in CaptureReader(faulty_fleet) if record["type"] == "frame")
     assert 0 < len(kept) < total

@@ -123,7 +123,7 @@ def analyse_partition(files: Sequence[Path], index: int, partitions: int,
         reader = CaptureReader(path)
         headers.append(reader.header)
         base = file_index << FILE_KEY_SHIFT
-        for line_no, record in reader.partition(owners.skip_frame, report_shared=index == 0):
+        for line_no, record in reader.numbered(owners.skip_frame, report_shared=index == 0):
             if not owners.keeps(record):
                 continue
             if record["type"] == "frame":

@@ -103,6 +103,15 @@ class CaptureReader:
         )
 
     def __iter__(self) -> Iterator[Record]:
+        for _line_no, record in self.numbered():
+            yield record
+
+    def numbered(self, skip_frame: Callable[[bytes], bool] | None = None,
+                 report_shared: bool = True) -> Iterator[tuple[int, Record]]:
+        """``(line_no, record)`` for every record. For a partitioned analysis, a frame line written the
+        way :class:`~.writer.CaptureWriter` writes it, whose connection (its id as UTF-8 bytes)
+        ``skip_frame`` says belongs to another partition, is passed over without being decoded; problems
+        of the lines every partition reads are then reported only when ``report_shared``."""
         self.problems = []
         self.records_read = 0
         migrating = self.source_version != FORMAT_VERSION
@@ -113,42 +122,8 @@ class CaptureReader:
             try:
                 for line in fh:  # the bulk of a capture: keep this loop lean
                     line_no += 1
-                    try:
-                        record = loads(line)
-                    except _OrjsonError:
-                        record = self._slow_line(line, line_no)
-                        if record is None:
-                            continue
-                        if record is _CUT:
-                            return
-                    if record.__class__ is not dict or "type" not in record:
-                        self._problem(line_no, "not_a_record", "line is JSON but not a capture record",
-                                      line.rstrip(b"\n"))
-                        continue
-                    if migrating:
-                        record = migrate(record, self.source_version)
-                    self.records_read += 1
-                    yield record
-            except (EOFError, OSError, zlib.error) as exc:
-                self._problem(line_no + 1, "compressed_stream_cut", f"compressed stream ends early: {exc}", b"")
-
-    def partition(self, skip_frame: Callable[[bytes], bool], report_shared: bool) -> Iterator[tuple[int, Record]]:
-        """``(line_no, record)`` for a partitioned analysis: a frame line written the way
-        :class:`~.writer.CaptureWriter` writes it, whose connection (its id as UTF-8 bytes) ``skip_frame``
-        says belongs to another partition, is passed over without being decoded. Every other line is read as by iteration;
-        problems of lines every partition reads are reported only when ``report_shared``."""
-        self.problems = []
-        self.records_read = 0
-        migrating = self.source_version != FORMAT_VERSION
-        loads = _orjson_loads
-        line_no = 1
-        with _open_binary(self.path) as fh:
-            fh.readline()
-            try:
-                for line in fh:
-                    line_no += 1
                     shared = True
-                    if line.startswith(_FRAME_LINE_START):
+                    if skip_frame is not None and line.startswith(_FRAME_LINE_START):
                         start = line.find(_CONNECTION_KEY, 20)
                         end = line.find(b'"', start + len(_CONNECTION_KEY)) if start > 0 else -1
                         if end > 0:
@@ -157,19 +132,20 @@ class CaptureReader:
                                 if skip_frame(connection):
                                     continue
                                 shared = False  # this partition alone reads this line
+                    reported = report_shared or not shared
                     try:
                         record = loads(line)
                     except _OrjsonError:
                         problems = len(self.problems)
                         record = self._slow_line(line, line_no)
-                        if shared and not report_shared:
+                        if not reported:
                             del self.problems[problems:]
                         if record is None:
                             continue
                         if record is _CUT:
                             return
                     if record.__class__ is not dict or "type" not in record:
-                        if report_shared or not shared:
+                        if reported:
                             self._problem(line_no, "not_a_record", "line is JSON but not a capture record",
                                           line.rstrip(b"\n"))
                         continue
