@@ -15,7 +15,12 @@ from workbench.capture.reader import CaptureReader
 from workbench.capture.writer import CaptureWriter
 from workbench.lab import synth
 from workbench.partition import partition_of
-from workbench.testing import charger_records, clean_session_script, factory_header, merge_records
+from workbench.testing import (
+    charger_records,
+    clean_session_script,
+    factory_header,
+    merge_records,
+)
 
 FAULTS = ["invalid_transition", "kwh_as_wh", "unanswered_call", "duplicate_id", "schema_violation", "meter_gap",
           "offline_queue", "invalid_frame", "callerror", "clock_skew", "reply_without_request",

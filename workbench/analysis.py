@@ -22,9 +22,9 @@ import pandas as pd
 
 from .capture.reader import CaptureReader
 from .errors import CaptureFormatError, WorkbenchError
+from .tables._columns import paused_gc
 from .tables.calls import build_calls
 from .tables.connections import build_connections
-from .tables._columns import paused_gc
 from .tables.frames import FrameCollector
 from .tables.meter_values import MeterValueCollector
 

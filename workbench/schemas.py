@@ -24,7 +24,6 @@ from typing import Any
 import jsonschema
 import ocpp
 
-
 SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
 MAX_ERRORS_SHOWN = 3  # schema errors quoted in a frame's schema_error
 
@@ -53,7 +52,7 @@ class FastSchema:
         source = ("def accepts(payload):\n    try:\n" + body + "\n    except TypeError:\n        return False\n"
                   "    return True\n")
         namespace: dict[str, Any] = {**self._constants, "_MISSING": _MISSING}
-        exec(compile(source, f"<fast schema {schema.get('title', '?')}>", "exec"), namespace)  # noqa: S102
+        exec(compile(source, f"<fast schema {schema.get('title', '?')}>", "exec"), namespace)
         self.source = source
         self.accepts: Callable[[Any], bool] = namespace["accepts"]
 

@@ -249,9 +249,9 @@ class _FrameParser:
                         if unique_id.isprintable():
                             id_end = end
                             if meter.add_text(row, raw, end):  # a known shape: valid, nothing to decode
-                                kinds.append("CALL"); unique_ids.append(unique_id)  # noqa: E702
-                                actions.append("MeterValues"); slots.append(3)  # noqa: E702
-                                error_codes.append(None); error_descriptions.append(None)  # noqa: E702
+                                kinds.append("CALL"); unique_ids.append(unique_id)
+                                actions.append("MeterValues"); slots.append(3)
+                                error_codes.append(None); error_descriptions.append(None)
                                 parse_errors.append(None)
                                 continue
                 try:
@@ -263,8 +263,8 @@ class _FrameParser:
                 if size == 4 and message[0].__class__ is int and message[0] == 2:
                     uid, action, payload = message[1], message[2], message[3]
                     if uid.__class__ is str and action.__class__ is str and payload.__class__ is dict:
-                        kinds.append("CALL"); unique_ids.append(uid); actions.append(action)  # noqa: E702
-                        slots.append(3); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
+                        kinds.append("CALL"); unique_ids.append(uid); actions.append(action)
+                        slots.append(3); error_codes.append(None); error_descriptions.append(None)
                         parse_errors.append(None)
                         valid = validate(row, action, payload, False)
                         if meter is not None and action in _METER_SOURCES and direction == "charger_to_csms":
@@ -273,8 +273,8 @@ class _FrameParser:
                 elif size == 3 and message[0].__class__ is int and message[0] == 3:
                     uid, payload = message[1], message[2]
                     if uid.__class__ is str and payload.__class__ is dict:
-                        kinds.append("CALLRESULT"); unique_ids.append(uid); actions.append(None)  # noqa: E702
-                        slots.append(2); error_codes.append(None); error_descriptions.append(None)  # noqa: E702
+                        kinds.append("CALLRESULT"); unique_ids.append(uid); actions.append(None)
+                        slots.append(2); error_codes.append(None); error_descriptions.append(None)
                         parse_errors.append(None)
                         self.reply_rows.append(row)
                         continue

@@ -227,9 +227,9 @@ class MeterValueCollector:
             except (ValueError, OverflowError):
                 pass
         is_raw, problems, values = self._is_raw, self.problems, self.values
-        for text, kind in zip(texts, shape.kind_codes):
+        for value, kind in zip(texts, shape.kind_codes):
             if is_raw[kind]:
-                number, problem = _number(text)
+                number, problem = _number(value)
                 if problem is not None:
                     problems[len(values)] = problem
                 values.append(number)
@@ -400,7 +400,10 @@ def _fill_stop_connectors(table: pd.DataFrame, frames: pd.DataFrame) -> None:
     is_stop = (table["source"] == "StopTransaction").to_numpy() & table["transaction_id"].notna().to_numpy()
     if not is_stop.any():
         return
-    from .transactions import _cp_key, started_transactions  # one definition of start <-> reply pairing
+    from .transactions import (  # one definition of start <-> reply pairing
+        _cp_key,
+        started_transactions,
+    )
 
     starts = started_transactions(frames)
     starts = starts[starts["transaction_id"].notna() & starts["connector_id"].notna() & starts["reply_seq"].notna()]

@@ -25,7 +25,6 @@ connector between its start and stop times.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
