@@ -165,6 +165,15 @@ _TEXT_MUTATIONS = st.sampled_from([
     ('"timestamp":"', '"timestamp":"x'),
     ('{"timestamp"', '{"extra":"1","timestamp"'),
     ('"connectorId":1', '"connectorId":2'),
+    # connectorId and transactionId digits are captures too: anything but plain digits is not
+    ('"connectorId":1', '"connectorId":-1'),
+    ('"connectorId":1', '"connectorId":1.0'),
+    ('"connectorId":1', '"connectorId":1e0'),
+    ('"connectorId":1', '"connectorId":"1"'),
+    ('"connectorId":1', '"connectorId":01'),
+    ('"connectorId":1', '"connectorId":123456789012345678901'),
+    ('"transactionId":', '"transactionId": '),
+    ('"transactionId":', '"transactionId":true,"x":'),
 ])
 
 
@@ -177,7 +186,10 @@ def _meter_frames(draw):
                    "sampledValue": sampled}
         elements = [element] if draw(st.booleans()) else [{"sampledValue": sampled, "timestamp": iso_at(10 + i)},
                                                           element]
-        payload = {"connectorId": 1, "transactionId": draw(st.sampled_from([7, 8])), "meterValue": elements}
+        payload = {"connectorId": 1, "transactionId": draw(st.sampled_from([7, 8, 0, 10**17 + 3, 10**18])),
+                   "meterValue": elements}
+        if draw(st.booleans()):  # key order is part of a shape
+            payload = {"meterValue": elements, **{k: v for k, v in payload.items() if k != "meterValue"}}
         text = json.dumps([2, f"m{i}", "MeterValues", payload], separators=(",", ":"), ensure_ascii=False)
         mutation = draw(_TEXT_MUTATIONS)
         if mutation is not None:
@@ -206,22 +218,27 @@ def test_repeated_shapes_are_not_decoded_again():
     script = []
     for i in range(30):
         sampled = [dict(sv, value=str(1000 + i) if k == 0 else str(k)) for k, sv in enumerate(_TEMPLATE)]
-        script += exchange(10 + i, f"m{i}", "MeterValues",
-                           {"connectorId": 1, "transactionId": 7,
+        script += exchange(10 + i, f"m{i}", "MeterValues",  # three sessions on two connectors: one shape
+                           {"connectorId": 1 + i % 2, "transactionId": 7 + i // 10,
                             "meterValue": [{"timestamp": iso_at(10 + i), "sampledValue": sampled}]})
     cap = Capture.from_records(charger_records("CP1", script))
     frames = cap.frames
     assert cap._meter_collector.frames_by_shape == 29  # all but the first
     table = cap.meter_values
-    assert table.loc[table["measurand"] == "Energy.Active.Import.Register", "value"].tolist() == \
-        [1000.0 + i for i in range(30)]
+    energy = table[table["measurand"] == "Energy.Active.Import.Register"]
+    assert energy["value"].tolist() == [1000.0 + i for i in range(30)]
+    assert energy["connector_id"].tolist() == [1 + i % 2 for i in range(30)]
+    assert energy["transaction_id"].tolist() == [7 + i // 10 for i in range(30)]
     pd.testing.assert_frame_equal(table, build_meter_values(frames))
 
 
-def test_shape_path_is_sound_only_because_these_schema_nodes_are_bare_strings():
+def test_shape_path_is_sound_only_because_these_schema_nodes_are_bare():
     # A shape's verdict carries over to frames that differ only in these strings: that holds while
     # the schema asks nothing of them but to be strings (format is not checked, as in the ocpp package).
     schema = json.loads((SCHEMA_DIR / "MeterValues.json").read_text(encoding="utf-8-sig"))
     element = schema["properties"]["meterValue"]["items"]
     assert {k: v for k, v in element["properties"]["timestamp"].items() if k != "format"} == {"type": "string"}
     assert element["properties"]["sampledValue"]["items"]["properties"]["value"] == {"type": "string"}
+    # ... and connectorId and transactionId (plain digits in a shape) ask nothing but to be integers.
+    assert schema["properties"]["connectorId"] == {"type": "integer"}
+    assert schema["properties"]["transactionId"] == {"type": "integer"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,16 @@ def str_column(values: Sequence[Any], storage: str = "pyarrow") -> pd.api.extens
         return pd.array(values, dtype=dtype)
     except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
         return pd.array([_as_text(v) for v in values], dtype=dtype)
+
+
+def sparse_str_column(length: int, values: Mapping[int, Any]) -> pd.api.extensions.ExtensionArray:
+    """A ``str`` column (Python storage) of ``length`` rows, missing but for ``values`` ({row: value}):
+    for columns such as errors, empty in nearly every row. Values that are not str are shown as text."""
+    column = np.full(length, np.nan, dtype=object)
+    for row, value in values.items():
+        if value is not None:
+            column[row] = value if value.__class__ is str else str(value)
+    return pd.arrays.StringArray(column, dtype=PYTHON_STR)
 
 
 def _as_text(value: Any) -> str | None:

@@ -23,7 +23,7 @@ import pandas as pd
 from .. import jsonfast
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
-from ._columns import paused_gc, str_column, utc_times
+from ._columns import paused_gc, sparse_str_column, str_column, utc_times
 from .meter_values import SOURCES, MeterValueCollector
 from .pairing import Pairing, pair_frames
 from .payloads import PayloadArray
@@ -172,16 +172,24 @@ class FrameCollector:
             "unique_id": str_column(parsed.unique_ids),
             "action": str_column(actions),
             "payload": payload,
-            "error_code": str_column(parsed.error_codes),
-            "error_description": str_column(parsed.error_descriptions, storage="python"),
+            "error_code": str_column(_spread(n, parsed.error_codes)),
+            "error_description": sparse_str_column(n, parsed.error_descriptions),
             "raw": str_column(self.raw, storage="python"),
             "binary": np.asarray(binary, dtype=bool),
             "size_bytes": np.asarray(sizes, dtype=np.int64),
-            "parse_error": str_column(parsed.parse_errors, storage="python"),
+            "parse_error": sparse_str_column(n, parsed.parse_errors),
             "proxy_action": str_column(proxy_action),
-            "schema_error": str_column(schema_errors, storage="python"),
-        })
+            "schema_error": sparse_str_column(n, schema_errors),
+        }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         return frame
+
+
+def _spread(length: int, values: Mapping[int, Any]) -> list[Any]:
+    """A list of ``length`` Nones but for ``values`` ({row: value})."""
+    column: list[Any] = [None] * length
+    for row, value in values.items():
+        column[row] = value
+    return column
 
 
 def _size(text: Any) -> int:
@@ -210,9 +218,10 @@ class _FrameParser:
         self.actions: list[Any] = []
         self.slots: list[int] = []
         self.objects: dict[int, Any] = {}  # row -> payload of frames read by the general path
-        self.error_codes: list[Any] = []
-        self.error_descriptions: list[Any] = []
-        self.parse_errors: list[Any] = []
+        # Rarely filled columns, by row: only CALLERRORs and damaged frames have them.
+        self.error_codes: dict[int, Any] = {}
+        self.error_descriptions: dict[int, Any] = {}
+        self.parse_errors: dict[int, Any] = {}
         self.schema_errors: dict[int, str] = {}
         self.reply_rows = array("l")  # CALLRESULT rows: validated once pairing gives their action
         self._validators: dict[tuple[str, bool], SchemaValidator | None] = {}
@@ -234,7 +243,6 @@ class _FrameParser:
     def parse(self, raws: list[Any], directions: list[Any], binaries: list[bool],
               record_errors: list[str | None]) -> _FrameParser:
         kinds, unique_ids, actions, slots = self.kinds, self.unique_ids, self.actions, self.slots
-        error_codes, error_descriptions, parse_errors = self.error_codes, self.error_descriptions, self.parse_errors
         meter = self.meter
         decode = _orjson_loads
         validate = self._validate
@@ -251,8 +259,6 @@ class _FrameParser:
                             if meter.add_text(row, raw, end):  # a known shape: valid, nothing to decode
                                 kinds.append("CALL"); unique_ids.append(unique_id)
                                 actions.append("MeterValues"); slots.append(3)
-                                error_codes.append(None); error_descriptions.append(None)
-                                parse_errors.append(None)
                                 continue
                 try:
                     message = decode(raw)
@@ -264,8 +270,7 @@ class _FrameParser:
                     uid, action, payload = message[1], message[2], message[3]
                     if uid.__class__ is str and action.__class__ is str and payload.__class__ is dict:
                         kinds.append("CALL"); unique_ids.append(uid); actions.append(action)
-                        slots.append(3); error_codes.append(None); error_descriptions.append(None)
-                        parse_errors.append(None)
+                        slots.append(3)
                         valid = validate(row, action, payload, False)
                         if meter is not None and action in _METER_SOURCES and direction == "charger_to_csms":
                             meter.add_payload(row, action, payload, raw if valid and id_end else None, id_end)
@@ -274,8 +279,7 @@ class _FrameParser:
                     uid, payload = message[1], message[2]
                     if uid.__class__ is str and payload.__class__ is dict:
                         kinds.append("CALLRESULT"); unique_ids.append(uid); actions.append(None)
-                        slots.append(2); error_codes.append(None); error_descriptions.append(None)
-                        parse_errors.append(None)
+                        slots.append(2)
                         self.reply_rows.append(row)
                         continue
                 parsed = parse_message(message)
@@ -294,9 +298,12 @@ class _FrameParser:
         self.slots.append(-1)
         if parsed.payload is not None:
             self.objects[row] = parsed.payload
-        self.error_codes.append(parsed.error_code)
-        self.error_descriptions.append(parsed.error_description)
-        self.parse_errors.append(problem or parsed.parse_error)
+        if parsed.error_code is not None:
+            self.error_codes[row] = parsed.error_code
+        if parsed.error_description is not None:
+            self.error_descriptions[row] = parsed.error_description
+        if (problem or parsed.parse_error) is not None:
+            self.parse_errors[row] = problem or parsed.parse_error
         if kind == "CALL" and parsed.action is not None:
             self._validate(row, parsed.action, parsed.payload, False)
             if self.meter is not None and parsed.action in _METER_SOURCES and direction == "charger_to_csms":
@@ -304,8 +311,8 @@ class _FrameParser:
         elif kind == "CALLRESULT":
             self.reply_rows.append(row)
 
-    def schema_errors_with_replies(self, reply_of: Sequence[int], raws: Sequence[Any]) -> list[str | None]:
-        """The schema_error column, once pairing has given each reply its request's action. Reply
+    def schema_errors_with_replies(self, reply_of: Sequence[int], raws: Sequence[Any]) -> dict[int, str]:
+        """The schema_error column ({row: error}), once pairing has given each reply its request's action. Reply
         payloads are decoded again here (they are small) rather than kept from the first pass."""
         actions, objects = self.actions, self.objects
         # Most replies are the same short text but for their id ('[3,"<id>",{}]'): one verdict per
@@ -327,10 +334,7 @@ class _FrameParser:
             if self._validate(row, action, payload, True) and key is not None:
                 valid_tails.add(key)
         self.reply_rows = array("l")
-        column: list[str | None] = [None] * len(self.kinds)
-        for row, text in self.schema_errors.items():
-            column[row] = text
-        return column
+        return self.schema_errors
 
 
 def build_frames(records: Iterable[Mapping[str, Any]],

@@ -139,19 +139,57 @@ def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorica
 
 
 # A MeterValues text whose only differences from one already decoded are the strings of its
-# sampled values and timestamps (same ids, same measurands, same key order) has the same structure,
-# the same kinds and the same schema verdict. Such "shapes" repeat all day on a charger, so a frame of
-# a known shape is split by this pattern (C speed) instead of being decoded. The pattern matches only
-# strings without escapes or control characters, whose JSON text is exactly their value.
-_SHAPE_SPLIT = re.compile(r'"(value|timestamp)":"([^"\\\x00-\x1f]*)"').split
+# sampled values and timestamps and the digits of its connectorId and transactionId (same measurands,
+# same key order) has the same structure, the same kinds and the same schema verdict. Such "shapes"
+# repeat all day on a charger model, so a frame of a known shape is read by one compiled match of its
+# shape (C speed) instead of being decoded. The captures are only strings without escapes or control
+# characters, whose JSON text is exactly their value, and plain integers of at most 18 digits (no sign,
+# no leading zero, no fraction or exponent), whose JSON text is exactly their decimal form.
+_STRING_FIELDS = ("value", "timestamp")
+_STRING_BODY = r'([^"\\\x00-\x1f]*)"'
+_INTEGER_FIELDS = ("connectorId", "transactionId")
+_INTEGER_BODY = r"(0|[1-9][0-9]{0,17})(?![0-9])"
+# One match contributes 4 items to a split: (string name, string, integer name, digits), two of them None.
+_SHAPE_SPLIT = re.compile(
+    r'"(%s)":"%s|"(%s)":%s' % ("|".join(_STRING_FIELDS), _STRING_BODY, "|".join(_INTEGER_FIELDS), _INTEGER_BODY)
+).split
+_HINT_CHARS = 32  # text after the unique id that picks the shapes to try first: '","MeterValues",{"connectorId":1'
+_HINT_SHAPES = 4  # shapes tried per hint (a fleet mixes a few charger models) before the split finds the shape
+
+
+def _shape_key(text: str, id_end: int) -> tuple[list[str | None], tuple[str | None, ...]]:
+    """A MeterValues text split at its captures: (the captured texts in text order, the rest as a key).
+    ``id_end`` is the index of the unique id's closing quote: the key leaves out the id."""
+    parts = _SHAPE_SPLIT(text)
+    parts[0] = parts[0][id_end:]
+    captured = [s if s is not None else i for s, i in zip(parts[2::5], parts[4::5])]
+    del parts[4::5]
+    del parts[2::4]
+    return captured, tuple(parts)
+
+
+def _shape_matcher(key: tuple[str | None, ...]) -> Any:
+    """``match(text, id_end)`` of a shape's key: a compiled full match of every text of that shape, one group
+    per capture in text order (the same captures :func:`_shape_key` finds)."""
+    pattern = [re.escape(key[0])]
+    for string_name, integer_name, segment in zip(key[1::3], key[2::3], key[3::3]):
+        if string_name is not None:
+            pattern.append(re.escape('"%s":"' % string_name) + _STRING_BODY)
+        else:
+            pattern.append(re.escape('"%s":' % integer_name) + _INTEGER_BODY)
+        pattern.append(re.escape(segment))
+    return re.compile("".join(pattern)).fullmatch
 
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """What every MeterValues frame of one shape has in common (see :meth:`MeterValueCollector.add_text`)."""
 
-    connector: int | None
+    match: Any  # (text, id_end) -> re.Match with the captures, or None: not this shape
+    connector: int | None  # connectorId when not captured (e.g. a negative one, in the shape as text)
+    connector_at: int | None  # capture index of connectorId's digits
     transaction: int | None
+    transaction_at: int | None
     element_index: tuple[int, ...]
     element_count: tuple[int, ...]
     kind_codes: tuple[int, ...]
@@ -191,25 +229,41 @@ class MeterValueCollector:
         self.problems: dict[int, str] = {}
         self.kinds = _Kinds()
         self._is_raw: list[bool] = []  # per kind: format Raw (a number is expected)
-        self._shapes: dict[tuple[str, ...], _Shape] = {}
+        self._shapes: dict[tuple[str | None, ...], _Shape] = {}
+        self._hints: dict[str, list[_Shape]] = {}  # the start of a text after its id -> shapes it had lately
         self.frames_by_shape = 0  # frames taken by add_text without decoding (for tests and benchmarks)
 
     def add_text(self, row: int, text: str, id_end: int) -> bool:
         """Take a MeterValues CALL from its text (``id_end``: the index of its unique id's closing quote)
         if a frame of the same shape was decoded and valid before; False: decode it instead."""
-        parts = _SHAPE_SPLIT(text)
-        parts[0] = parts[0][id_end:]  # the shape leaves out the unique id
-        captured = parts[2::3]
-        del parts[2::3]
-        shape = self._shapes.get(tuple(parts))
-        if shape is None:
-            return False
+        hint = text[id_end:id_end + _HINT_CHARS]
+        tried = self._hints.get(hint)  # the shapes recent frames with this start had, latest first
+        match = None
+        if tried is not None:
+            for shape in tried:
+                match = shape.match(text, id_end)
+                if match is not None:
+                    break
+        if match is None:
+            shape = self._shapes.get(_shape_key(text, id_end)[1])
+            if shape is None:
+                return False
+            match = shape.match(text, id_end)
+            if match is None:  # cannot happen: the key and the match see the same captures
+                return False
+            if tried is None:
+                tried = self._hints[hint] = []
+            tried.insert(0, shape)
+            del tried[_HINT_SHAPES:]
+        captured = match.groups()
         self.frames_by_shape += 1
         frame = len(self.frame_rows)
         self.frame_rows.append(row)
         self.frame_is_stop.append(False)
-        self.frame_connector.append(shape.connector)
-        self.frame_tx.append(shape.transaction)
+        at = shape.connector_at
+        self.frame_connector.append(shape.connector if at is None else int(captured[at]))
+        at = shape.transaction_at
+        self.frame_tx.append(shape.transaction if at is None else int(captured[at]))
         count = len(shape.element_index)
         self.el_frame.extend([frame] * count)
         self.el_ts.extend(shape.pick_timestamps(captured))
@@ -294,28 +348,32 @@ class MeterValueCollector:
 
     def _remember_shape(self, text: str, id_end: int, payload: dict[str, Any], first_element: int,
                         first_sample: int) -> None:
-        """Keep this frame's shape when its text splits into exactly its timestamps and values, in order."""
-        parts = _SHAPE_SPLIT(text)
-        parts[0] = parts[0][id_end:]
-        captured = parts[2::3]
-        names = parts[1::3]
-        del parts[2::3]
-        expected: list[tuple[str, Any]] = []  # (key, string) in text order, from the decoded payload
-        for element in payload["meterValue"]:
-            for key, value in element.items():
-                if key == "timestamp":
-                    expected.append(("timestamp", value))
-                elif key == "sampledValue":
-                    expected.extend(("value", sv.get("value")) for sv in value for k in sv if k == "value")
-        if [(n, c) for n, c in zip(names, captured)] != expected:
+        """Keep this frame's shape when its captures are exactly its timestamps, values and ids, in order."""
+        captured, key = _shape_key(text, id_end)
+        names = [s if s is not None else i for s, i in zip(key[1::3], key[2::3])]
+        expected: list[tuple[str, Any]] = []  # (key, text) in text order, from the decoded payload
+        for field, value in payload.items():
+            if field in _INTEGER_FIELDS and type(value) is int and 0 <= value < 10**18:
+                expected.append((field, str(value)))
+            elif field == "meterValue":
+                for element in value:
+                    for name, item in element.items():
+                        if name == "timestamp":
+                            expected.append(("timestamp", item))
+                        elif name == "sampledValue":
+                            expected.extend(("value", sv.get("value")) for sv in item for k in sv if k == "value")
+        if list(zip(names, captured)) != expected:
             return  # an escape, a duplicate key, a value that is not a string ...: decode every time
         pick_ts = [i for i, name in enumerate(names) if name == "timestamp"]
         pick_values = [i for i, name in enumerate(names) if name == "value"]
         element_index = tuple(self.el_index[first_element:])
         if len(pick_ts) != len(element_index) or len(pick_values) != len(self.values) - first_sample:
             return
-        self._shapes[tuple(parts)] = _Shape(
-            self.frame_connector[-1], self.frame_tx[-1], element_index, tuple(self.el_count[first_element:]),
+        self._shapes[key] = _Shape(
+            _shape_matcher(key),
+            self.frame_connector[-1], names.index("connectorId") if "connectorId" in names else None,
+            self.frame_tx[-1], names.index("transactionId") if "transactionId" in names else None,
+            element_index, tuple(self.el_count[first_element:]),
             tuple(self.kind_codes[first_sample:]), all(self._is_raw[k] for k in self.kind_codes[first_sample:]),
             _picker(pick_ts), _picker(pick_values))
 
@@ -372,7 +430,7 @@ class MeterValueCollector:
             else np.zeros(0, dtype=np.int64),
             "ts_naive": element_naive[sample_element] if n else np.zeros(0, dtype=bool),
             "problem": pd.array(problem_column, dtype="str"),
-        })
+        }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         _fill_stop_connectors(table, frames)
         return table
 

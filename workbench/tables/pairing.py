@@ -8,6 +8,7 @@ a CALL whose id the same sender already used on that connection is a duplicate (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import count
 from dataclasses import dataclass
 
 REVERSE = {"charger_to_csms": "csms_to_charger", "csms_to_charger": "charger_to_csms"}
@@ -32,26 +33,35 @@ def pair_frames(
     n = len(message_types)
     reply_of = [-1] * n
     duplicate = [False] * n
-    pending: dict[tuple, list[int]] = {}
+    # (connection, direction of the CALL, id) -> the unanswered CALL's position, or a list of them
+    # (oldest first) in the rare case the same id is outstanding twice.
+    pending: dict[tuple, int | list[int]] = {}
     used: set[tuple] = set()
-    for i in range(n):
-        kind = message_types[i]
+    reverse = REVERSE.get
+    for i, kind, connection, direction, unique_id in zip(count(), message_types, connection_ids, directions,
+                                                          unique_ids):
         if kind == "CALL":
-            key = (connection_ids[i], directions[i], unique_ids[i])
-            if key in used:
+            key = (connection, direction, unique_id)
+            known = len(used)
+            used.add(key)
+            if len(used) == known:
                 duplicate[i] = True
-            else:
-                used.add(key)
             waiting = pending.get(key)
             if waiting is None:
-                pending[key] = [i]
+                pending[key] = i
+            elif waiting.__class__ is int:
+                pending[key] = [waiting, i]
             else:
                 waiting.append(i)
         elif kind == "CALLRESULT" or kind == "CALLERROR":
-            key = (connection_ids[i], REVERSE.get(directions[i]), unique_ids[i])
-            waiting = pending.get(key)
-            if waiting:
+            key = (connection, reverse(direction), unique_id)
+            waiting = pending.pop(key, None)
+            if waiting is None:
+                continue
+            if waiting.__class__ is int:
+                reply_of[i] = waiting
+            else:
                 reply_of[i] = waiting.pop(0)
-                if not waiting:
-                    del pending[key]
+                if waiting:
+                    pending[key] = waiting
     return Pairing(reply_of, duplicate)
