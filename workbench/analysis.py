@@ -319,7 +319,7 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
             headers.append(reader.header)
             if progress is None:
                 add_frame = collector.add
-                for record in reader:  # the reader yields dicts with a "type"; frames are the bulk
+                for _line_no, record in reader.numbered():  # dicts with a "type"; frames are the bulk
                     if record["type"] == "frame":
                         add_frame(record)
                     else:

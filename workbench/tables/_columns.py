@@ -66,14 +66,34 @@ def str_column(values: Sequence[Any], storage: str = "pyarrow") -> pd.api.extens
         return pd.array([_as_text(v) for v in values], dtype=dtype)
 
 
-def sparse_str_column(length: int, values: Mapping[int, Any]) -> pd.api.extensions.ExtensionArray:
-    """A ``str`` column (Python storage) of ``length`` rows, missing but for ``values`` ({row: value}):
-    for columns such as errors, empty in nearly every row. Values that are not str are shown as text."""
+def sparse_str_column(length: int, values: Mapping[int, Any],
+                      storage: str = "python") -> pd.api.extensions.ExtensionArray:
+    """A ``str`` column of ``length`` rows, missing but for ``values`` ({row: value}): for columns such as
+    errors, empty in nearly every row. Values that are not str are shown as text; ``storage`` as in
+    :func:`str_column`."""
+    if storage != "python":
+        rows = sorted(row for row, value in values.items() if value is not None)
+        mask = np.zeros(length, dtype=bool)
+        mask[rows] = True
+        try:
+            texts = pa.array([_as_text(values[row]) for row in rows], type=pa.large_string())
+            column = pa.compute.replace_with_mask(pa.nulls(length, pa.large_string()), pa.array(mask), texts)
+            return pd.array(column, dtype=ARROW_STR)
+        except (pa.ArrowException, TypeError, ValueError):
+            return str_column(_spread(length, values))
     column = np.full(length, np.nan, dtype=object)
     for row, value in values.items():
         if value is not None:
             column[row] = value if value.__class__ is str else str(value)
     return pd.arrays.StringArray(column, dtype=PYTHON_STR)
+
+
+def _spread(length: int, values: Mapping[int, Any]) -> list[Any]:
+    """A list of ``length`` Nones but for ``values`` ({row: value})."""
+    column: list[Any] = [None] * length
+    for row, value in values.items():
+        column[row] = value
+    return column
 
 
 def _as_text(value: Any) -> str | None:

@@ -172,7 +172,7 @@ class FrameCollector:
             "unique_id": str_column(parsed.unique_ids),
             "action": str_column(actions),
             "payload": payload,
-            "error_code": str_column(_spread(n, parsed.error_codes)),
+            "error_code": sparse_str_column(n, parsed.error_codes, storage="pyarrow"),
             "error_description": sparse_str_column(n, parsed.error_descriptions),
             "raw": str_column(self.raw, storage="python"),
             "binary": np.asarray(binary, dtype=bool),
@@ -182,14 +182,6 @@ class FrameCollector:
             "schema_error": sparse_str_column(n, schema_errors),
         }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         return frame
-
-
-def _spread(length: int, values: Mapping[int, Any]) -> list[Any]:
-    """A list of ``length`` Nones but for ``values`` ({row: value})."""
-    column: list[Any] = [None] * length
-    for row, value in values.items():
-        column[row] = value
-    return column
 
 
 def _size(text: Any) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import spec16
-from ._columns import paused_gc
+from ._columns import paused_gc, sparse_str_column
 from .payload_time import TS_DTYPE, parse_payload_times
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -384,32 +384,32 @@ class MeterValueCollector:
 
     def _to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
         rows = np.asarray(self.frame_rows, dtype=np.int64)
-        sel = frames.iloc[rows] if len(rows) else frames.iloc[:0]
-        sel = sel[["ts", "charge_point_id", "connection_id", "seq"]]
+        sel = frames[["ts", "charge_point_id", "connection_id", "seq"]]  # only what is taken, not the payloads
+        sel = sel.iloc[rows] if len(rows) else sel.iloc[:0]
         problems = self.problems
         n = len(self.values)
         el_count = self.el_count
-        sample_element = np.repeat(np.arange(len(el_count), dtype=np.int64), np.asarray(el_count, dtype=np.int64))
+        counts = np.asarray(el_count, dtype=np.int64)
+        sample_element = np.repeat(np.arange(len(el_count), dtype=np.int64), counts)
+        first_sample = np.cumsum(counts) - counts  # of each element (its samples are consecutive)
         element_frame = np.asarray(self.el_frame, dtype=np.int64)
         sample_frame = element_frame[sample_element] if n else np.zeros(0, dtype=np.int64)
         codes = np.frombuffer(self.kind_codes, dtype=np.int_).astype(np.int64)
         value_array = np.frombuffer(self.values, dtype=np.float64).copy()
 
         element_ts, element_naive, element_problems = parse_payload_times(self.el_ts)
-        for element_row in np.flatnonzero(element_ts.isna().to_numpy()):
+        for element_row in np.flatnonzero(element_ts.isna().to_numpy()).tolist():
             ts_problem = element_problems[element_row] or "sample has no timestamp"
-            for i in np.flatnonzero(sample_element == element_row):
-                problems[int(i)] = ts_problem if i not in problems else f"{problems[int(i)]}; {ts_problem}"
-        problem_column = np.full(n, None, dtype=object)
-        for i, text in problems.items():
-            problem_column[i] = text
+            start = int(first_sample[element_row])
+            for i in range(start, start + el_count[element_row]):
+                problems[i] = ts_problem if i not in problems else f"{problems[i]}; {ts_problem}"
 
         kinds = self.kinds
         factors = np.asarray([row[7] for row in kinds.rows] or [1.0], dtype=np.float64)
         is_stop = np.asarray(self.frame_is_stop, dtype=np.int64)
         table = pd.DataFrame({
-            "ts": element_ts.take(sample_element).reset_index(drop=True),
-            "capture_ts": sel["ts"].take(sample_frame).reset_index(drop=True).astype(TS_DTYPE),
+            "ts": element_ts.array.take(sample_element),
+            "capture_ts": sel["ts"].array.take(sample_frame).astype(TS_DTYPE),
             "charge_point_id": _categorical_take(sel["charge_point_id"], sample_frame),
             "connection_id": _categorical_take(sel["connection_id"], sample_frame),
             "connector_id": pd.array(self.frame_connector, dtype="Int64").take(sample_frame),
@@ -429,7 +429,7 @@ class MeterValueCollector:
             "meter_value_index": np.asarray(self.el_index, dtype=np.int64)[sample_element] if n
             else np.zeros(0, dtype=np.int64),
             "ts_naive": element_naive[sample_element] if n else np.zeros(0, dtype=bool),
-            "problem": pd.array(problem_column, dtype="str"),
+            "problem": sparse_str_column(n, problems, storage="pyarrow"),
         }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         _fill_stop_connectors(table, frames)
         return table
