@@ -144,7 +144,7 @@ class FrameCollector:
         record_error: list[str | None] = [None] * n
         for row, problem in self.record_errors.items():
             record_error[row] = problem
-        parsed = _FrameParser(meter).parse(self.raw, self.direction, binary, record_error)
+        parsed = _FrameParser(meter).parse(self.raw, self.direction, binary, record_error, self.connection_id)
         sizes = [len(t) if t.__class__ is str and t.isascii() else _size(t) for t in self.raw]
         for row, size in self.binary_sizes.items():
             sizes[row] = size
@@ -233,12 +233,13 @@ class _FrameParser:
         return True
 
     def parse(self, raws: list[Any], directions: list[Any], binaries: list[bool],
-              record_errors: list[str | None]) -> _FrameParser:
+              record_errors: list[str | None], connections: list[Any]) -> _FrameParser:
         kinds, unique_ids, actions, slots = self.kinds, self.unique_ids, self.actions, self.slots
         meter = self.meter
         decode = _orjson_loads
         validate = self._validate
-        for row, (raw, direction, is_binary, problem) in enumerate(zip(raws, directions, binaries, record_errors)):
+        for row, (raw, direction, is_binary, problem, connection) in enumerate(
+                zip(raws, directions, binaries, record_errors, connections)):
             message = None
             id_end = 0
             if not is_binary and raw.__class__ is str and problem is None:
@@ -248,7 +249,7 @@ class _FrameParser:
                         unique_id = raw[4:end]
                         if unique_id.isprintable():
                             id_end = end
-                            if meter.add_text(row, raw, end):  # a known shape: valid, nothing to decode
+                            if meter.add_text(row, raw, end, connection):  # a known shape: nothing to decode
                                 kinds.append("CALL"); unique_ids.append(unique_id)
                                 actions.append("MeterValues"); slots.append(3)
                                 continue

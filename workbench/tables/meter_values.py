@@ -14,6 +14,7 @@ import math
 import operator
 import re
 from array import array
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,8 +154,7 @@ _INTEGER_BODY = r"(0|[1-9][0-9]{0,17})(?![0-9])"
 _SHAPE_SPLIT = re.compile(
     r'"(%s)":"%s|"(%s)":%s' % ("|".join(_STRING_FIELDS), _STRING_BODY, "|".join(_INTEGER_FIELDS), _INTEGER_BODY)
 ).split
-_HINT_CHARS = 32  # text after the unique id that picks the shapes to try first: '","MeterValues",{"connectorId":1'
-_HINT_SHAPES = 4  # shapes tried per hint (a fleet mixes a few charger models) before the split finds the shape
+_HINT_SHAPES = 4  # shapes tried per hint (charging or not, clock-aligned samples ...) before a split finds it
 
 
 def _shape_key(text: str, id_end: int) -> tuple[list[str | None], tuple[str | None, ...]]:
@@ -230,14 +230,14 @@ class MeterValueCollector:
         self.kinds = _Kinds()
         self._is_raw: list[bool] = []  # per kind: format Raw (a number is expected)
         self._shapes: dict[tuple[str | None, ...], _Shape] = {}
-        self._hints: dict[str, list[_Shape]] = {}  # the start of a text after its id -> shapes it had lately
+        self._hints: dict[Hashable, list[_Shape]] = {}  # hint (a connection) -> the shapes it had lately
         self.frames_by_shape = 0  # frames taken by add_text without decoding (for tests and benchmarks)
 
-    def add_text(self, row: int, text: str, id_end: int) -> bool:
+    def add_text(self, row: int, text: str, id_end: int, hint: Hashable = None) -> bool:
         """Take a MeterValues CALL from its text (``id_end``: the index of its unique id's closing quote)
-        if a frame of the same shape was decoded and valid before; False: decode it instead."""
-        hint = text[id_end:id_end + _HINT_CHARS]
-        tried = self._hints.get(hint)  # the shapes recent frames with this start had, latest first
+        if a frame of the same shape was decoded and valid before; False: decode it instead. ``hint``
+        (e.g. the connection) groups frames that are likely to share shapes: they are tried first."""
+        tried = self._hints.get(hint)  # the shapes of the latest frames with this hint, latest first
         match = None
         if tried is not None:
             for shape in tried:
@@ -274,7 +274,7 @@ class MeterValueCollector:
         if shape.all_raw:
             try:
                 numbers = list(map(float, texts))
-                total = math.fsum(numbers)  # NaN or infinite when some value is not finite
+                total = sum(numbers)  # NaN or infinite when some value is not finite (or the sum overflows)
                 if total - total == 0.0:
                     self.values.extend(numbers)
                     return True

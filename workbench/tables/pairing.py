@@ -8,8 +8,8 @@ a CALL whose id the same sender already used on that connection is a duplicate (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import count
 from dataclasses import dataclass
+from itertools import count
 
 REVERSE = {"charger_to_csms": "csms_to_charger", "csms_to_charger": "charger_to_csms"}
 
