@@ -4,11 +4,13 @@ import json
 import math
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.analysis import Capture
 from workbench.schemas import SCHEMA_DIR, schema_validator
+from workbench.tables import meter_values as meter_values_module
 from workbench.tables.meter_values import COLUMNS, build_meter_values
 from workbench.testing import charger_records, exchange, iso_at
 
@@ -201,6 +203,19 @@ def _meter_frames(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_meter_frames())
 def test_shape_path_gives_what_decoding_gives(texts):
+    _assert_shape_path_gives_what_decoding_gives(texts)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_meter_frames())
+def test_shape_path_in_small_blocks_gives_what_decoding_gives(texts):
+    # Frames of a shape are added in blocks, after frames of later rows: the table is still in row order.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(meter_values_module, "_FLUSH_FRAMES", 2)
+        _assert_shape_path_gives_what_decoding_gives(texts)
+
+
+def _assert_shape_path_gives_what_decoding_gives(texts):
     script = [(10 + i, "up", text) for i, text in enumerate(texts)]
     script = [entry for i, text in enumerate(texts)
               for entry in (script[i], (10.5 + i, "down", '[3,"m%d",{}]' % i))]

@@ -11,11 +11,10 @@ an exception. ``value_normalized`` scales kilo-units to the base unit (kWh -> Wh
 from __future__ import annotations
 
 import math
-import operator
 import re
 from array import array
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -154,6 +153,7 @@ _INTEGER_BODY = r"(0|[1-9][0-9]{0,17})(?![0-9])"
 _SHAPE_SPLIT = re.compile(
     r'"(%s)":"%s|"(%s)":%s' % ("|".join(_STRING_FIELDS), _STRING_BODY, "|".join(_INTEGER_FIELDS), _INTEGER_BODY)
 ).split
+_FLUSH_FRAMES = 4096  # frames of one shape added at once (their captures wait as str until then)
 _HINT_SHAPES = 4  # shapes tried per hint (charging or not, clock-aligned samples ...) before a split finds it
 
 
@@ -181,9 +181,10 @@ def _shape_matcher(key: tuple[str | None, ...]) -> Any:
     return re.compile("".join(pattern)).fullmatch
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class _Shape:
-    """What every MeterValues frame of one shape has in common (see :meth:`MeterValueCollector.add_text`)."""
+    """What every MeterValues frame of one shape has in common (see :meth:`MeterValueCollector.add_text`),
+    and the frames of this shape taken since the last flush (their rows and captures)."""
 
     match: Any  # (text, id_end) -> re.Match with the captures, or None: not this shape
     connector: int | None  # connectorId when not captured (e.g. a negative one, in the shape as text)
@@ -194,17 +195,28 @@ class _Shape:
     element_count: tuple[int, ...]
     kind_codes: tuple[int, ...]
     all_raw: bool  # every sample has format Raw: its value should be a number
-    pick_timestamps: Any  # captured strings -> element timestamps, in element order
-    pick_values: Any  # captured strings -> sampled values, in sample order
+    timestamps_at: list[int]  # capture indexes of the element timestamps, in element order
+    values_at: list[int]  # capture indexes of the sampled values, in sample order
+    rows: list[int] = field(default_factory=list)
+    captures: list[tuple[str, ...]] = field(default_factory=list)
 
 
-def _picker(positions: list[int]) -> Any:
-    """A function list -> list of the items at ``positions`` (operator.itemgetter returns a bare item for one)."""
+def _captured_ints(columns: list[tuple[str, ...]], at: int | None, constant: int | None,
+                   count: int) -> list[int | None]:
+    """Per frame: the integer captured at index ``at`` (digits), or ``constant`` when not captured."""
+    if at is None:
+        return [constant] * count
+    return list(map(int, columns[at]))
+
+
+def _frame_by_frame(columns: list[tuple[str, ...]], positions: list[int], count: int) -> list[str]:
+    """The captures at ``positions`` of ``count`` frames, frame after frame (as the elements and samples go)."""
     if len(positions) == 1:
-        only = positions[0]
-        return lambda items: [items[only]]
-    getter = operator.itemgetter(*positions) if positions else (lambda items: ())
-    return lambda items: list(getter(items))
+        return list(columns[positions[0]])
+    matrix = np.empty((count, len(positions)), dtype=object)
+    for j, at in enumerate(positions):
+        matrix[:, j] = columns[at]
+    return matrix.ravel().tolist()
 
 
 class MeterValueCollector:
@@ -231,7 +243,12 @@ class MeterValueCollector:
         self._is_raw: list[bool] = []  # per kind: format Raw (a number is expected)
         self._shapes: dict[tuple[str | None, ...], _Shape] = {}
         self._hints: dict[Hashable, list[_Shape]] = {}  # hint (a connection) -> the shapes it had lately
-        self.frames_by_shape = 0  # frames taken by add_text without decoding (for tests and benchmarks)
+        self._flushed_by_shape = 0
+
+    @property
+    def frames_by_shape(self) -> int:
+        """Frames taken by :meth:`add_text` without decoding (for tests and benchmarks)."""
+        return self._flushed_by_shape + sum(len(shape.rows) for shape in self._shapes.values())
 
     def add_text(self, row: int, text: str, id_end: int, hint: Hashable = None) -> bool:
         """Take a MeterValues CALL from its text (``id_end``: the index of its unique id's closing quote)
@@ -255,33 +272,46 @@ class MeterValueCollector:
                 tried = self._hints[hint] = []
             tried.insert(0, shape)
             del tried[_HINT_SHAPES:]
-        captured = match.groups()
-        self.frames_by_shape += 1
-        frame = len(self.frame_rows)
-        self.frame_rows.append(row)
-        self.frame_is_stop.append(False)
-        at = shape.connector_at
-        self.frame_connector.append(shape.connector if at is None else int(captured[at]))
-        at = shape.transaction_at
-        self.frame_tx.append(shape.transaction if at is None else int(captured[at]))
-        count = len(shape.element_index)
-        self.el_frame.extend([frame] * count)
-        self.el_ts.extend(shape.pick_timestamps(captured))
-        self.el_index.extend(shape.element_index)
-        self.el_count.extend(shape.element_count)
-        self.kind_codes.extend(shape.kind_codes)
-        texts = shape.pick_values(captured)
+        shape.rows.append(row)
+        shape.captures.append(match.groups())
+        if len(shape.rows) == _FLUSH_FRAMES:
+            self._flush(shape)
+        return True
+
+    def _flush(self, shape: _Shape) -> None:
+        """Add the frames of ``shape`` taken by :meth:`add_text`, all at once. Their rows then follow rows
+        added later; :meth:`to_table` puts every frame back in row order."""
+        count = len(shape.rows)
+        if count == 0:
+            return
+        self._flushed_by_shape += count
+        columns = list(zip(*shape.captures))  # per capture: its text in each frame
+        first_frame = len(self.frame_rows)
+        self.frame_rows.extend(shape.rows)
+        shape.rows, shape.captures = [], []
+        self.frame_is_stop.extend([False] * count)
+        self.frame_connector.extend(_captured_ints(columns, shape.connector_at, shape.connector, count))
+        self.frame_tx.extend(_captured_ints(columns, shape.transaction_at, shape.transaction, count))
+        per_frame = len(shape.element_index)
+        self.el_frame.extend(np.repeat(np.arange(first_frame, first_frame + count), per_frame).tolist())
+        self.el_ts.extend(_frame_by_frame(columns, shape.timestamps_at, count))
+        self.el_index.extend(shape.element_index * count)
+        self.el_count.extend(shape.element_count * count)
+        kinds = shape.kind_codes * count
+        self.kind_codes.extend(kinds)
         if shape.all_raw:
+            numbers = np.empty((count, len(shape.values_at)), dtype=np.float64)
             try:
-                numbers = list(map(float, texts))
-                total = sum(numbers)  # NaN or infinite when some value is not finite (or the sum overflows)
-                if total - total == 0.0:
-                    self.values.extend(numbers)
-                    return True
+                for j, at in enumerate(shape.values_at):
+                    numbers[:, j] = np.fromiter(map(float, columns[at]), dtype=np.float64, count=count)
             except (ValueError, OverflowError):
-                pass
+                pass  # some value is not a number: value by value below
+            else:
+                if np.isfinite(numbers).all():
+                    self.values.frombytes(numbers.tobytes())  # C order: frame by frame, as the kinds
+                    return
         is_raw, problems, values = self._is_raw, self.problems, self.values
-        for value, kind in zip(texts, shape.kind_codes):
+        for value, kind in zip(_frame_by_frame(columns, shape.values_at, count), kinds):
             if is_raw[kind]:
                 number, problem = _number(value)
                 if problem is not None:
@@ -289,7 +319,6 @@ class MeterValueCollector:
                 values.append(number)
             else:
                 values.append(math.nan)
-        return True
 
     def add_payload(self, row: int, action: str, payload: dict[str, Any], text: str | None = None,
                     id_end: int = 0) -> None:
@@ -375,14 +404,44 @@ class MeterValueCollector:
             self.frame_tx[-1], names.index("transactionId") if "transactionId" in names else None,
             element_index, tuple(self.el_count[first_element:]),
             tuple(self.kind_codes[first_sample:]), all(self._is_raw[k] for k in self.kind_codes[first_sample:]),
-            _picker(pick_ts), _picker(pick_values))
+            pick_ts, pick_values)
 
     def to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
         """The meter_values table; ``frames`` is the frames table the rows were fed from."""
         with paused_gc():
             return self._to_table(frames)
 
+    def _in_row_order(self) -> None:
+        """Add the frames still waiting in their shapes, then put frames, elements and samples in the order of
+        the frames' rows (shapes add their frames in blocks, after frames of later rows)."""
+        for shape in self._shapes.values():
+            self._flush(shape)
+        rows = np.asarray(self.frame_rows, dtype=np.int64)
+        if len(rows) < 2 or bool(np.all(rows[1:] > rows[:-1])):
+            return
+        frame_order = np.argsort(rows, kind="stable")
+        frame_rank = _ranks(frame_order)
+        element_frame = frame_rank[np.asarray(self.el_frame, dtype=np.int64)]
+        element_order = np.argsort(element_frame, kind="stable")  # each frame's elements stay in order
+        counts = np.asarray(self.el_count, dtype=np.int64)
+        sample_element = _ranks(element_order)[np.repeat(np.arange(len(counts), dtype=np.int64), counts)]
+        sample_order = np.argsort(sample_element, kind="stable")
+        sample_rank = _ranks(sample_order)
+
+        self.frame_rows = rows[frame_order].tolist()
+        self.frame_is_stop = _taken(self.frame_is_stop, frame_order)
+        self.frame_connector = _taken(self.frame_connector, frame_order)
+        self.frame_tx = _taken(self.frame_tx, frame_order)
+        self.el_frame = element_frame[element_order].tolist()
+        self.el_ts = _taken(self.el_ts, element_order)
+        self.el_index = _taken(self.el_index, element_order)
+        self.el_count = counts[element_order].tolist()
+        self.kind_codes = array("l", np.frombuffer(self.kind_codes, dtype=np.int_)[sample_order].tobytes())
+        self.values = array("d", np.frombuffer(self.values, dtype=np.float64)[sample_order].tobytes())
+        self.problems = {int(sample_rank[i]): text for i, text in self.problems.items()}
+
     def _to_table(self, frames: pd.DataFrame) -> pd.DataFrame:
+        self._in_row_order()
         rows = np.asarray(self.frame_rows, dtype=np.int64)
         sel = frames[["ts", "charge_point_id", "connection_id", "seq"]]  # only what is taken, not the payloads
         sel = sel.iloc[rows] if len(rows) else sel.iloc[:0]
@@ -433,6 +492,18 @@ class MeterValueCollector:
         }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         _fill_stop_connectors(table, frames)
         return table
+
+
+def _ranks(order: np.ndarray) -> np.ndarray:
+    """The inverse permutation of ``order``: where each item goes."""
+    ranks = np.empty_like(order)
+    ranks[order] = np.arange(len(order), dtype=order.dtype)
+    return ranks
+
+
+def _taken(values: list[Any], order: np.ndarray) -> list[Any]:
+    """``values`` in ``order`` (a permutation)."""
+    return [values[i] for i in order.tolist()]
 
 
 def build_meter_values(frames: pd.DataFrame) -> pd.DataFrame:
