@@ -73,6 +73,8 @@ def sparse_str_column(length: int, values: Mapping[int, Any],
     :func:`str_column`."""
     if storage != "python":
         rows = sorted(row for row, value in values.items() if value is not None)
+        if not rows:
+            return pd.array(pa.nulls(length, pa.large_string()), dtype=ARROW_STR)
         mask = np.zeros(length, dtype=bool)
         mask[rows] = True
         try:
