@@ -293,6 +293,21 @@ class ProxyProcess:
         except FileNotFoundError:
             return ""
 
+    def log_since(self, offset: int) -> tuple[str, int]:
+        """The complete lines mitmdump wrote from byte ``offset`` of its log on, and the offset after them:
+        for echoing a log that grows for weeks without reading it again from the start."""
+        if self._final_log is not None:
+            data = self._final_log.encode("utf-8")
+            return data[offset:].decode("utf-8", "replace"), max(offset, len(data))
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                data = log.read()
+        except FileNotFoundError:
+            return "", offset
+        complete = data.rfind(b"\n") + 1  # a line still being written waits for the next call
+        return data[:complete].decode("utf-8", "replace"), offset + complete
+
     @property
     def pid(self) -> int:
         assert self.process is not None

@@ -179,3 +179,18 @@ def test_a_proxy_that_cannot_start_is_a_clear_error(tmp_path: Path, pki: LabPKI,
             proxy.start()
     assert "address already in use" in str(failed.value).lower()
     assert proxy.process is not None and proxy.process.poll() is not None  # nothing left running
+
+
+def test_log_echo_reads_only_what_is_new_and_whole_lines(tmp_path: Path) -> None:
+    config = ProxyConfig(capture_path=tmp_path / "c.ocpp.jsonl", upstream_url="ws://127.0.0.1:9000/ocpp")
+    log = tmp_path / "mitmdump.log"
+    proxy = ProxyProcess(config, log_path=log)
+    assert proxy.log_since(0) == ("", 0)  # no log yet
+    log.write_bytes("listening ✓\npartial".encode())
+    text, offset = proxy.log_since(0)
+    assert (text, offset) == ("listening ✓\n", len("listening ✓\n".encode()))
+    with open(log, "ab") as stream:
+        stream.write(b" line\nnext\n")
+    assert proxy.log_since(offset) == ("partial line\nnext\n", log.stat().st_size)
+    assert proxy.log_since(log.stat().st_size) == ("", log.stat().st_size)
+    proxy.stop()  # never started: only removes its private directory

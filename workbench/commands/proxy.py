@@ -107,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _echo_new_log(proxy: ProxyProcess, already: int) -> int:
-    text = proxy.log_text()
-    if len(text) > already:
-        sys.stdout.write(text[already:])
+def _echo_new_log(proxy: ProxyProcess, offset: int) -> int:
+    """Echo what mitmdump logged since byte ``offset``; the offset to pass next time."""
+    text, offset = proxy.log_since(offset)
+    if text:
+        sys.stdout.write(text)
         sys.stdout.flush()
-    return len(text)
+    return offset
