@@ -1,7 +1,8 @@
 """The calls table: one row per request (CALL) with its reply, plus one per reply that answers nothing.
 
 Pairing is per connection and per direction of the request (see :mod:`.pairing`). Columns are
-built with array operations on the frames table; the only Python loop is the pairing pass.
+built with array operations on the frames table; the only Python loops are the pairing pass and
+one over the (few) replies without request.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.api.extensions import take
 
-from ._columns import str_column, take_str
+from ._columns import take_str
 from .pairing import REVERSE, Pairing, pair_frames
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -44,22 +46,24 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
     """The calls table of a frames table, ordered by the seq of the row's first frame.
 
     ``pairing``: the :class:`~.pairing.Pairing` of exactly these frames, if already computed."""
-    kinds = frames["message_type"].to_numpy(dtype=object)
     if pairing is None or len(pairing.reply_of) != len(frames):
         pairing = pair_frames(
             frames["connection_id"].to_numpy(dtype=object, na_value=None).tolist(),
             frames["direction"].to_numpy(dtype=object, na_value=None).tolist(),
-            kinds.tolist(),
+            frames["message_type"].to_numpy(dtype=object).tolist(),
             frames["unique_id"].to_numpy(dtype=object, na_value=None).tolist(),
         )
+    # Message types as masks: a million Python strings (to_numpy(dtype=object)) cost far more.
+    is_call = _equals(frames["message_type"], "CALL")
+    is_error = _equals(frames["message_type"], "CALLERROR")
+    is_reply = _equals(frames["message_type"], "CALLRESULT") | is_error
     reply_of = np.asarray(pairing.reply_of, dtype=np.int64)
     n = len(frames)
     reply_for = np.full(n, -1, dtype=np.int64)
     is_paired_reply = reply_of >= 0
     reply_for[reply_of[is_paired_reply]] = np.flatnonzero(is_paired_reply)
 
-    is_reply = (kinds == "CALLRESULT") | (kinds == "CALLERROR")
-    requests = np.flatnonzero(kinds == "CALL")
+    requests = np.flatnonzero(is_call)
     orphans = np.flatnonzero(is_reply & ~is_paired_reply)
     # Row order: by the position of the row's first frame.
     first = np.concatenate([requests, orphans])
@@ -88,15 +92,13 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
     ts_all = frames["ts"].dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")  # naive UTC, fast to index
     ts = _utc(ts_all[anchor])
     reply_ts = _utc(np.where(has_reply, ts_all[safe_reply] if n else ts_all[:0], np.datetime64("NaT", "us")))
-    reply_kind = kinds[safe_reply] if n else np.empty(0, dtype=object)
-    anchor_direction = frames["direction"].to_numpy(dtype=object, na_value=None)[anchor] if n else np.empty(0, dtype=object)
-    request_direction = [d if has else REVERSE.get(d) for d, has in zip(anchor_direction.tolist(), has_request.tolist())]
     duplicate = (np.asarray(pairing.duplicate, dtype=bool)[safe_request] & has_request) if n else np.zeros(0, dtype=bool)
+    reply_is_error = is_error[safe_reply] if n else np.zeros(0, dtype=bool)
     outcome = np.select(
-        [~has_request, duplicate, ~has_reply, reply_kind == "CALLERROR"],
-        ["reply_without_request", "duplicate_id", "unanswered", "error"],
-        default="answered",
-    ) if len(anchor) else np.empty(0, dtype=object)
+        [~has_request, duplicate, ~has_reply, reply_is_error],
+        [OUTCOMES.index(name) for name in ("reply_without_request", "duplicate_id", "unanswered", "error")],
+        default=OUTCOMES.index("answered"),
+    )
     latency = (reply_ts - ts).total_seconds().to_numpy(dtype=np.float64, copy=True) if len(anchor) else np.empty(0)
     latency[~has_request] = np.nan
     everywhere = np.ones(len(anchor), dtype=bool)
@@ -105,7 +107,7 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
         "ts": ts,
         "charge_point_id": masked_str("charge_point_id", anchor, everywhere),
         "connection_id": masked_str("connection_id", anchor, everywhere),
-        "direction": str_column(request_direction),
+        "direction": _request_direction(masked_str("direction", anchor, everywhere), has_request),
         "unique_id": masked_str("unique_id", anchor, everywhere),
         "action": masked_str("action", safe_request, has_request),
         "request_seq": masked_int(safe_request, has_request),
@@ -115,5 +117,28 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
         "error_code": masked_str("error_code", safe_reply, has_reply),
         "reply_ts": reply_ts,
         "latency_s": latency,
-        "outcome": str_column(outcome.tolist()),
-    })
+        "outcome": _labels(OUTCOMES, outcome),
+    }, copy=False)  # every column is new: copying them (the payload columns are large) would be waste
+
+
+def _equals(column: pd.Series, value: str) -> np.ndarray:
+    """``column == value`` as a numpy bool array, missing values False."""
+    return (column == value).to_numpy(dtype=bool, na_value=False)
+
+
+def _request_direction(anchor_direction: pd.api.extensions.ExtensionArray,
+                       has_request: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The request's direction: the row's first frame's, reversed for a reply without request (few rows)."""
+    without = ~has_request
+    if without.any():
+        anchor_direction[without] = [REVERSE.get(d) for d in anchor_direction[without].tolist()]
+    return anchor_direction
+
+
+_ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # the "str" dtype of pandas 3
+
+
+def _labels(names: tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A ``str`` column of ``names[code]`` per row, built in Arrow (no Python string per row)."""
+    return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(codes, type=pa.int64())),
+                    dtype=_ARROW_STR)

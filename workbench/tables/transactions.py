@@ -25,8 +25,11 @@ connector between its start and stop times.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import spec16
 from ._columns import paused_gc
@@ -76,10 +79,21 @@ _FAR_FUTURE = pd.Timestamp("2262-01-01", tz="UTC")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
+def _frames_of(frames: pd.DataFrame, action: str, kinds: list[str], direction: str,
+               columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the frames of ``action`` with a message_type in ``kinds`` that travel ``direction``.
+    The action is compared first and the other columns only on its (few) rows: each comparison over
+    a million strings costs."""
+    rows = np.flatnonzero((frames["action"] == action).to_numpy(dtype=bool, na_value=False))
+    candidates = frames[["message_type", "direction"]].take(rows)
+    keep = (candidates["message_type"].isin(kinds) & (candidates["direction"] == direction)).to_numpy(
+        dtype=bool, na_value=False)
+    return frames[columns].take(rows[keep])
+
+
 def _calls(frames: pd.DataFrame, action: str) -> pd.DataFrame:
-    mask = ((frames["message_type"] == "CALL") & (frames["direction"] == "charger_to_csms")
-            & (frames["action"] == action)).to_numpy(dtype=bool, na_value=False)
-    return frames.loc[mask, ["ts", "charge_point_id", "connection_id", "seq", "unique_id", "payload"]]
+    return _frames_of(frames, action, ["CALL"], "charger_to_csms",
+                      ["ts", "charge_point_id", "connection_id", "seq", "unique_id", "payload"])
 
 
 def _cp_key(series: pd.Series) -> pd.Series:
@@ -114,10 +128,8 @@ def started_transactions(frames: pd.DataFrame) -> pd.DataFrame:
         "start_capture_ts": starts["ts"].astype(TS_DTYPE).reset_index(drop=True),
         "start_seq": starts["seq"].to_numpy(dtype=np.int64),
     })
-    replies_mask = (frames["message_type"].isin(["CALLRESULT", "CALLERROR"])
-                    & (frames["direction"] == "csms_to_charger")
-                    & (frames["action"] == "StartTransaction")).to_numpy(dtype=bool, na_value=False)
-    replies = frames.loc[replies_mask, ["connection_id", "unique_id", "seq", "payload", "message_type"]]
+    replies = _frames_of(frames, "StartTransaction", ["CALLRESULT", "CALLERROR"], "csms_to_charger",
+                         ["connection_id", "unique_id", "seq", "payload", "message_type"])
     tx_ids, tag_status = [], []
     for kind, payload in zip(replies["message_type"].tolist(), replies["payload"].tolist()):
         payload = payload if isinstance(payload, dict) and kind == "CALLRESULT" else {}
@@ -198,19 +210,65 @@ def _match_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
     return sessions
 
 
-def _window_ids(table_keys: pd.DataFrame, on: str, sessions: pd.DataFrame, session_on: str,
-                by: list[str], end_column: str) -> np.ndarray:
-    """For each row of ``table_keys`` (already free of nulls in ``on`` and ``by``), the session whose
-    [session_on, end_column] window contains it (latest start first), or -1."""
-    if len(table_keys) == 0 or len(sessions) == 0:
-        return np.full(len(table_keys), -1, dtype=np.int64)
-    left = table_keys.assign(_row=np.arange(len(table_keys))).sort_values(on, kind="stable")
-    right = sessions[by + [session_on, end_column, "_sid"]].sort_values(session_on, kind="stable")
-    joined = pd.merge_asof(left, right, left_on=on, right_on=session_on, by=by, direction="backward")
-    inside = joined["_sid"].notna() & (joined[on] <= joined[end_column])
-    out = np.full(len(table_keys), -1, dtype=np.int64)
-    out[joined.loc[inside, "_row"].to_numpy()] = joined.loc[inside, "_sid"].to_numpy().astype(np.int64)
+def _key_codes(left_by: list[np.ndarray], right_by: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of key tuples (one array per key column): equal tuples get equal codes, right
+    codes are 0..k-1, and a left tuple that no right row has gets -1. Hash look-ups of each column
+    against the (few) right values: far cheaper than grouping millions of rows by several keys."""
+    left_code = np.zeros(len(left_by[0]), dtype=np.int64)
+    right_code = np.zeros(len(right_by[0]), dtype=np.int64)
+    for i, (left, right) in enumerate(zip(left_by, right_by)):
+        values = pd.Index(pd.unique(right))
+        left_at = values.get_indexer(left)
+        right_code = right_code * len(values) + values.get_indexer(right)
+        left_code = np.where((left_code < 0) | (left_at < 0), -1, left_code * len(values) + left_at)
+        if i:  # renumber 0..k-1 so that products over several columns cannot overflow
+            combos = pd.Index(pd.unique(right_code))
+            right_code = combos.get_indexer(right_code)
+            left_code = np.where(left_code < 0, -1, combos.get_indexer(left_code))
+    return left_code, right_code
+
+
+def _asof_backward(left_by: list[np.ndarray], left_on: np.ndarray,
+                   right_by: list[np.ndarray], right_on: np.ndarray) -> np.ndarray:
+    """For each left row, the position of the right row with the same ``by`` key and the greatest
+    ``on`` <= the left's ``on`` (on ties the last in right order), or -1: what
+    ``pd.merge_asof(direction="backward")`` matches, without building and sorting DataFrames.
+    ``on`` arrays: same sortable dtype, no nulls."""
+    if len(left_on) == 0 or len(right_on) == 0:
+        return np.full(len(left_on), -1, dtype=np.int64)
+    left_code, right_code = _key_codes(left_by, right_by)
+    # One sortable int64 per row: (key code, rank of on among the right's values). A left row's rank is
+    # how many distinct right values are <= its own, a right row's is its own rank + 1, so that
+    # "right key <= left key" means same code and right on <= left on (or a smaller code).
+    steps = np.unique(right_on)
+    width = len(steps) + 1
+    right_key = right_code * width + np.searchsorted(steps, right_on, side="left") + 1
+    left_key = left_code * width + np.searchsorted(steps, left_on, side="right")
+    order = np.argsort(right_key, kind="stable")  # ties keep right order: the last one wins below
+    at = np.searchsorted(right_key[order], left_key, side="right") - 1
+    safe = np.clip(at, 0, None)
+    found = (left_code >= 0) & (at >= 0) & (right_code[order][safe] == left_code)
+    return np.where(found, order[safe], -1)
+
+
+def _window_ids(left_by: list[np.ndarray], left_t: np.ndarray, right_by: list[np.ndarray],
+                start: np.ndarray, end: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """For each left row (key ``left_by``, time ``left_t``), the id of the window with the same key whose
+    [start, end] contains it, trying only the latest start <= left_t, or -1. Arrays without nulls."""
+    at = _asof_backward(left_by, left_t, right_by, start)
+    found = np.flatnonzero(at >= 0)
+    out = np.full(len(at), -1, dtype=np.int64)
+    out[found] = np.where(left_t[found] <= end[at[found]], ids[at[found]], -1)
     return out
+
+
+def _runs(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive rows equal in every column: the first row of each run, and each row's run."""
+    starts = np.zeros(len(columns[0]), dtype=bool)
+    starts[:1] = True
+    for column in columns:
+        starts[1:] |= column[1:] != column[:-1]
+    return np.flatnonzero(starts), np.cumsum(starts, dtype=np.int64) - 1
 
 
 def build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
@@ -266,7 +324,7 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
     if orphan.any():
         first_start = pd.Series(starts["start_seq"].to_numpy(), index=starts["charge_point_id"].to_numpy())
         first_start = first_start.groupby(level=0).min() if len(first_start) else pd.Series(dtype="int64")
-        mv_tx = meter_values[meter_values["transaction_id"].notna()]
+        mv_tx = _samples_with_ids(meter_values, tx[orphan], ["charge_point_id", "transaction_id", "seq"])
         first_ref = mv_tx.assign(cp=_cp_key(mv_tx["charge_point_id"]).to_numpy()).groupby(
             ["cp", "transaction_id"])["seq"].min()
         for i in np.flatnonzero(orphan):
@@ -281,8 +339,10 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
 
     # Connector of stop-only sessions: from their MeterValues.
     if orphan.any() and len(meter_values):
-        mv_conn = meter_values[meter_values["transaction_id"].notna() & meter_values["connector_id"].notna()
-                               & (meter_values["source"] == "MeterValues")]
+        mv_conn = _samples_with_ids(meter_values, tx[orphan],
+                                    ["charge_point_id", "transaction_id", "connector_id", "source"])
+        mv_conn = mv_conn[(mv_conn["connector_id"].notna()
+                           & (mv_conn["source"] == "MeterValues")).to_numpy(dtype=bool, na_value=False)]
         conn_of = mv_conn.assign(cp=_cp_key(mv_conn["charge_point_id"]).to_numpy()).groupby(
             ["cp", "transaction_id"])["connector_id"].last()
         for i in np.flatnonzero(orphan):
@@ -339,44 +399,59 @@ ENERGY_TOLERANCE_FRACTION = 0.01
 ENERGY_TOLERANCE_WH = 1.0
 
 
+def _samples_with_ids(meter_values: pd.DataFrame, transaction_ids: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the samples whose transactionId is one of ``transaction_ids`` (those of the few
+    stop-only sessions): far less to group than every sample with a transactionId."""
+    wanted = meter_values["transaction_id"].isin(transaction_ids.dropna().unique()).to_numpy(dtype=bool,
+                                                                                            na_value=False)
+    return meter_values.loc[wanted, columns]
+
+
 def session_of_samples(meter_values: pd.DataFrame, work: pd.DataFrame) -> np.ndarray:
-    """For each meter_values row, the row of ``work`` (sessions) it belongs to, or -1."""
+    """For each meter_values row, the row of ``work`` (sessions) it belongs to, or -1.
+
+    Reads the columns charge_point_id, transaction_id, seq, connector_id and ts of ``meter_values``."""
     m = len(meter_values)
-    out = np.full(m, -1, dtype=np.int64)
     if m == 0 or len(work) == 0:
-        return out
+        return np.full(m, -1, dtype=np.int64)
     mv_cp, work = _integer_cp_keys(meter_values["charge_point_id"], work)
+    # The sampled values of one MeterValue element agree in every key read here: answer for the first
+    # row of each run of equal rows only (a tenth of the rows, and of the temporary memory).
+    tx, connector = meter_values["transaction_id"], meter_values["connector_id"]
+    keys = {"cp": mv_cp, "tx": tx.to_numpy(dtype=np.int64, na_value=0), "has_tx": tx.notna().to_numpy(),
+            "seq": meter_values["seq"].to_numpy(dtype=np.int64),
+            "connector": connector.to_numpy(dtype=np.int64, na_value=0), "has_connector": connector.notna().to_numpy(),
+            "ts": meter_values["ts"].to_numpy(dtype="datetime64[us]")}
+    heads, run = _runs(list(keys.values()))
+    keys = {name: values[heads] for name, values in keys.items()}
+    out = np.full(len(heads), -1, dtype=np.int64)
+    sids = work["_sid"].to_numpy(dtype=np.int64)
     # 1) by transactionId, arriving between the start's reply and the stop (capture order).
-    has_tx = meter_values["transaction_id"].notna().to_numpy()
-    known = work[work["transaction_id"].notna()].copy()
-    if has_tx.any() and len(known):
-        known["anchor"] = known["reply_seq"].fillna(known["start_seq"]).fillna(-1).astype("int64")
-        known["until"] = known["stop_seq"].fillna(np.iinfo(np.int64).max).astype("int64")
-        known["transaction_id"] = known["transaction_id"].astype("int64")
-        left = pd.DataFrame({"charge_point_id": mv_cp[has_tx],
-                             "transaction_id": meter_values["transaction_id"].to_numpy(dtype="int64", na_value=0)[has_tx],
-                             "seq": meter_values["seq"].to_numpy()[has_tx]})
-        left["_row"] = np.flatnonzero(has_tx)
-        left = left.sort_values("seq", kind="stable")
-        right = known[["charge_point_id", "transaction_id", "anchor", "until", "_sid"]].sort_values(
-            "anchor", kind="stable")
-        joined = pd.merge_asof(left, right, left_on="seq", right_on="anchor",
-                               by=["charge_point_id", "transaction_id"], direction="backward")
-        inside = joined["_sid"].notna() & (joined["seq"] <= joined["until"])
-        out[joined.loc[inside, "_row"].to_numpy()] = joined.loc[inside, "_sid"].to_numpy().astype(np.int64)
+    known = work["transaction_id"].notna().to_numpy()
+    if keys["has_tx"].any() and known.any():
+        anchor = work["reply_seq"].fillna(work["start_seq"]).fillna(-1).to_numpy(dtype=np.int64)[known]
+        # A session without a stop takes no samples here, only by connector and time below (so far its
+        # open bound, int64 max, overflowed to int64 min through float: kept until decided otherwise).
+        has_stop = work["stop_seq"].notna().to_numpy()
+        until = np.where(has_stop, work["stop_seq"].fillna(0).to_numpy(dtype=np.int64), np.iinfo(np.int64).min)[known]
+        rows = np.flatnonzero(keys["has_tx"])
+        out[rows] = _window_ids(
+            [keys["cp"][rows], keys["tx"][rows]], keys["seq"][rows],
+            [work["charge_point_id"].to_numpy()[known],
+             work["transaction_id"].to_numpy(dtype=np.int64, na_value=0)[known]],
+            anchor, until, sids[known])
     # 2) the rest: by connector and sample time inside the session's window.
-    rest = (out < 0) & meter_values["connector_id"].notna().to_numpy() & meter_values["ts"].notna().to_numpy()
-    windows = work[work["connector_id"].notna() & work["window_start"].notna() & work["window_end"].notna()].copy()
-    if rest.any() and len(windows):
-        windows["connector_id"] = windows["connector_id"].astype("int64")
-        keys = pd.DataFrame({"charge_point_id": mv_cp[rest],
-                             "connector_id": meter_values["connector_id"].to_numpy(dtype="int64", na_value=0)[rest],
-                             "ts": meter_values["ts"].to_numpy(dtype="datetime64[us]")[rest]})
-        windows["window_start"] = windows["window_start"].to_numpy(dtype="datetime64[us]")
-        windows["window_end"] = windows["window_end"].to_numpy(dtype="datetime64[us]")
-        ids = _window_ids(keys, "ts", windows, "window_start", ["charge_point_id", "connector_id"], "window_end")
-        out[np.flatnonzero(rest)] = ids
-    return out
+    rest = (out < 0) & keys["has_connector"] & ~np.isnat(keys["ts"])
+    windows = (work["connector_id"].notna() & work["window_start"].notna() & work["window_end"].notna()).to_numpy()
+    if rest.any() and windows.any():
+        rows = np.flatnonzero(rest)
+        out[rows] = _window_ids(
+            [keys["cp"][rows], keys["connector"][rows]], keys["ts"][rows],
+            [work["charge_point_id"].to_numpy()[windows],
+             work["connector_id"].to_numpy(dtype=np.int64, na_value=0)[windows]],
+            work["window_start"].to_numpy(dtype="datetime64[us]")[windows],
+            work["window_end"].to_numpy(dtype="datetime64[us]")[windows], sids[windows])
+    return out[run]
 
 
 def _integer_cp_keys(charge_points: pd.Series, work: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -395,6 +470,8 @@ def _integer_cp_keys(charge_points: pd.Series, work: pd.DataFrame) -> tuple[np.n
 
 
 def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
+    """Per session (row of ``work``): the register span and the integrated power (columns of
+    :data:`COLUMNS` from energy_register_wh to power_samples; NaN / NaT / 0 when there are no samples)."""
     n = len(work)
     result = pd.DataFrame({
         "energy_register_wh": np.full(n, np.nan), "register_first_wh": np.full(n, np.nan),
@@ -407,42 +484,76 @@ def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFr
     relevant = meter_values["measurand"].isin(
         [spec16.ENERGY_IMPORT_REGISTER, spec16.POWER_IMPORT, spec16.CURRENT_IMPORT, spec16.VOLTAGE]
     ).to_numpy() & meter_values["value_normalized"].notna().to_numpy() & meter_values["ts"].notna().to_numpy()
-    # Only the columns used below: a copy of every column of millions of samples is hundreds of MB.
-    mv = meter_values.loc[relevant, ["ts", "charge_point_id", "connector_id", "transaction_id", "measurand", "phase",
-                                     "location", "context", "value_normalized", "unit_normalized", "source", "seq",
-                                     "meter_value_index"]]
-    if len(mv) == 0:
+    rows = np.flatnonzero(relevant)
+    if len(rows) == 0:
         return result
-    sid = session_of_samples(mv, work)
-    mv = mv.assign(_sid=sid)[sid >= 0]
-    if len(mv) == 0:
+    # Only the columns each step reads: a copy of every column of millions of samples is hundreds of MB.
+    # Every row: cheaper than copying the join columns of the relevant rows first (a row's session
+    # depends on that row only).
+    sid = session_of_samples(meter_values, work)[rows]
+    rows, sid = rows[sid >= 0], sid[sid >= 0]
+    if len(rows) == 0:
         return result
+    # Register: overall value in Wh (whatever the context).
+    is_register = ((meter_values["measurand"] == spec16.ENERGY_IMPORT_REGISTER).to_numpy(dtype=bool, na_value=False)
+                   & meter_values["phase"].isna().to_numpy()
+                   & (meter_values["unit_normalized"] == "Wh").to_numpy(dtype=bool, na_value=False))[rows]
+    if is_register.any():
+        _register_span(_columns_at(meter_values, rows[is_register], _REGISTER_COLUMNS).assign(
+            _sid=sid[is_register]), result)
+    # Power: without the boundary readings (see the module doc).
+    boundary = meter_values["context"].isin(list(_BOUNDARY_CONTEXTS)).to_numpy(dtype=bool, na_value=False)[rows]
+    _integrated_power(_columns_at(meter_values, rows[~boundary], _POWER_COLUMNS).assign(_sid=sid[~boundary]),
+                      work, result)
+    return result
 
-    # Register: overall value in Wh, Outlet preferred when a session reports several locations.
-    reg = mv[(mv["measurand"] == spec16.ENERGY_IMPORT_REGISTER).to_numpy() & mv["phase"].isna().to_numpy()
-             & (mv["unit_normalized"] == "Wh").to_numpy()]
-    if len(reg):
-        outlet = (reg["location"] == spec16.DEFAULT_LOCATION).to_numpy()
-        has_outlet = pd.Series(outlet).groupby(reg["_sid"].to_numpy()).any()
-        keep = outlet | ~has_outlet.reindex(reg["_sid"].to_numpy()).to_numpy()
-        reg = reg[keep].sort_values(["_sid", "ts", "seq"], kind="stable")
-        grouped = reg.groupby("_sid")
-        first = grouped.first()
-        last = grouped.last()
-        idx = first.index.to_numpy()
-        result.loc[idx, "register_first_wh"] = first["value_normalized"].to_numpy()
-        result.loc[idx, "register_last_wh"] = last["value_normalized"].to_numpy()
-        result.loc[idx, "register_first_ts"] = first["ts"].array
-        result.loc[idx, "register_last_ts"] = last["ts"].array
-        result["energy_register_wh"] = result["register_last_wh"] - result["register_first_wh"]
 
-    power = power_readings(mv[~mv["context"].isin(list(_BOUNDARY_CONTEXTS)).to_numpy()])
+# Columns of meter_values that _register_span and power_readings read.
+_REGISTER_COLUMNS = ["ts", "location", "value_normalized", "seq"]
+_POWER_COLUMNS = ["ts", "measurand", "phase", "value_normalized", "unit_normalized", "seq", "meter_value_index"]
+
+
+def _columns_at(table: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``table[columns]`` at positions ``rows``, index 0..len(rows)-1, without copying other columns."""
+    return table[columns].take(rows).reset_index(drop=True)
+
+
+def _register_span(reg: pd.DataFrame, result: pd.DataFrame) -> None:
+    """First and last register sample of each session into ``result``; Outlet preferred when a session
+    reports several locations. ``reg``: register samples with their session in ``_sid``, a value and a time."""
+    sid = reg["_sid"].to_numpy()
+    outlet = (reg["location"] == spec16.DEFAULT_LOCATION).to_numpy(dtype=bool, na_value=False)
+    has_outlet = np.zeros(len(result), dtype=bool)
+    has_outlet[sid[outlet]] = True
+    keep = np.flatnonzero(outlet | ~has_outlet[sid])
+    ts = reg["ts"].to_numpy(dtype="datetime64[us]")[keep]
+    # By session, then time, then capture order (lexsort is stable, like sort_values(kind="stable")).
+    order = keep[np.lexsort((reg["seq"].to_numpy()[keep], ts, sid[keep]))]
+    sid = sid[order]
+    first = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    last = np.r_[first[1:] - 1, len(sid) - 1]
+    sessions = sid[first]
+    value = reg["value_normalized"].to_numpy(dtype=np.float64)
+    times = reg["ts"].array
+    result.loc[sessions, "register_first_wh"] = value[order[first]]
+    result.loc[sessions, "register_last_wh"] = value[order[last]]
+    result.loc[sessions, "register_first_ts"] = times.take(order[first])
+    result.loc[sessions, "register_last_ts"] = times.take(order[last])
+    result["energy_register_wh"] = result["register_last_wh"] - result["register_first_wh"]
+
+
+def _integrated_power(mv: pd.DataFrame, work: pd.DataFrame, result: pd.DataFrame) -> None:
+    """Trapezoid integral of active import power per session (see the module doc) into ``result``:
+    energy_integrated_wh (Wh), max_power_w (W), sample_interval_s (s), power_samples. ``mv``: samples
+    with their session in ``_sid``, a value and a time."""
+    power = power_readings(mv)
     if len(power) == 0:
-        return result
-    power = power.sort_values(["_sid", "ts"], kind="stable")
-    sids = power["_sid"].to_numpy()
-    t_s = epoch_s(power["ts"])
-    p_w = power["power_w"].to_numpy()
+        return
+    # By session, then time (lexsort is stable, like sort_values(kind="stable")).
+    order = np.lexsort((power["ts"].to_numpy(dtype="datetime64[us]"), power["_sid"].to_numpy()))
+    sids = power["_sid"].to_numpy()[order]
+    t_s = epoch_s(power["ts"])[order]
+    p_w = power["power_w"].to_numpy()[order]
     same = np.zeros(len(power), dtype=bool)
     same[1:] = sids[1:] == sids[:-1]
     dt_s = np.where(same, np.diff(t_s, prepend=t_s[0]), np.nan)
@@ -470,7 +581,6 @@ def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFr
     result.loc[idx, "max_power_w"] = grouped["power_w"].max().to_numpy()
     result.loc[idx, "sample_interval_s"] = interval.to_numpy()
     result.loc[idx, "power_samples"] = count.to_numpy()
-    return result
 
 
 def epoch_s(times: pd.Series) -> np.ndarray:
@@ -487,52 +597,84 @@ def power_readings(mv: pd.DataFrame) -> pd.DataFrame:
     with an overall voltage, i.e. single phase)."""
     carry = [c for c in ("_sid", "charge_point_id", "connector_id", "transaction_id", "ts", "context", "source")
              if c in mv.columns]
-    # One int64 per reading: frame seq and element position.
+    # One int64 per reading (frame seq and element position), then numbered 0, 1, ... in order of first
+    # appearance: flags per reading are then plain array look-ups.
     reading = mv["seq"].to_numpy(dtype=np.int64) * 1_000_000 + np.clip(
         mv["meter_value_index"].to_numpy(dtype=np.int64), 0, 999_999)
-    measurand = mv["measurand"]
-    unit = mv["unit_normalized"]
+    number, readings = _first_appearance_numbers(reading)
     value = mv["value_normalized"].to_numpy(dtype=np.float64)
-    phase = mv["phase"]
-    if isinstance(phase.dtype, pd.CategoricalDtype):  # map the few categories, then take by code
-        lines = np.array([spec16.PHASE_LINE.get(c) for c in phase.cat.categories] + [None], dtype=object)
-        phase_line = lines[phase.cat.codes.to_numpy()]
-    else:
-        phase_line = phase.astype(object).map(spec16.PHASE_LINE).to_numpy(dtype=object)
-    no_phase = phase.isna().to_numpy()
-    is_power = ((measurand == spec16.POWER_IMPORT) & (unit == "W")).to_numpy(dtype=bool)
+    line = _line_numbers(mv["phase"])
+    measurand, unit = mv["measurand"], mv["unit_normalized"]
+    is_power = ((measurand == spec16.POWER_IMPORT) & (unit == "W")).to_numpy(dtype=bool, na_value=False)
 
     def summed(mask: np.ndarray, values: np.ndarray) -> pd.Series:
-        return pd.Series(values[mask]).groupby(reading[mask], sort=False).sum()
+        # Series.groupby(...).sum() as before: the same (compensated) sum in the same order, so equal floats.
+        return pd.Series(values[mask]).groupby(number[mask], sort=False).sum()
 
-    readings = pd.Series(reading)
-    total = summed(is_power & no_phase, value)
-    phased = is_power & pd.notna(phase_line) & ~readings.isin(total.index).to_numpy()
-    phase_total = summed(phased, value)
-    line = np.where(no_phase, "", phase_line)
-    usable = pd.notna(line) & ~readings.isin(total.index).to_numpy() & ~readings.isin(phase_total.index).to_numpy()
-    is_current = ((measurand == spec16.CURRENT_IMPORT) & (unit == "A")).to_numpy(dtype=bool) & usable
-    is_voltage = ((measurand == spec16.VOLTAGE) & (unit == "V")).to_numpy(dtype=bool) & usable
+    def has(sums: pd.Series) -> np.ndarray:
+        flags = np.zeros(readings, dtype=bool)
+        flags[sums.index.to_numpy(dtype=np.int64)] = True
+        return flags[number]
+
+    total = summed(is_power & (line == 0), value)
+    phase_total = summed(is_power & (line > 0) & ~has(total), value)
+    usable = (line >= 0) & ~has(total) & ~has(phase_total)
+    is_current = ((measurand == spec16.CURRENT_IMPORT) & (unit == "A")).to_numpy(dtype=bool, na_value=False) & usable
+    is_voltage = ((measurand == spec16.VOLTAGE) & (unit == "V")).to_numpy(dtype=bool, na_value=False) & usable
     iv_total = pd.Series(dtype=np.float64)
     if is_current.any() and is_voltage.any():
-        current = pd.DataFrame({"r": reading[is_current], "line": line[is_current], "amps": value[is_current]})
-        voltage = pd.DataFrame({"r": reading[is_voltage], "line": line[is_voltage], "volts": value[is_voltage]})
-        voltage = voltage.groupby(["r", "line"], sort=False)["volts"].mean().reset_index()
-        iv = current.merge(voltage, on=["r", "line"], how="inner")
-        iv_total = (iv["amps"] * iv["volts"]).groupby(iv["r"].to_numpy(), sort=False).sum()
-    power = pd.concat([total, phase_total, iv_total])
-    source = np.repeat(np.array(["power", "phase_power", "current_x_voltage"], dtype=object),
-                       [len(total), len(phase_total), len(iv_total)])
-    if len(power) == 0:
+        # Each current with the mean voltage of the same reading and line (4 lines: overall, L1..L3).
+        voltage = pd.Series(value[is_voltage]).groupby(number[is_voltage] * 4 + line[is_voltage], sort=False).mean()
+        at = voltage.index.get_indexer(number[is_current] * 4 + line[is_current])
+        paired = at >= 0
+        amps_x_volts = value[is_current][paired] * voltage.to_numpy()[at[paired]]
+        iv_total = pd.Series(amps_x_volts).groupby(number[is_current][paired], sort=False).sum()
+    parts = (total, phase_total, iv_total)
+    if sum(len(part) for part in parts) == 0:
         return pd.DataFrame({c: mv[c].iloc[:0] for c in carry + ["seq", "meter_value_index"]}).assign(
             power_w=pd.Series(dtype=np.float64), power_source=pd.Series(dtype=object))
     # The reading's other columns come from its first sampled value.
-    first_row = pd.Series(np.arange(len(mv))).groupby(reading, sort=False).first()
-    rows = first_row.reindex(power.index.to_numpy()).to_numpy()
-    out = mv.iloc[rows][carry + ["seq", "meter_value_index"]].reset_index(drop=True)
-    out["power_w"] = power.to_numpy(dtype=np.float64)
-    out["power_source"] = source
+    first_row = np.flatnonzero(np.r_[True, number[1:] > np.maximum.accumulate(number)[:-1]])
+    rows = first_row[np.concatenate([part.index.to_numpy(dtype=np.int64) for part in parts])]
+    out = _columns_at(mv, rows, carry + ["seq", "meter_value_index"])
+    out["power_w"] = np.concatenate([part.to_numpy(dtype=np.float64) for part in parts])
+    # Built in Arrow: the same str column as from Python strings, without a Python object per reading.
+    source = np.repeat(np.arange(3), [len(part) for part in parts])
+    out["power_source"] = pd.array(_POWER_SOURCES.take(pa.array(source)), dtype=_ARROW_STR)
     return out
+
+
+_POWER_SOURCES = pa.array(["power", "phase_power", "current_x_voltage"], type=pa.large_string())
+_ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # the "str" dtype of pandas 3
+
+
+def _first_appearance_numbers(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Number equal keys 0, 1, ... in order of first appearance (like ``pd.factorize``); also the count.
+    Samples come in capture order, so keys are usually sorted: then a running count is enough."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    if (keys[1:] >= keys[:-1]).all():
+        number = np.concatenate([[0], np.cumsum(keys[1:] != keys[:-1], dtype=np.int64)])
+        return number, int(number[-1]) + 1
+    number, uniques = pd.factorize(keys)
+    return number.astype(np.int64), len(uniques)
+
+
+# PHASE_LINE's lines as numbers: 0 is no phase (the overall value), -1 a phase of no line (N, unknown).
+_LINE_NUMBER = {"L1": 1, "L2": 2, "L3": 3}
+
+
+def _line_numbers(phase: pd.Series) -> np.ndarray:
+    """Per sample, the line its phase belongs to (see :data:`_LINE_NUMBER`)."""
+    def number(value: Any) -> int:
+        return _LINE_NUMBER.get(spec16.PHASE_LINE.get(value), -1)
+
+    if isinstance(phase.dtype, pd.CategoricalDtype):  # map the few categories, then take by code
+        lines = np.array([number(c) for c in phase.cat.categories] + [0], dtype=np.int64)
+        return lines[phase.cat.codes.to_numpy()]
+    codes, uniques = pd.factorize(phase, use_na_sentinel=True)
+    lines = np.array([number(c) for c in uniques] + [0], dtype=np.int64)
+    return lines[codes]
 
 
 def _session_status(status: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
@@ -540,35 +682,33 @@ def _session_status(status: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
     n = len(work)
     out = pd.DataFrame({"Charging": np.zeros(n), "SuspendedEV": np.zeros(n), "SuspendedEVSE": np.zeros(n),
                         "status_changes": np.zeros(n, dtype=np.int64)})
-    windows = work[work["connector_id"].notna() & work["window_start"].notna() & work["window_end"].notna()]
-    st = status[status["connector_id"].notna() & status["ts"].notna() & status["status"].notna()]
-    if len(windows) == 0 or len(st) == 0:
+    windows = (work["connector_id"].notna() & work["window_start"].notna() & work["window_end"].notna()).to_numpy()
+    usable = (status["connector_id"].notna() & status["ts"].notna() & status["status"].notna()).to_numpy()
+    if not windows.any() or not usable.any():
         return out
+    st = status.loc[usable, ["ts", "charge_point_id", "connector_id", "status", "time_in_state_s"]]
     # Everything in float seconds since 1970: open-ended intervals are +inf.
-    windows = pd.DataFrame({"charge_point_id": windows["charge_point_id"].to_numpy(),
-                            "connector_id": windows["connector_id"].to_numpy(dtype="int64", na_value=0),
-                            "w_start": epoch_s(windows["window_start"]), "w_end": epoch_s(windows["window_end"]),
-                            "_sid": windows["_sid"].to_numpy()})
+    w_by = [work["charge_point_id"].to_numpy()[windows],
+            work["connector_id"].to_numpy(dtype="int64", na_value=0)[windows]]
+    end = epoch_s(work["window_end"])
+    w_start, w_end = epoch_s(work["window_start"])[windows], end[windows]
+    w_sid = work["_sid"].to_numpy(dtype=np.int64)[windows]
     st_t = epoch_s(st["ts"])
     st_next = st_t + st["time_in_state_s"].fillna(np.inf).to_numpy()
-    keys = pd.DataFrame({"charge_point_id": _cp_key(st["charge_point_id"]).to_numpy(),
-                         "connector_id": st["connector_id"].to_numpy(dtype="int64", na_value=0), "t": st_t})
+    st_by = [_cp_key(st["charge_point_id"]).to_numpy(), st["connector_id"].to_numpy(dtype="int64", na_value=0)]
+    st_status = st["status"].to_numpy()
     # Statuses reported inside a window count from their time to the next status (or the window end).
-    ids = _window_ids(keys, "t", windows, "w_start", ["charge_point_id", "connector_id"], "w_end")
+    ids = _window_ids(st_by, st_t, w_by, w_start, w_end, w_sid)
     inside = ids >= 0
-    w_end = work["window_end"].pipe(epoch_s)[ids[inside]]
-    seconds = np.minimum(st_next[inside], w_end) - st_t[inside]
-    contrib = pd.DataFrame({"_sid": ids[inside], "status": st["status"].to_numpy()[inside], "s": seconds})
-    # The status already in effect when the session started counts from the start.
-    left = windows.sort_values("w_start", kind="stable")
-    right = keys.assign(_status=st["status"].to_numpy(), _next=st_next).sort_values("t", kind="stable")
-    before = pd.merge_asof(left, right, left_on="w_start", right_on="t",
-                           by=["charge_point_id", "connector_id"], direction="backward")
-    before = before[before["_status"].notna()]
-    seconds0 = np.minimum(before["_next"].to_numpy(), before["w_end"].to_numpy()) - before["w_start"].to_numpy()
-    contrib = pd.concat([contrib, pd.DataFrame({"_sid": before["_sid"].to_numpy(),
-                                                "status": before["_status"].to_numpy(),
-                                                "s": np.clip(seconds0, 0, None)})], ignore_index=True)
+    seconds = np.minimum(st_next[inside], end[ids[inside]]) - st_t[inside]
+    # The status already in effect when the session started counts from the start; these rows come
+    # after the ones above, so that each per-session sum adds in the same order as before.
+    before = _asof_backward(w_by, w_start, st_by, st_t)
+    found = before >= 0
+    seconds0 = np.minimum(st_next[before[found]], w_end[found]) - w_start[found]
+    contrib = pd.DataFrame({"_sid": np.concatenate([ids[inside], w_sid[found]]),
+                            "status": np.concatenate([st_status[inside], st_status[before[found]]]),
+                            "s": np.concatenate([seconds, np.clip(seconds0, 0, None)])})
     contrib = contrib[np.isfinite(contrib["s"].to_numpy())]
     totals = contrib.groupby(["_sid", "status"])["s"].sum()
     for name in ("Charging", "SuspendedEV", "SuspendedEVSE"):
