@@ -159,3 +159,16 @@ def test_synthetic_fleet_energy_matches_the_truth(tmp_path):
         assert abs(row["energy_wh"] - session.energy_wh) <= 1.0
         assert abs(row["energy_register_wh"] - session.energy_wh) <= 1.0
         assert abs(row["energy_integrated_wh"] - session.energy_wh) <= row["energy_tolerance_wh"]
+
+
+def test_open_session_takes_its_samples_by_transaction_id_whatever_their_clock():
+    # The charger's clock is a day behind: only the transactionId ties these samples to the session,
+    # which is still open at the end of the capture.
+    script = Script("CP1")
+    script.start_tx(10, 1, 42, 1000)
+    script.meter(70, 1, 42, samples(1500, 7000.0), sample_t=70 - 86400)
+    script.meter(130, 1, 42, samples(2000, 7000.0), sample_t=130 - 86400)
+    row = script.capture().transactions.set_index("transaction_id").loc[42]
+    assert row["completeness"] == "open_at_end"
+    assert row["energy_register_wh"] == 500.0
+    assert row["max_power_w"] == pytest.approx(7000.0)

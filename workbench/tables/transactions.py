@@ -430,10 +430,9 @@ def session_of_samples(meter_values: pd.DataFrame, work: pd.DataFrame) -> np.nda
     known = work["transaction_id"].notna().to_numpy()
     if keys["has_tx"].any() and known.any():
         anchor = work["reply_seq"].fillna(work["start_seq"]).fillna(-1).to_numpy(dtype=np.int64)[known]
-        # A session without a stop takes no samples here, only by connector and time below (so far its
-        # open bound, int64 max, overflowed to int64 min through float: kept until decided otherwise).
+        # A session without a stop (still open at the end of the capture) takes every later sample.
         has_stop = work["stop_seq"].notna().to_numpy()
-        until = np.where(has_stop, work["stop_seq"].fillna(0).to_numpy(dtype=np.int64), np.iinfo(np.int64).min)[known]
+        until = np.where(has_stop, work["stop_seq"].fillna(0).to_numpy(dtype=np.int64), np.iinfo(np.int64).max)[known]
         rows = np.flatnonzero(keys["has_tx"])
         out[rows] = _window_ids(
             [keys["cp"][rows], keys["tx"][rows]], keys["seq"][rows],
