@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.capture.importers import FORMATS, import_file
+from workbench.capture.importers.found import FoundFrame
+from workbench.capture.importers.report import COLUMNS, build_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.iterdir())
@@ -71,3 +73,14 @@ def test_arbitrary_text_lines_never_raise(tmp_path, text):
     path = tmp_path / "t.log"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     _accounted(import_file(path))
+
+
+def test_report_keeps_lone_surrogates_and_its_documented_dtypes() -> None:
+    # A damaged binary-ish frame decoded with surrogateescape, from a charge point whose id is damaged too.
+    frame = FoundFrame(line_no=3, text='[2,"\udcc0"', problem="not JSON: cut")
+    report = build_report([frame], ["CP\udcc0"], [{"line_no": 9, "status": "skipped", "reason": "no frame \udcff",
+                                                   "text": "garbage \udcc0"}])
+    assert report["text"].tolist() == ['[2,"\udcc0"', "garbage \udcc0"]
+    assert report["reason"].tolist() == ["not JSON: cut", "no frame \udcff"]
+    assert report["charge_point_id"].tolist() == ["CP\udcc0", None]
+    assert {name: str(report[name].dtype) for name in COLUMNS} == {name: dtype for name, (dtype, _, _) in COLUMNS.items()}

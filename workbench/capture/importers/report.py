@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...tables._columns import str_column
 from .found import FoundFrame, LineStatus
 
 COLUMNS = {
@@ -41,9 +42,10 @@ def build_report(frames: list[FoundFrame], charge_points: list[str], rows: list[
     table = pd.DataFrame({
         "line_no": pd.array(line_no, dtype="Int64"),
         "status": pd.array(status, dtype="str"),
-        "reason": pd.array(reason, dtype="str"),
-        "charge_point_id": pd.array(cps, dtype="object"),
-        "text": pd.array(text, dtype="str"),
+        # Python storage keeps any text as read, lone surrogates included (Arrow would refuse them).
+        "reason": str_column(reason, storage="python"),
+        "charge_point_id": pd.Series(cps, dtype=object),  # a Series: a bare array would be inferred as str
+        "text": str_column(text, storage="python"),
     })
     return table.sort_values("line_no", kind="stable", na_position="last").reset_index(drop=True)
 
