@@ -16,7 +16,20 @@ import numpy as np
 import pandas as pd
 
 from .. import spec16
-from ._support import as_int, clean, cp_key, cp_or_none, fmt_wh, memo, seqs
+from ._support import (
+    as_int,
+    clean,
+    cp_codes,
+    cp_key,
+    cp_or_none,
+    epoch_us,
+    fmt_wh,
+    group_codes,
+    isin,
+    memo,
+    seqs,
+    sort_codes,
+)
 from .registry import CheckConfig, Finding, check
 
 KWH_RATIO = (500.0, 2000.0)
@@ -24,29 +37,45 @@ KWH_RATIO = (500.0, 2000.0)
 REGISTER_CLAUSE = "OCPP 1.6 ed.2 §7.31 Measurand (*.Register values increase monotonically), §3.16"
 
 
+_NO_TX = -(2**62)
+"""Stands for a missing transactionId when comparing the transactions of two readings."""
+
+
 def _register_steps(cap: Any) -> pd.DataFrame:
     """Consecutive pairs of register readings per (charge point, connector, measurand, phase, location),
-    in sample-time order: columns of the later reading plus prev_value, prev_seq, prev_tx, prev_ts."""
+    in sample-time order: _row and _prev_row (positions in meter_values of the later and the earlier
+    reading), their value_normalized and prev_value, _tx and _prev_tx (transactionId, _NO_TX if none).
+    Take the other columns with :func:`_step_details` for the few steps that make findings."""
     mv = cap.meter_values
-    use = (mv["measurand"].isin(list(spec16.REGISTER_MEASURANDS)).to_numpy()
-           & mv["value_normalized"].notna().to_numpy() & mv["ts"].notna().to_numpy())
-    reg = mv.loc[use, ["ts", "charge_point_id", "connector_id", "transaction_id", "measurand", "phase",
-                       "location", "context", "source", "value", "value_normalized", "unit", "seq"]].copy()
-    if len(reg) == 0:
-        return reg.assign(prev_value=[], prev_seq=[], prev_tx=[], prev_ts=[], prev_raw=[])
-    reg["_cp"] = cp_key(reg["charge_point_id"])
+    value = mv["value_normalized"].to_numpy(dtype=float)
     # Transaction.Begin values repeated inside periodic MeterValues are energy_begin_repeated's business.
-    repeated_begin = ((reg["context"] == spec16.TRANSACTION_BEGIN) & (reg["source"] == "MeterValues")).to_numpy()
-    reg = reg[~repeated_begin]
-    key = ["_cp", "connector_id", "measurand", "phase", "location"]
-    reg = reg.sort_values(key + ["ts", "seq"], kind="stable")
-    grouped = reg.groupby(key, dropna=False, sort=False, observed=True)
-    reg["prev_value"] = grouped["value_normalized"].shift(1)
-    reg["prev_raw"] = grouped["value"].shift(1)
-    reg["prev_seq"] = grouped["seq"].shift(1)
-    reg["prev_tx"] = grouped["transaction_id"].shift(1)
-    reg["prev_ts"] = grouped["ts"].shift(1)
-    return reg[reg["prev_value"].notna()]
+    repeated_begin = isin(mv["context"], [spec16.TRANSACTION_BEGIN]) & isin(mv["source"], ["MeterValues"])
+    rows = np.flatnonzero(isin(mv["measurand"], spec16.REGISTER_MEASURANDS) & ~np.isnan(value)
+                          & mv["ts"].notna().to_numpy() & ~repeated_begin)
+    # One code per (charge point, connector, measurand, phase, location), ordered as sort_values on those
+    # columns orders them; by register, then time, then seq, a register's readings are adjacent.
+    register = group_codes(cp_codes(mv["charge_point_id"].iloc[rows])[1][0], *(
+        sort_codes(mv[name].iloc[rows]) for name in ("connector_id", "measurand", "phase", "location")))
+    order = np.lexsort((mv["seq"].to_numpy()[rows], epoch_us(mv["ts"])[rows], register))
+    register = register[order]
+    same_register = register[1:] == register[:-1]
+    later = rows[order[1:][same_register]]
+    earlier = rows[order[:-1][same_register]]
+    transaction = mv["transaction_id"].array
+    return pd.DataFrame({"_row": later, "_prev_row": earlier, "value_normalized": value[later],
+                         "prev_value": value[earlier],
+                         "_tx": transaction[later].to_numpy(dtype=np.int64, na_value=_NO_TX),
+                         "_prev_tx": transaction[earlier].to_numpy(dtype=np.int64, na_value=_NO_TX)})
+
+
+def _step_details(cap: Any, steps: pd.DataFrame) -> pd.DataFrame:
+    """``steps`` with the columns of their later reading (ts, charge_point_id, connector_id, transaction_id,
+    measurand, phase, unit, seq) and the seq of the earlier one (prev_seq)."""
+    mv = cap.meter_values
+    later = steps["_row"].to_numpy()
+    details = {name: mv[name].array[later] for name in ("ts", "charge_point_id", "connector_id", "transaction_id",
+                                                        "measurand", "phase", "unit", "seq")}
+    return steps.assign(**details, prev_seq=mv["seq"].to_numpy()[steps["_prev_row"].to_numpy()])
 
 
 def _is_kwh_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,8 +95,8 @@ def energy_register_monotonic(cap: Any, config: CheckConfig) -> Iterator[Finding
     cur = steps["value_normalized"].to_numpy(dtype=float)
     drop = cur < prev - config.energy_tolerance_wh
     kwh = _is_kwh_ratio(prev, cur)
-    same_tx = (steps["transaction_id"].fillna(-(2**62)) == steps["prev_tx"].fillna(-(2**62))).to_numpy(dtype=bool)
-    rows = steps[drop & ~kwh & same_tx]
+    same_tx = steps["_tx"].to_numpy() == steps["_prev_tx"].to_numpy()
+    rows = _step_details(cap, steps[drop & ~kwh & same_tx])
     for ts, cp, connector, tx, measurand, phase, value, before, seq, prev_seq in zip(
             rows["ts"].tolist(), rows["charge_point_id"].tolist(), rows["connector_id"].tolist(),
             rows["transaction_id"].tolist(), rows["measurand"].tolist(), rows["phase"].tolist(),
@@ -87,8 +116,9 @@ def energy_register_rebased(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     if len(steps):
         prev = steps["prev_value"].to_numpy(dtype=float)
         cur = steps["value_normalized"].to_numpy(dtype=float)
-        new_tx = (steps["transaction_id"].fillna(-(2**62)) != steps["prev_tx"].fillna(-(2**62))).to_numpy(dtype=bool)
-        rows = steps[(cur < prev - config.energy_tolerance_wh) & new_tx & ~_is_kwh_ratio(prev, cur)]
+        new_tx = steps["_tx"].to_numpy() != steps["_prev_tx"].to_numpy()
+        restart = (cur < prev - config.energy_tolerance_wh) & new_tx & ~_is_kwh_ratio(prev, cur)
+        rows = _step_details(cap, steps[restart])
         for ts, cp, connector, tx, measurand, value, before, seq, prev_seq in zip(
                 rows["ts"].tolist(), rows["charge_point_id"].tolist(), rows["connector_id"].tolist(),
                 rows["transaction_id"].tolist(), rows["measurand"].tolist(), rows["value_normalized"].tolist(),
@@ -124,7 +154,7 @@ def energy_kwh_as_wh(cap: Any, config: CheckConfig) -> Iterator[Finding]:
         prev = steps["prev_value"].to_numpy(dtype=float)
         cur = steps["value_normalized"].to_numpy(dtype=float)
         jump = _is_kwh_ratio(prev, cur) | _is_kwh_ratio(cur, prev)
-        rows = steps[jump]
+        rows = _step_details(cap, steps[jump])
         for ts, cp, connector, tx, measurand, value, before, unit, seq, prev_seq in zip(
                 rows["ts"].tolist(), rows["charge_point_id"].tolist(), rows["connector_id"].tolist(),
                 rows["transaction_id"].tolist(), rows["measurand"].tolist(), rows["value_normalized"].tolist(),
@@ -264,11 +294,11 @@ def energy_integrated_mismatch(cap: Any, config: CheckConfig) -> Iterator[Findin
 def energy_begin_repeated(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Transaction.Begin readings repeated in several MeterValues, or mixed into periodic readings."""
     mv = cap.meter_values
-    use = ((mv["source"] == "MeterValues") & mv["measurand"].isin(list(spec16.REGISTER_MEASURANDS))
-           & mv["context"].isin([spec16.TRANSACTION_BEGIN, spec16.SAMPLE_PERIODIC])).to_numpy(dtype=bool)
-    sub = mv.loc[use, ["ts", "charge_point_id", "connector_id", "transaction_id", "measurand", "context", "seq"]]
-    if len(sub) == 0 or not (sub["context"] == spec16.TRANSACTION_BEGIN).any():
+    registers = isin(mv["source"], ["MeterValues"]) & isin(mv["measurand"], spec16.REGISTER_MEASURANDS)
+    if not (registers & isin(mv["context"], [spec16.TRANSACTION_BEGIN])).any():
         return
+    use = registers & isin(mv["context"], [spec16.TRANSACTION_BEGIN, spec16.SAMPLE_PERIODIC])
+    sub = mv.loc[use, ["ts", "charge_point_id", "connector_id", "transaction_id", "measurand", "context", "seq"]]
     sub = sub.assign(_cp=cp_key(sub["charge_point_id"]), _begin=(sub["context"] == spec16.TRANSACTION_BEGIN).to_numpy())
     sub["_periodic"] = ~sub["_begin"]
     begin_seqs = sub.loc[sub["_begin"], "seq"].unique()

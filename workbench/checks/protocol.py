@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ..ocppj import MAX_UNIQUE_ID_LENGTH
+from ..schemas import known_actions
 from ._support import clean as _clean
+from ._support import epoch_us, frames_mask, isin, sort_codes
 from ._support import payload_connector as _connector
 from .registry import CheckConfig, Finding, check
-from ..schemas import known_actions
 
 # [SPEC] §3.3 profile table (+ [SEC] §5 security extension): who may send which request.
 # DataTransfer goes both ways. The ocpp package does not model directions, so they are listed here.
@@ -133,6 +134,9 @@ def duplicate_message_id(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     if not (calls["outcome"] == "duplicate_id").any():
         return
     requests = calls[calls["request_seq"].notna()]
+    # Only requests sharing an id with a duplicate matter: their payloads are the only ones decoded.
+    duplicated_ids = requests.loc[(requests["outcome"] == "duplicate_id").to_numpy(dtype=bool), "unique_id"]
+    requests = requests[requests["unique_id"].isin(duplicated_ids.unique()).to_numpy(dtype=bool)]
     first_of: dict[tuple[Any, Any, Any], tuple[Any, Any, Any]] = {}
     for ts, cp, conn, direction, uid, action, seq, payload, outcome in zip(
             requests["ts"].tolist(), requests["charge_point_id"].tolist(), requests["connection_id"].tolist(),
@@ -156,8 +160,8 @@ def duplicate_message_id(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 def message_id_too_long(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """CALLs whose message id is longer than 36 characters."""
     frames = cap.frames
-    long_ids = frames.loc[(frames["message_type"] == "CALL")
-                          & (frames["unique_id"].str.len().fillna(0) > MAX_UNIQUE_ID_LENGTH),
+    too_long = (frames["unique_id"].str.len().fillna(0) > MAX_UNIQUE_ID_LENGTH).to_numpy(dtype=bool)
+    long_ids = frames.loc[frames_mask(cap, "message_type", "CALL") & too_long,
                           ["seq", "ts", "charge_point_id", "direction", "unique_id", "action"]]
     for seq, ts, cp, direction, uid, action in zip(long_ids["seq"].tolist(), long_ids["ts"].tolist(),
                                                    long_ids["charge_point_id"].tolist(), long_ids["direction"].tolist(),
@@ -167,6 +171,15 @@ def message_id_too_long(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                       f"(at most {MAX_UNIQUE_ID_LENGTH})", (int(seq),))
 
 
+def _earlier_max(values: np.ndarray, group: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Per row, the largest value of the rows before it in its group, as float (-1.0 for a group's first
+    row). Groups are runs of equal ``group``; ``first`` marks where each begins."""
+    running = pd.Series(values).groupby(group, sort=False).cummax().to_numpy(dtype=float)
+    earlier = np.r_[-1.0, running[:-1]]
+    earlier[first] = -1.0
+    return earlier
+
+
 @check("concurrent_requests", clause="OCPP-J 1.6 §4.1.1 and [JERR] §3.5 (one outstanding CALL per side and connection)")
 def concurrent_requests(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """A CALL sent while the same side still waits for a reply to an earlier CALL on that connection.
@@ -174,30 +187,30 @@ def concurrent_requests(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     An earlier CALL stops being outstanding when its reply is seen, or ``unanswered_timeout_s`` after
     it was sent (it timed out, after which the sender may go on)."""
     calls = cap.calls
-    columns = ["ts", "charge_point_id", "connection_id", "direction", "unique_id", "action", "request_seq",
-               "reply_seq", "reply_ts", "request"]
-    requests = calls.loc[calls["request_seq"].notna(), columns]
-    if len(requests) < 2:
+    rows = np.flatnonzero(calls["request_seq"].notna().to_numpy())
+    if len(rows) < 2:
         return
-    order = requests.sort_values(["connection_id", "direction", "request_seq"], kind="stable")
+    # Requests ordered by connection, side and seq (as sort_values on those columns would), on plain arrays.
+    connection = sort_codes(calls["connection_id"].iloc[rows])
+    side = sort_codes(calls["direction"].iloc[rows])
+    seq = calls["request_seq"].to_numpy(dtype=np.int64, na_value=0)[rows]
+    order = np.lexsort((seq, side, connection))
+    rows, connection, side, seq = rows[order], connection[order], side[order], seq[order]
+    first = np.r_[True, (connection[1:] != connection[:-1]) | (side[1:] != side[:-1])]
+    group = np.cumsum(first) - 1
     # Vectorised pre-filter: keep only (connection, direction) groups where some CALL starts before an
     # earlier one's reply (reply_seq) or timeout; the exact walk below runs on those groups only.
-    group = order.groupby(["connection_id", "direction"], observed=True, dropna=False, sort=False)
-    seq = order["request_seq"].to_numpy(dtype=np.int64)
-    reply = order["reply_seq"].to_numpy(dtype=float, na_value=np.nan)
+    reply = calls["reply_seq"].to_numpy(dtype=float, na_value=np.nan)[rows]
     unanswered = np.isnan(reply)
-    ts_us = order["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
-    end_seq = pd.Series(np.where(unanswered, -1.0, reply), index=order.index)
-    end_us = pd.Series(np.where(unanswered, ts_us + int(config.unanswered_timeout_s * 1e6), -1), index=order.index)
-    prev_end_seq = end_seq.groupby(group.ngroup()).cummax().groupby(group.ngroup()).shift(1).to_numpy(
-        dtype=float, na_value=-1.0)
-    prev_end_us = end_us.groupby(group.ngroup()).cummax().groupby(group.ngroup()).shift(1).to_numpy(
-        dtype=float, na_value=-1.0)
+    ts_us = epoch_us(calls["ts"])[rows]
+    prev_end_seq = _earlier_max(np.where(unanswered, -1.0, reply), group, first)
+    prev_end_us = _earlier_max(np.where(unanswered, ts_us + int(config.unanswered_timeout_s * 1e6), -1), group, first)
     candidate = (prev_end_seq > seq) | (prev_end_us > ts_us)
     if not candidate.any():
         return
-    flagged_groups = set(group.ngroup()[candidate].tolist())
-    order = order[group.ngroup().isin(flagged_groups).to_numpy()]
+    columns = ["ts", "charge_point_id", "connection_id", "direction", "unique_id", "action", "request_seq",
+               "reply_seq", "reply_ts", "request"]
+    order = calls[columns].iloc[rows[np.isin(group, group[candidate])]]
     timeout = pd.Timedelta(seconds=config.unanswered_timeout_s)
     open_by: dict[tuple[Any, Any], list[tuple[Any, int, Any]]] = {}
     for ts, cp, conn, direction, uid, action, seq, reply_seq, reply_ts, payload in zip(
@@ -242,7 +255,8 @@ def callerror(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 def unknown_action(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """CALLs whose action is not an OCPP 1.6 action (nor of the 1.6 security extension); actions are case-sensitive."""
     frames = cap.frames
-    unknown = frames.loc[(frames["message_type"] == "CALL") & ~frames["action"].isin(known_actions()),
+    unknown = frames.loc[frames_mask(cap, "message_type", "CALL")
+                         & ~isin(frames["action"], known_actions()),
                          ["seq", "ts", "charge_point_id", "direction", "action"]]
     for seq, ts, cp, direction, action in zip(unknown["seq"].tolist(), unknown["ts"].tolist(),
                                               unknown["charge_point_id"].tolist(), unknown["direction"].tolist(),
@@ -255,10 +269,11 @@ def unknown_action(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 def wrong_direction(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Known actions sent by the wrong side (e.g. a CSMS sending BootNotification)."""
     frames = cap.frames
-    is_call = frames["message_type"] == "CALL"
-    from_charger = frames["direction"] == CHARGER_TO_CSMS
-    wrong = frames.loc[is_call & ((from_charger & frames["action"].isin(CSMS_ACTIONS - CHARGER_ACTIONS))
-                                  | (~from_charger & frames["action"].isin(CHARGER_ACTIONS - CSMS_ACTIONS))),
+    is_call = frames_mask(cap, "message_type", "CALL")
+    from_charger = frames_mask(cap, "direction", CHARGER_TO_CSMS)
+    action = frames["action"]
+    wrong = frames.loc[is_call & ((from_charger & isin(action, CSMS_ACTIONS - CHARGER_ACTIONS))
+                                  | (~from_charger & isin(action, CHARGER_ACTIONS - CSMS_ACTIONS))),
                        ["seq", "ts", "charge_point_id", "direction", "action"]]
     for seq, ts, cp, direction, action in zip(wrong["seq"].tolist(), wrong["ts"].tolist(),
                                               wrong["charge_point_id"].tolist(), wrong["direction"].tolist(),
@@ -268,26 +283,30 @@ def wrong_direction(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                       f"{'CSMS' if direction == CHARGER_TO_CSMS else 'charger'} sends it", (int(seq),))
 
 
-def _charge_points_with_requests_before_acceptance(mine: pd.DataFrame) -> set[Any]:
-    """Vectorised pre-filter: charge points where a non-boot request follows a BootNotification that was
-    not (yet) answered Accepted. Only they need the exact walk (which also handles Pending + triggers)."""
-    boots = mine[mine["action"] == "BootNotification"]
+def _charge_points_with_requests_before_acceptance(calls: pd.DataFrame, mine: np.ndarray) -> set[Any]:
+    """Vectorised pre-filter: charge points where a non-boot request (of the rows ``mine``) follows a
+    BootNotification that was not (yet) answered Accepted. Only they need the exact walk (which also
+    handles Pending + triggers)."""
+    is_boot = isin(calls["action"], ["BootNotification"])
+    boots = np.flatnonzero(mine & is_boot)
     if not len(boots):
         return set()
-    status = [r.get("status") if isinstance(r, dict) else None for r in boots["response"].tolist()]
-    accepted = np.asarray([s == "Accepted" for s in status], dtype=bool) & boots["reply_seq"].notna().to_numpy()
-    events = pd.concat([
-        pd.DataFrame({"cp": boots["charge_point_id"].to_numpy(), "seq": boots["request_seq"].to_numpy(dtype=float),
-                      "state": 1.0, "is_request": False}),  # state 1 = booting
-        pd.DataFrame({"cp": boots["charge_point_id"].to_numpy()[accepted],
-                      "seq": boots["reply_seq"].to_numpy(dtype=float, na_value=np.nan)[accepted],
-                      "state": 0.0, "is_request": False}),  # state 0 = accepted
-        pd.DataFrame({"cp": mine["charge_point_id"].to_numpy(), "seq": mine["request_seq"].to_numpy(dtype=float),
-                      "state": np.nan, "is_request": mine["action"].to_numpy() != "BootNotification"}),
-    ], ignore_index=True).sort_values("seq", kind="stable")
-    events["state"] = events.groupby("cp", dropna=False)["state"].ffill()
-    flagged = events[events["is_request"] & (events["state"] == 1.0)]
-    return set(flagged["cp"].dropna().tolist())
+    status = [r.get("status") if isinstance(r, dict) else None for r in calls["response"].iloc[boots].tolist()]
+    accepted = np.asarray([s == "Accepted" for s in status], dtype=bool) & calls["reply_seq"].notna().to_numpy()[boots]
+    requests = np.flatnonzero(mine)
+    cp, labels = pd.factorize(calls["charge_point_id"])  # integer codes group fast; -1 = no charge point
+    request_seq = calls["request_seq"].to_numpy(dtype=float, na_value=np.nan)
+    reply_seq = calls["reply_seq"].to_numpy(dtype=float, na_value=np.nan)
+    events = pd.DataFrame({
+        "cp": np.concatenate([cp[boots], cp[boots][accepted], cp[requests]]),
+        "seq": np.concatenate([request_seq[boots], reply_seq[boots][accepted], request_seq[requests]]),
+        # state 1 = booting, 0 = accepted, NaN = a request (in the state of the latest boot event before it)
+        "state": np.concatenate([np.ones(len(boots)), np.zeros(int(accepted.sum())), np.full(len(requests), np.nan)]),
+        "is_request": np.concatenate([np.zeros(len(boots) + int(accepted.sum()), dtype=bool), ~is_boot[requests]]),
+    }).sort_values("seq", kind="stable")
+    events["state"] = events.groupby("cp")["state"].ffill()
+    flagged = (events["is_request"] & (events["state"] == 1.0) & (events["cp"] >= 0)).to_numpy()
+    return set(labels[np.unique(events["cp"].to_numpy()[flagged])].tolist())
 
 
 @check("request_before_boot_accepted",
@@ -299,14 +318,13 @@ def request_before_boot_accepted(cap: Any, config: CheckConfig) -> Iterator[Find
     booting in the capture is not judged (it may have been accepted before the capture started)."""
     calls = cap.calls
     columns = ["ts", "charge_point_id", "action", "request_seq", "reply_seq", "request", "response"]
-    has_request = calls["request_seq"].notna()
-    from_charger = calls["direction"] == CHARGER_TO_CSMS
-    mine = calls.loc[from_charger & has_request, columns]
-    triggers = calls.loc[~from_charger & has_request & (calls["action"] == "TriggerMessage"), columns]
-    booted = _charge_points_with_requests_before_acceptance(mine)
+    has_request = calls["request_seq"].notna().to_numpy()
+    from_charger = (calls["direction"] == CHARGER_TO_CSMS).to_numpy(dtype=bool, na_value=False)
+    booted = _charge_points_with_requests_before_acceptance(calls, from_charger & has_request)
     if not booted:
         return
-    mine = mine[mine["charge_point_id"].isin(booted)]
+    mine = calls.loc[from_charger & has_request & isin(calls["charge_point_id"], booted), columns]
+    triggers = calls.loc[~from_charger & has_request & isin(calls["action"], ["TriggerMessage"]), columns]
     # Events in frame order per charge point: charger requests, boot replies, trigger requests.
     events: list[tuple[int, str, Any, Any]] = []
     for cp, seq, action, payload, reply_seq, response, ts in zip(

@@ -18,7 +18,23 @@ import pandas as pd
 
 from .. import spec16
 from ..tables.payload_time import parse_payload_times
-from ._support import as_int, clean, cp_key, cp_or_none, memo, seqs
+from ._support import (
+    as_int,
+    clean,
+    cp_codes,
+    cp_key,
+    cp_or_none,
+    epoch_us,
+    first_of_each,
+    frames_mask,
+    group_codes,
+    isin,
+    joint_codes,
+    memo,
+    object_column,
+    seqs,
+    sort_codes,
+)
 from .registry import CheckConfig, Finding, check
 
 QUEUEABLE = "queueable"
@@ -69,17 +85,32 @@ def configured_intervals(cap: Any) -> pd.DataFrame:
     return table.astype({"seq": "int64", "value_s": "float64"}).sort_values("seq", kind="stable")
 
 
-def _interval_at(events: pd.DataFrame, key: str, cps: np.ndarray, at_seq: np.ndarray) -> np.ndarray:
-    """The value of ``key`` in force for each (charge point, seq), NaN when never set."""
-    out = np.full(len(cps), np.nan)
-    ev = events[events["key"] == key]
-    if len(ev) == 0 or len(cps) == 0:
-        return out
-    left = pd.DataFrame({"_cp": cps, "seq": at_seq.astype("int64"), "_row": np.arange(len(cps))}).sort_values(
-        "seq", kind="stable")
-    joined = pd.merge_asof(left, ev[["_cp", "seq", "value_s"]], on="seq", by="_cp", direction="backward")
-    out[joined["_row"].to_numpy()] = joined["value_s"].to_numpy(dtype=float)
+def _latest_at(key: np.ndarray, at: np.ndarray, event_key: np.ndarray, event_at: np.ndarray,
+               event_value: np.ndarray) -> np.ndarray:
+    """For each (key, at): the value of the latest event with the same key at or before ``at`` (the last one
+    given among equals), NaN when there is none. Keys are integer codes, ``at`` and ``event_at`` int64
+    (frame seqs): merge_asof on one integer key, with both sides put in order by argsort."""
+    order = np.argsort(at, kind="stable")
+    left = pd.DataFrame({"key": key[order], "at": at[order].astype(np.int64)})
+    by_time = np.argsort(event_at, kind="stable")
+    right = pd.DataFrame({"key": event_key[by_time], "at": event_at[by_time].astype(np.int64),
+                          "value": event_value[by_time]})
+    joined = pd.merge_asof(left, right, on="at", by="key", direction="backward")
+    out = np.full(len(key), np.nan)
+    out[order] = joined["value"].to_numpy(dtype=float, na_value=np.nan)
     return out
+
+
+def _interval_at(events: pd.DataFrame, key: str, cp_keys: np.ndarray, cp_code: np.ndarray,
+                 at_seq: np.ndarray) -> np.ndarray:
+    """The value of ``key`` in force for each (charge point, seq), NaN when never set. Charge points are
+    given as codes into the sorted keys ``cp_keys`` (see :func:`cp_codes`)."""
+    ev = events[events["key"] == key]
+    if len(ev) == 0 or len(cp_code) == 0:
+        return np.full(len(cp_code), np.nan)
+    # -1: a charge point with no row to look up (it then matches nothing).
+    ev_code = pd.Index(cp_keys).get_indexer(ev["_cp"].to_numpy(dtype=object))
+    return _latest_at(cp_code, at_seq, ev_code, ev["seq"].to_numpy(), ev["value_s"].to_numpy(dtype=float))
 
 
 def _latest_start(cap: Any, readings: pd.DataFrame) -> np.ndarray:
@@ -90,16 +121,13 @@ def _latest_start(cap: Any, readings: pd.DataFrame) -> np.ndarray:
     usable = readings["connector_id"].notna().to_numpy()
     if len(tx) == 0 or not usable.any():
         return out
-    left = pd.DataFrame({"_cp": readings["_cp"].to_numpy()[usable],
-                         "connector_id": readings["connector_id"].to_numpy(dtype="int64", na_value=0)[usable],
-                         "seq": readings["seq"].to_numpy(dtype=np.int64)[usable],
-                         "_row": np.flatnonzero(usable)}).sort_values("seq", kind="stable")
-    right = pd.DataFrame({"_cp": cp_key(tx["charge_point_id"]),
-                          "connector_id": tx["connector_id"].to_numpy(dtype="int64", na_value=0),
-                          "seq": tx["start_seq"].to_numpy(dtype="int64", na_value=0)})
-    right = right.assign(_start=right["seq"]).sort_values("seq", kind="stable")
-    joined = pd.merge_asof(left, right, on="seq", by=["_cp", "connector_id"], direction="backward")
-    out[joined["_row"].to_numpy()] = joined["_start"].to_numpy(dtype="int64", na_value=-1)
+    _, (reading_cp, tx_cp) = cp_codes(readings["charge_point_id"], tx["charge_point_id"])
+    reading_where, tx_where = joint_codes(
+        [reading_cp[usable], readings["connector_id"].to_numpy(dtype="int64", na_value=0)[usable]],
+        [tx_cp, tx["connector_id"].to_numpy(dtype="int64", na_value=0)])
+    start = tx["start_seq"].to_numpy(dtype="int64", na_value=0)
+    latest = _latest_at(reading_where, readings["seq"].to_numpy(dtype=np.int64)[usable], tx_where, start, start)
+    out[usable] = np.where(np.isnan(latest), -1, latest)
     return out
 
 
@@ -108,44 +136,46 @@ def _latest_start(cap: Any, readings: pd.DataFrame) -> np.ndarray:
 def meter_values_gap(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Missing periodic MeterValues in a transaction: a gap longer than the factor times the sample interval."""
     mv = cap.meter_values
-    use = np.flatnonzero(((mv["source"] == "MeterValues") & (mv["context"] == spec16.SAMPLE_PERIODIC)
-                          & mv["transaction_id"].notna() & mv["ts"].notna()).to_numpy(dtype=bool))
+    use = np.flatnonzero(isin(mv["source"], ["MeterValues"]) & isin(mv["context"], [spec16.SAMPLE_PERIODIC])
+                         & mv["transaction_id"].notna().to_numpy() & mv["ts"].notna().to_numpy())
     if len(use) < 2:
         return
     reading = mv["seq"].to_numpy(dtype=np.int64)[use] * 1_000_000 + np.clip(
         mv["meter_value_index"].to_numpy(dtype=np.int64)[use], 0, 999_999)
-    _, first = np.unique(reading, return_index=True)  # one row per MeterValue element
-    readings = mv.iloc[use[first]][["ts", "charge_point_id", "connector_id", "transaction_id", "seq"]]
-    readings = readings.assign(_cp=cp_key(readings["charge_point_id"]))
-    readings["_start"] = _latest_start(cap, readings)  # a reused transactionId starts a new series
-    cp_code = pd.factorize(readings["_cp"].to_numpy())[0]
+    rows = use[first_of_each(reading)]  # one row per MeterValue element, in seq order
+    readings = mv[["ts", "charge_point_id", "connector_id", "transaction_id", "seq"]].iloc[rows]
+    cp_keys, (cp_code,) = cp_codes(readings["charge_point_id"])
+    start = _latest_start(cap, readings)  # a reused transactionId starts a new series
+    seq = readings["seq"].to_numpy()
+    # The interval in force at each reading, looked up while the readings are still in seq order.
+    configured = _interval_at(memo(cap, ("configured_intervals",), lambda: configured_intervals(cap)),
+                              spec16.METER_VALUE_SAMPLE_INTERVAL, cp_keys, cp_code, seq)
     connector = readings["connector_id"].to_numpy(dtype="int64", na_value=-1)
     tx = readings["transaction_id"].to_numpy(dtype="int64", na_value=_NO_TX)
-    start = readings["_start"].to_numpy()
-    t = readings["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6
-    seq = readings["seq"].to_numpy()
-    order = np.lexsort((seq, t, start, tx, connector, cp_code))
-    cp_code, connector, tx, start, t, seq = (a[order] for a in (cp_code, connector, tx, start, t, seq))
+    t = epoch_us(readings["ts"]) / 1e6
+    # One series per (charge point, connector, transaction, start); its readings by time, then seq.
+    series = group_codes(cp_code, sort_codes(connector), sort_codes(tx), sort_codes(start))
+    order = np.lexsort((seq, t, series))
+    series, cp_code, connector, tx, t, seq, configured = (
+        a[order] for a in (series, cp_code, connector, tx, t, seq, configured))
     same = np.zeros(len(order), dtype=bool)
-    same[1:] = ((cp_code[1:] == cp_code[:-1]) & (connector[1:] == connector[:-1]) & (tx[1:] == tx[:-1])
-                & (start[1:] == start[:-1]))
+    same[1:] = series[1:] == series[:-1]
     step = np.flatnonzero(same)
     if len(step) == 0:
         return
     gap_s = t[step] - t[step - 1]
-    cps = readings["_cp"].to_numpy()[order]
-    configured = _interval_at(configured_intervals(cap), spec16.METER_VALUE_SAMPLE_INTERVAL, cps[step], seq[step])
+    configured = configured[step]
     positive = gap_s > 0
     observed = pd.Series(gap_s[positive]).groupby(cp_code[step][positive]).agg(["median", "size"])
     median = observed["median"].where(observed["size"] >= 3).reindex(cp_code[step]).to_numpy()
     expected = np.where(np.isnan(configured), median, configured)
     with np.errstate(invalid="ignore"):
         bad = (expected > 0) & (gap_s > expected * config.interval_tolerance_factor)
-    ts_sorted = readings["ts"].iloc[order].reset_index(drop=True)
     for i in np.flatnonzero(bad):
         at = step[i]
         source = "configured" if not np.isnan(configured[i]) else "observed median"
-        yield Finding("meter_values_gap", "warning", clean(ts_sorted.iloc[at - 1]), cp_or_none(cps[at]),
+        yield Finding("meter_values_gap", "warning", clean(readings["ts"].iloc[order[at - 1]]),
+                      cp_or_none(cp_keys[cp_code[at]]),
                       int(connector[at]) if connector[at] >= 0 else None, int(tx[at]) if tx[at] != _NO_TX else None,
                       f"no periodic MeterValues for {gap_s[i]:.0f} s (sample interval {expected[i]:.0f} s, "
                       f"{source}): about {gap_s[i] / expected[i] - 1:.0f} reading(s) missing",
@@ -155,19 +185,19 @@ def meter_values_gap(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 @check("heartbeat_interval", clause="OCPP 1.6 ed.2 §4.6 Heartbeat, §9.1 HeartbeatInterval (inactivity period)")
 def heartbeat_interval(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """A charger silent on an open connection for longer than the factor times its HeartbeatInterval."""
-    events = configured_intervals(cap)
+    events = memo(cap, ("configured_intervals",), lambda: configured_intervals(cap))
     events = events[(events["key"] == spec16.HEARTBEAT_INTERVAL) & (events["value_s"] > 0)]
     if len(events) == 0:
         return
     frames = cap.frames
-    up = np.flatnonzero((frames["direction"] == "charger_to_csms").to_numpy(dtype=bool, na_value=False))
+    up = np.flatnonzero(frames_mask(cap, "direction", "charger_to_csms"))
     if len(up) < 2:
         return
     connection = pd.factorize(frames["connection_id"].iloc[up])[0]
     order = np.argsort(connection, kind="stable")  # frames are in capture order: stable keeps it per connection
     rows = up[order]
     connection = connection[order]
-    t = frames["ts"].iloc[rows].to_numpy(dtype="datetime64[us]").astype(np.int64) / 1e6
+    t = epoch_us(frames["ts"])[rows] / 1e6
     same = np.zeros(len(rows), dtype=bool)
     same[1:] = (connection[1:] == connection[:-1]) & (connection[1:] >= 0)
     step = np.flatnonzero(same)
@@ -180,7 +210,8 @@ def heartbeat_interval(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     cps = cp_key(frames["charge_point_id"].iloc[rows[step]])
     seq = frames["seq"].to_numpy()
     prev_seq = seq[rows[step - 1]]
-    interval = _interval_at(events, spec16.HEARTBEAT_INTERVAL, cps, prev_seq)
+    cp_keys, cp_code = np.unique(cps, return_inverse=True)
+    interval = _interval_at(events, spec16.HEARTBEAT_INTERVAL, cp_keys, cp_code, prev_seq)
     with np.errstate(invalid="ignore"):
         bad = (interval > 0) & (gap_s > interval * config.interval_tolerance_factor)
     for i in np.flatnonzero(bad):
@@ -190,47 +221,81 @@ def heartbeat_interval(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                       f"(HeartbeatInterval {interval[i]:.0f} s)", seqs(prev_seq[i], seq[rows[step[i]]]))
 
 
+def _transaction_message_times(cap: Any) -> pd.DataFrame:
+    """The chargers' StartTransaction and StopTransaction requests in frame order: charge_point_id,
+    connection_id, seq, ts (capture time), action, payload_ts (their ``timestamp``, NaT if unreadable) and
+    naive (it had no UTC offset). Their payloads are decoded once for clock_skew, late_delivery and
+    naive_timestamp."""
+    frames = cap.frames
+    mask = (frames_mask(cap, "message_type", "CALL")
+            & frames_mask(cap, "direction", "charger_to_csms")
+            & isin(frames["action"], ["StartTransaction", "StopTransaction"]))
+    sub = frames.loc[mask, ["ts", "charge_point_id", "connection_id", "seq", "action", "payload"]]
+    parsed, naive, _ = parse_payload_times([p.get("timestamp") if isinstance(p, dict) else None
+                                            for p in sub["payload"].tolist()])
+    return sub.drop(columns="payload").assign(payload_ts=parsed.array, naive=naive)
+
+
+def _time_rows(cps: np.ndarray, connections: np.ndarray, seq: np.ndarray, offset_s: np.ndarray,
+               queueable: bool) -> dict[str, np.ndarray]:
+    """Columns of :func:`_payload_times` (but action) for messages of one kind."""
+    return {"_cp": np.asarray(cps, dtype=object), "connection_id": np.asarray(connections, dtype=object),
+            "seq": np.asarray(seq, dtype=np.int64), "offset_s": np.asarray(offset_s, dtype=float),
+            QUEUEABLE: np.full(len(seq), queueable)}
+
+
 def _payload_times(cap: Any) -> pd.DataFrame:
     """One row per charger message with a payload time: _cp, connection_id, seq, action, offset_s
-    (payload time - capture time), queueable (a §3.7 transaction message)."""
-    parts = []
+    (payload time - capture time, s), queueable (a §3.7 transaction message); sorted by seq."""
+    parts = {}
     st = cap.status
     st = st[st["ts_from_payload"].to_numpy(dtype=bool)]
-    parts.append(pd.DataFrame({"_cp": cp_key(st["charge_point_id"]), "connection_id": st["connection_id"].to_numpy(),
-                               "seq": st["seq"].to_numpy(), "action": "StatusNotification",
-                               "offset_s": (st["ts"] - st["capture_ts"]).dt.total_seconds().to_numpy(),
-                               QUEUEABLE: False}))
+    parts["StatusNotification"] = _time_rows(
+        cp_key(st["charge_point_id"]), st["connection_id"].to_numpy(), st["seq"].to_numpy(),
+        (st["ts"] - st["capture_ts"]).dt.total_seconds().to_numpy(), False)
     mv = cap.meter_values
     # Clock-aligned samples are stamped with the start of their interval, so they are left out.
-    use = np.flatnonzero(((mv["source"] == "MeterValues") & (mv["context"] != spec16.SAMPLE_CLOCK)
-                          & mv["ts"].notna()).to_numpy(dtype=bool))
-    if len(use):
-        # meter_values is in capture order, so each frame's rows are contiguous: reduce per run of seq.
-        frame_seq = mv["seq"].to_numpy()[use]
-        first = np.flatnonzero(np.r_[True, frame_seq[1:] != frame_seq[:-1]])
-        sample_us = mv["ts"].to_numpy(dtype="datetime64[us]")[use].astype(np.int64)
-        newest_us = np.maximum.reduceat(sample_us, first)
-        rows = use[first]
-        capture_us = mv["capture_ts"].to_numpy(dtype="datetime64[us]")[rows].astype(np.int64)
-        parts.append(pd.DataFrame({"_cp": cp_key(mv["charge_point_id"].iloc[rows]),
-                                   "connection_id": cp_key(mv["connection_id"].iloc[rows]),
-                                   "seq": frame_seq[first], "action": "MeterValues",
-                                   "offset_s": (newest_us - capture_us) / 1e6, QUEUEABLE: True}))
-    frames = cap.frames
+    use = (isin(mv["source"], ["MeterValues"]) & ~isin(mv["context"], [spec16.SAMPLE_CLOCK])
+           & mv["ts"].notna().to_numpy())
+    if use.any():
+        # meter_values is in capture order, so each frame's rows are contiguous: reduce per run of seq
+        # (on whole columns: cheaper than copying out the rows used first).
+        seq = mv["seq"].to_numpy()
+        first = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+        newest_us = np.maximum.reduceat(np.where(use, epoch_us(mv["ts"]), np.iinfo(np.int64).min), first)
+        used = np.logical_or.reduceat(use, first)
+        rows, newest_us = first[used], newest_us[used]
+        capture_us = epoch_us(mv["capture_ts"])[rows]
+        parts["MeterValues"] = _time_rows(cp_key(mv["charge_point_id"].iloc[rows]),
+                                          cp_key(mv["connection_id"].iloc[rows]), seq[rows],
+                                          (newest_us - capture_us) / 1e6, True)
+    messages = memo(cap, ("transaction_message_times",), lambda: _transaction_message_times(cap))
     for action in ("StartTransaction", "StopTransaction"):
-        mask = ((frames["message_type"] == "CALL") & (frames["direction"] == "charger_to_csms")
-                & (frames["action"] == action)).to_numpy(dtype=bool, na_value=False)
-        sub = frames.loc[mask, ["ts", "charge_point_id", "connection_id", "seq", "payload"]]
-        stamps = [p.get("timestamp") if isinstance(p, dict) else None for p in sub["payload"].tolist()]
-        parsed, _, _ = parse_payload_times(stamps)
-        offset = (parsed.to_numpy(dtype="datetime64[us]") - sub["ts"].to_numpy(dtype="datetime64[us]")) / np.timedelta64(1, "s") if len(sub) else np.zeros(0)
-        parts.append(pd.DataFrame({"_cp": cp_key(sub["charge_point_id"]),
-                                   "connection_id": sub["connection_id"].to_numpy(), "seq": sub["seq"].to_numpy(),
-                                   "action": action, "offset_s": np.asarray(offset, dtype=float), QUEUEABLE: True}))
-    table = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
-        pd.DataFrame(columns=["_cp", "connection_id", "seq", "action", "offset_s", QUEUEABLE])
-    table = table[np.isfinite(table["offset_s"].to_numpy(dtype=float))]
-    return table.sort_values("seq", kind="stable").reset_index(drop=True)
+        sub = messages[(messages["action"] == action).to_numpy(dtype=bool, na_value=False)]
+        offset = (sub["payload_ts"].to_numpy(dtype="datetime64[us]") - sub["ts"].to_numpy(dtype="datetime64[us]")
+                  ) / np.timedelta64(1, "s")
+        parts[action] = _time_rows(cp_key(sub["charge_point_id"]), sub["connection_id"].to_numpy(),
+                                   sub["seq"].to_numpy(), offset, True)
+    columns = {name: np.concatenate([part[name] for part in parts.values()]) for name in parts["StatusNotification"]}
+    columns["action"] = np.repeat(np.arange(len(parts)), [len(part["seq"]) for part in parts.values()])
+    keep = np.flatnonzero(np.isfinite(columns["offset_s"]))
+    keep = keep[np.argsort(columns["seq"][keep], kind="stable")]
+    table = {name: object_column(values[keep]) if values.dtype == object else values[keep]
+             for name, values in columns.items()}
+    table["action"] = pd.Categorical.from_codes(table["action"], categories=list(parts))
+    return pd.DataFrame(table)[["_cp", "connection_id", "seq", "action", "offset_s", QUEUEABLE]]
+
+
+def _connection_groups(connection: pd.Series) -> np.ndarray:
+    """A group number per row: equal connection ids together, missing ones with "" (both: not known)."""
+    codes, uniques = pd.factorize(connection)
+    empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+    codes[codes < 0] = empty[0] if len(empty) else len(uniques)
+    return codes
+
+
+_KINDS = ["ok", "skew", "late"]
+"""The kinds of payload time, see :func:`_classify_times`."""
 
 
 def _classify_times(cap: Any, config: CheckConfig) -> pd.DataFrame:
@@ -245,25 +310,29 @@ def _classify_times(cap: Any, config: CheckConfig) -> pd.DataFrame:
         return times.assign(kind=[])
     offset = times["offset_s"].to_numpy(dtype=float)
     fresh = np.abs(offset) <= config.clock_skew_s
-    conn = times["connection_id"].astype(object).where(times["connection_id"].notna(), "").to_numpy()
-    grouped = pd.Series(fresh.astype(np.int64)).groupby(conn, sort=False)
+    grouped = pd.Series(fresh.astype(np.int64)).groupby(_connection_groups(times["connection_id"]), sort=False)
     fresh_before = (grouped.cumsum().to_numpy() - fresh) > 0
     fresh_after = (grouped.transform("sum").to_numpy() - grouped.cumsum().to_numpy()) > 0
     backlog = ~fresh & ~fresh_before & fresh_after & (offset < 0)
     queueable = times[QUEUEABLE].to_numpy(dtype=bool)
-    kind = np.where(fresh, "ok", "skew").astype(object)
-    kind[backlog & queueable] = np.where(offset[backlog & queueable] < -config.late_delivery_s, "late", "ok")
-    kind[backlog & ~queueable] = "ok"
-    return times.assign(kind=kind)
+    kind = np.where(fresh, _KINDS.index("ok"), _KINDS.index("skew"))
+    kind[backlog & queueable] = np.where(offset[backlog & queueable] < -config.late_delivery_s,
+                                         _KINDS.index("late"), _KINDS.index("ok"))
+    kind[backlog & ~queueable] = _KINDS.index("ok")
+    return times.assign(kind=pd.Categorical.from_codes(kind, categories=_KINDS))
 
 
-def _times_of_kind(cap: Any, config: CheckConfig, kind: str) -> tuple[pd.DataFrame, pd.Series | None]:
+def _times_of_kind(cap: Any, config: CheckConfig, kind: str) -> tuple[pd.DataFrame, dict[int, Any]]:
     """Payload times classified ``kind`` (shared by clock_skew and late_delivery, computed once per capture),
-    and the capture time of every frame by seq (None when there are none)."""
+    and the capture time of their frames by seq."""
     times = memo(cap, ("classified_times", config.clock_skew_s, config.late_delivery_s),
                  lambda: _classify_times(cap, config))
-    rows = times[times["kind"] == kind]
-    return rows, (cap.frames.set_index("seq")["ts"] if len(rows) else None)
+    rows = times[(times["kind"] == kind).to_numpy(dtype=bool)]
+    if len(rows) == 0:
+        return rows, {}
+    frames = cap.frames
+    mine = frames["seq"].isin(rows["seq"]).to_numpy()
+    return rows, dict(zip(frames["seq"][mine].tolist(), frames["ts"][mine].tolist()))
 
 
 @check("clock_skew", clause="OCPP 1.6 ed.2 §4.2 (charge point SHOULD sync its clock), ev.energy R2")
@@ -300,13 +369,9 @@ def naive_timestamp(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     parts.append(mv.loc[mv["ts_naive"].to_numpy(dtype=bool), ["charge_point_id", "seq", "capture_ts"]])
     st = cap.status
     parts.append(st.loc[st["ts_naive"].to_numpy(dtype=bool), ["charge_point_id", "seq", "capture_ts"]])
-    frames = cap.frames
-    mask = ((frames["message_type"] == "CALL") & (frames["direction"] == "charger_to_csms")
-            & frames["action"].isin(["StartTransaction", "StopTransaction"])).to_numpy(dtype=bool, na_value=False)
-    sub = frames.loc[mask, ["charge_point_id", "seq", "ts", "payload"]]
-    _, naive, _ = parse_payload_times([p.get("timestamp") if isinstance(p, dict) else None
-                                       for p in sub["payload"].tolist()])
-    parts.append(sub.loc[naive, ["charge_point_id", "seq", "ts"]].rename(columns={"ts": "capture_ts"}))
+    messages = memo(cap, ("transaction_message_times",), lambda: _transaction_message_times(cap))
+    parts.append(messages.loc[messages["naive"].to_numpy(dtype=bool), ["charge_point_id", "seq", "ts"]].rename(
+        columns={"ts": "capture_ts"}))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
     if rows is None:
         return

@@ -19,7 +19,20 @@ import pandas as pd
 
 from .. import spec16
 from ..tables.transactions import epoch_s, power_readings
-from ._support import as_int, clean, cp_key, cp_or_none, memo, seqs
+from ._support import (
+    as_int,
+    clean,
+    cp_codes,
+    cp_key,
+    cp_or_none,
+    first_of_each,
+    frames_mask,
+    isin,
+    joint_codes,
+    memo,
+    object_column,
+    seqs,
+)
 from .registry import CheckConfig, Finding, check
 
 ZERO_WHILE_CHARGING_MIN_READINGS = 2
@@ -35,27 +48,31 @@ def transaction_open_at_end(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     tx = _rows(cap.transactions, "open_at_end")
     if len(tx) == 0:
         return
-    st = cap.status
-    st = st.assign(_cp=cp_key(st["charge_point_id"]))
-    last_status = st.sort_values("seq", kind="stable").groupby(["_cp", "connector_id"], sort=False).last()
-    for i in range(len(tx)):
-        row = tx.iloc[i]
-        key = (cp_key(pd.Series([row["charge_point_id"]]))[0], row["connector_id"])
-        idle = None
-        if clean(row["connector_id"]) is not None and key in last_status.index:
-            latest = last_status.loc[key]
-            if latest["seq"] > row["start_seq"] and latest["status"] in ("Available", "Unavailable", "Faulted"):
-                idle = latest
-        if idle is not None:
-            yield Finding("transaction_open_at_end", "warning", clean(row["ts"]), clean(row["charge_point_id"]),
-                          as_int(row["connector_id"]), as_int(row["transaction_id"]),
-                          f"transaction {clean(row['transaction_id'])} was never stopped although the connector "
-                          f"went {idle['status']}", seqs(row["start_seq"], idle["seq"]))
+    seq_of, status_of = _latest_status(cap.status)
+    for ts, cp, key, connector, tid, start_seq in zip(
+            tx["ts"].tolist(), tx["charge_point_id"].tolist(), cp_key(tx["charge_point_id"]).tolist(),
+            tx["connector_id"].tolist(), tx["transaction_id"].tolist(), tx["start_seq"].tolist()):
+        where = (key, connector)
+        idle = (clean(connector) is not None and where in seq_of and seq_of[where] > start_seq
+                and status_of.get(where) in ("Available", "Unavailable", "Faulted"))
+        if idle:
+            yield Finding("transaction_open_at_end", "warning", clean(ts), clean(cp), as_int(connector), as_int(tid),
+                          f"transaction {clean(tid)} was never stopped although the connector "
+                          f"went {status_of[where]}", seqs(start_seq, seq_of[where]))
         else:
-            yield Finding("transaction_open_at_end", "info", clean(row["ts"]), clean(row["charge_point_id"]),
-                          as_int(row["connector_id"]), as_int(row["transaction_id"]),
-                          f"transaction {clean(row['transaction_id'])} is still open at the end of the capture",
-                          seqs(row["start_seq"]))
+            yield Finding("transaction_open_at_end", "info", clean(ts), clean(cp), as_int(connector), as_int(tid),
+                          f"transaction {clean(tid)} is still open at the end of the capture", seqs(start_seq))
+
+
+def _latest_status(st: pd.DataFrame) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], str]]:
+    """Per (charge point key, connector): the seq of its latest StatusNotification, and the latest status
+    reported (a report without a readable status keeps the one before)."""
+    st = st[st["connector_id"].notna().to_numpy()].sort_values("seq", kind="stable")
+    keys = list(zip(cp_key(st["charge_point_id"]).tolist(), st["connector_id"].tolist()))
+    seq_of = dict(zip(keys, st["seq"].tolist()))  # later reports overwrite earlier ones
+    has_status = st["status"].notna().to_numpy()
+    status_of = dict(zip([k for k, keep in zip(keys, has_status) if keep], st["status"][has_status].tolist()))
+    return seq_of, status_of
 
 
 @check("transaction_stop_without_start", clause="OCPP 1.6 ed.2 §6.46 StopTransaction.req transactionId "
@@ -98,17 +115,18 @@ def transaction_id_reused(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 def meter_values_unknown_transaction(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """MeterValues naming a transactionId that no StartTransaction reply or StopTransaction of the charge point has."""
     mv = cap.meter_values
-    use = np.flatnonzero(((mv["source"] == "MeterValues") & mv["transaction_id"].notna()).to_numpy(dtype=bool))
+    use = np.flatnonzero(isin(mv["source"], ["MeterValues"]) & mv["transaction_id"].notna().to_numpy())
     if len(use) == 0:
         return
-    _, first = np.unique(mv["seq"].to_numpy()[use], return_index=True)  # one row per frame
-    sub = mv.iloc[use[first]][["capture_ts", "charge_point_id", "connector_id", "transaction_id", "seq"]]
+    first = first_of_each(mv["seq"].to_numpy()[use])  # one row per frame
+    sub = mv[["capture_ts", "charge_point_id", "connector_id", "transaction_id", "seq"]].iloc[use[first]]
     cps = cp_key(sub["charge_point_id"])
     tids = sub["transaction_id"].to_numpy(dtype="int64", na_value=0)
     tx = cap.transactions
-    known = set(zip(cp_key(tx["charge_point_id"]).tolist(), tx["transaction_id"].astype("Int64").tolist()))
-    unknown = np.fromiter(((c, t) not in known for c, t in zip(cps.tolist(), tids.tolist())), dtype=bool,
-                          count=len(sub))
+    known = tx[tx["transaction_id"].notna().to_numpy()]
+    frame_pair, known_pair = joint_codes([cps, tids], [cp_key(known["charge_point_id"]),
+                                                       known["transaction_id"].to_numpy(dtype="int64")])
+    unknown = ~np.isin(frame_pair, known_pair)
     if not unknown.any():
         return
     sub = sub[unknown].assign(_cp=cps[unknown])
@@ -168,44 +186,83 @@ def charging_without_transaction(cap: Any, config: CheckConfig) -> Iterator[Find
                       seqs(row["seq"]))
 
 
-def _readings_with_status(cap: Any, config: CheckConfig) -> pd.DataFrame:
-    """Power readings of connectors > 0 joined with the status in force (settled), one row per reading."""
+_BOUNDARY_CONTEXTS = ("Transaction.Begin", "Transaction.End", "Interruption.Begin", "Interruption.End")
+_READING_COLUMNS = ["charge_point_id", "connector_id", "transaction_id", "ts", "seq", "meter_value_index",
+                    "measurand", "unit_normalized", "value_normalized", "phase"]
+"""The meter_values columns power_readings reads (and carries) for the status checks."""
+
+
+def _power_rows(mv: pd.DataFrame) -> np.ndarray:
+    """Positions of the meter_values rows that give the power of MeterValues readings of connectors > 0
+    (boundary contexts left out).
+
+    A MeterValue element with an overall Power.Active.Import in W has that power (power_readings ignores
+    its other samples), so its current and voltage samples are left out here: most elements carry all
+    three, and copying and grouping them cost more than the rest of the status checks."""
+    use = (isin(mv["source"], ["MeterValues"]) & (mv["connector_id"].to_numpy(dtype="int64", na_value=0) > 0)
+           & mv["ts"].notna().to_numpy() & ~isin(mv["context"], _BOUNDARY_CONTEXTS)
+           & isin(mv["measurand"], [spec16.POWER_IMPORT, spec16.CURRENT_IMPORT, spec16.VOLTAGE]))
+    rows = np.flatnonzero(use)
+    if len(rows) == 0:
+        return rows
+    overall_w = (isin(mv["measurand"], [spec16.POWER_IMPORT]) & isin(mv["unit_normalized"], ["W"])
+                 & mv["phase"].isna().to_numpy())[rows]
+    # The samples of one element are adjacent (capture order). A run of one (seq, meter_value_index) is
+    # never more than one element, so should an element be split, its rows are only kept, never lost.
+    seq = mv["seq"].to_numpy()[rows]
+    index = mv["meter_value_index"].to_numpy()[rows]
+    starts = np.flatnonzero(np.r_[True, (seq[1:] != seq[:-1]) | (index[1:] != index[:-1])])
+    run_has_overall = np.logical_or.reduceat(overall_w, starts)
+    has_overall = np.repeat(run_has_overall, np.diff(np.r_[starts, len(rows)]))
+    return rows[overall_w | ~has_overall]
+
+
+def _status_power_conflicts(cap: Any, config: CheckConfig) -> pd.DataFrame:
+    """Settled power readings of connectors > 0 that disagree with the status in force: above power_idle_w
+    while SuspendedEV/SuspendedEVSE, or at or below it while Charging. One row per reading, in time order:
+    _cp, connector_id, t, power_w, seq, transaction_id, status, status_seq, status_ts."""
     mv = cap.meter_values
-    use = ((mv["source"] == "MeterValues") & (mv["connector_id"] > 0) & mv["ts"].notna()
-           & ~mv["context"].isin(["Transaction.Begin", "Transaction.End", "Interruption.Begin",
-                                  "Interruption.End"])
-           & mv["measurand"].isin([spec16.POWER_IMPORT, spec16.CURRENT_IMPORT, spec16.VOLTAGE])).to_numpy(
-        dtype=bool, na_value=False)
     empty = pd.DataFrame(columns=["_cp", "connector_id", "t", "power_w", "seq", "status", "status_seq",
                                   "status_ts", "transaction_id"])
-    if not use.any():
+    rows = _power_rows(mv)
+    if len(rows) == 0:
         return empty
-    readings = power_readings(mv[use])
+    readings = power_readings(mv[_READING_COLUMNS].iloc[rows])
     st = cap.status
     st = st[st["connector_id"].notna() & st["ts"].notna() & st["status"].notna()]
     if len(readings) == 0 or len(st) == 0:
         return empty
-    left = pd.DataFrame({"_cp": cp_key(readings["charge_point_id"]),
-                         "connector_id": readings["connector_id"].to_numpy(dtype="int64", na_value=0),
+    cp_keys, (reading_cp, status_cp) = cp_codes(readings["charge_point_id"], st["charge_point_id"])
+    reading_connector = readings["connector_id"].to_numpy(dtype="int64", na_value=0)
+    status_connector = st["connector_id"].to_numpy(dtype="int64", na_value=0)
+    reading_where, status_where = joint_codes([reading_cp, reading_connector], [status_cp, status_connector])
+    left = pd.DataFrame({"_where": reading_where, "_cp": reading_cp, "connector_id": reading_connector,
                          "t": epoch_s(readings["ts"]), "power_w": readings["power_w"].to_numpy(dtype=float),
-                         "seq": readings["seq"].to_numpy(), "transaction_id": readings["transaction_id"].to_numpy()})
+                         "seq": readings["seq"].to_numpy(), "transaction_id": readings["transaction_id"].array})
     st_t = epoch_s(st["ts"])
-    right = pd.DataFrame({"_cp": cp_key(st["charge_point_id"]), "connector_id": st["connector_id"].to_numpy(dtype="int64", na_value=0),
-                          "status_t": st_t, "status_next": st_t + st["time_in_state_s"].fillna(np.inf).to_numpy(),
+    right = pd.DataFrame({"_where": status_where, "status_t": st_t,
+                          "status_next": st_t + st["time_in_state_s"].fillna(np.inf).to_numpy(),
                           "status": st["status"].to_numpy(), "status_seq": st["seq"].to_numpy(),
                           "status_ts": st["ts"].reset_index(drop=True)})
     joined = pd.merge_asof(left.sort_values("t", kind="stable"), right.sort_values("status_t", kind="stable"),
-                           left_on="t", right_on="status_t", by=["_cp", "connector_id"], direction="backward")
-    settled = ((joined["t"] - joined["status_t"] >= config.status_settle_s)
-               & (joined["status_next"] - joined["t"] >= config.status_settle_s))
-    return joined[settled.to_numpy(dtype=bool, na_value=False) & joined["status"].notna().to_numpy()]
+                           left_on="t", right_on="status_t", by="_where", direction="backward")
+    t = joined["t"].to_numpy()
+    settled = ((t - joined["status_t"].to_numpy() >= config.status_settle_s)
+               & (joined["status_next"].to_numpy() - t >= config.status_settle_s))
+    status = joined["status"]
+    power = joined["power_w"].to_numpy()
+    conflict = ((isin(status, spec16.SUSPENDED_STATUSES) & (power > config.power_idle_w))
+                | (isin(status, [spec16.CHARGING_STATUS]) & (power <= config.power_idle_w)))
+    joined = joined[settled & conflict].drop(columns="_where")
+    return joined.assign(_cp=object_column(cp_keys[joined["_cp"].to_numpy()], index=joined.index))
 
 
 @check("power_while_suspended", clause="OCPP 1.6 ed.2 §7.7 ChargePointStatus (SuspendedEV/SuspendedEVSE: no energy "
                                        "transferred); ev.energy R10")
 def power_while_suspended(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Power above power_idle_w while the connector says SuspendedEV or SuspendedEVSE."""
-    joined = memo(cap, ("readings_with_status", config.status_settle_s), lambda: _readings_with_status(cap, config))
+    joined = memo(cap, ("status_power_conflicts", config.status_settle_s, config.power_idle_w),
+                  lambda: _status_power_conflicts(cap, config))
     bad = joined[joined["status"].isin(list(spec16.SUSPENDED_STATUSES)).to_numpy(dtype=bool)
                  & (joined["power_w"] > config.power_idle_w).to_numpy(dtype=bool)]
     for status_seq, group in bad.groupby("status_seq", sort=True):
@@ -221,7 +278,8 @@ def power_while_suspended(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                                            "transferred); ev.energy R10")
 def power_zero_while_charging(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """Power at or below power_idle_w in two or more readings of one Charging period."""
-    joined = memo(cap, ("readings_with_status", config.status_settle_s), lambda: _readings_with_status(cap, config))
+    joined = memo(cap, ("status_power_conflicts", config.status_settle_s, config.power_idle_w),
+                  lambda: _status_power_conflicts(cap, config))
     bad = joined[(joined["status"] == spec16.CHARGING_STATUS).to_numpy(dtype=bool)
                  & (joined["power_w"] <= config.power_idle_w).to_numpy(dtype=bool)]
     for status_seq, group in bad.groupby("status_seq", sort=True):
@@ -241,8 +299,9 @@ def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[F
     the charger restarted mid-session, so the session's end (and energy) is reported from the queue later.
     Judged on capture time, which a charger's clock cannot skew."""
     frames = cap.frames
-    boots = frames[((frames["message_type"] == "CALL") & (frames["action"] == "BootNotification")
-                    & (frames["direction"] == "charger_to_csms")).to_numpy(dtype=bool, na_value=False)]
+    boots = frames[frames_mask(cap, "message_type", "CALL")
+                   & isin(frames["action"], ["BootNotification"])
+                   & frames_mask(cap, "direction", "charger_to_csms")]
     tx = cap.transactions
     if len(boots) == 0 or len(tx) == 0:
         return
