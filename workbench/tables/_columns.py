@@ -20,7 +20,7 @@ def utc_times(values: Sequence[Any]) -> pd.DatetimeIndex:
     if len(values) == 0:
         return pd.DatetimeIndex([], dtype=TS_DTYPE)
     try:
-        parsed = pd.to_datetime(values, format="ISO8601", utc=True)
+        parsed = pd.to_datetime(values, format="ISO8601", utc=True, cache=False)
     except (ValueError, TypeError, OverflowError):
         # Only reached when some value is malformed: coerce those (and only those) to NaT.
         parsed = pd.to_datetime(pd.Series(values, dtype="object").map(_one_time), utc=True)
