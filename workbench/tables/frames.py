@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 from .. import jsonfast
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
-from ._columns import paused_gc, sparse_str_column, str_column, utc_times
+from ._columns import ARROW_STR, paused_gc, sparse_str_column, str_column, utc_times
 from .meter_values import SOURCES, MeterValueCollector
 from .pairing import Pairing, pair_frames
 from .payloads import PayloadArray
@@ -161,11 +162,11 @@ class FrameCollector:
         payload = PayloadArray.from_frames(self.raw, parsed.slots)
         for row, value in parsed.objects.items():
             payload[row] = value
-        mapping = charge_point_by_connection or {}
+        connections = str_column(self.connection_id)
         frame = pd.DataFrame({
             "ts": utc_times(self.ts),
-            "charge_point_id": str_column([mapping.get(c) for c in self.connection_id]),
-            "connection_id": str_column(self.connection_id),
+            "charge_point_id": _charge_points(connections, charge_point_by_connection or {}),
+            "connection_id": connections,
             "seq": pd.array(range(first_seq, first_seq + n) if self.seqs is None else self.seqs, dtype="int64"),
             "direction": str_column(self.direction),
             "message_type": str_column(parsed.kinds),
@@ -182,6 +183,14 @@ class FrameCollector:
             "schema_error": sparse_str_column(n, schema_errors),
         }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         return frame
+
+
+def _charge_points(connections: pd.api.extensions.ExtensionArray,
+                   charge_point_by_connection: Mapping[str, str | None]) -> pd.api.extensions.ExtensionArray:
+    """The charge point of each frame, looked up once per distinct connection (Arrow dictionary codes)."""
+    encoded = pa.array(connections).dictionary_encode()
+    charge_points = str_column([charge_point_by_connection.get(c) for c in encoded.dictionary.to_pylist()])
+    return pd.array(pa.array(charge_points).take(encoded.indices), dtype=ARROW_STR)
 
 
 def _utf8_sizes(texts: list[Any]) -> np.ndarray:
