@@ -419,20 +419,21 @@ class MeterValueCollector:
         rows = np.asarray(self.frame_rows, dtype=np.int64)
         if len(rows) < 2 or bool(np.all(rows[1:] > rows[:-1])):
             return
+        # Each frame's elements, and each element's samples, are consecutive: only frames need sorting.
         frame_order = np.argsort(rows, kind="stable")
-        frame_rank = _ranks(frame_order)
-        element_frame = frame_rank[np.asarray(self.el_frame, dtype=np.int64)]
-        element_order = np.argsort(element_frame, kind="stable")  # each frame's elements stay in order
+        source_frame = np.asarray(self.el_frame, dtype=np.int64)
+        per_frame = np.bincount(source_frame, minlength=len(rows))
+        element_order = _groups_in_order(frame_order, per_frame)
         counts = np.asarray(self.el_count, dtype=np.int64)
-        sample_element = _ranks(element_order)[np.repeat(np.arange(len(counts), dtype=np.int64), counts)]
-        sample_order = np.argsort(sample_element, kind="stable")
+        sample_order = _groups_in_order(element_order, counts)
         sample_rank = _ranks(sample_order)
+        element_frame = np.repeat(np.arange(len(rows), dtype=np.int64), per_frame[frame_order])
 
         self.frame_rows = rows[frame_order].tolist()
         self.frame_is_stop = _taken(self.frame_is_stop, frame_order)
         self.frame_connector = _taken(self.frame_connector, frame_order)
         self.frame_tx = _taken(self.frame_tx, frame_order)
-        self.el_frame = element_frame[element_order].tolist()
+        self.el_frame = element_frame.tolist()
         self.el_ts = _taken(self.el_ts, element_order)
         self.el_index = _taken(self.el_index, element_order)
         self.el_count = counts[element_order].tolist()
@@ -492,6 +493,13 @@ class MeterValueCollector:
         }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         _fill_stop_connectors(table, frames)
         return table
+
+
+def _groups_in_order(order: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Item positions, group after group in ``order``, of consecutive groups of ``sizes`` items each."""
+    starts = np.cumsum(sizes) - sizes
+    taken = sizes[order]
+    return np.repeat(starts[order] - (np.cumsum(taken) - taken), taken) + np.arange(int(taken.sum()), dtype=np.int64)
 
 
 def _ranks(order: np.ndarray) -> np.ndarray:
