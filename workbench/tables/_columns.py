@@ -66,6 +66,11 @@ def str_column(values: Sequence[Any], storage: str = "pyarrow") -> pd.api.extens
         return pd.array([_as_text(v) for v in values], dtype=dtype)
 
 
+def labels_column(names: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A ``str`` column of ``names[code]`` per row, built in Arrow (no Python string per row)."""
+    return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(codes, type=pa.int64())), dtype=ARROW_STR)
+
+
 def sparse_str_column(length: int, values: Mapping[int, Any],
                       storage: str = "python") -> pd.api.extensions.ExtensionArray:
     """A ``str`` column of ``length`` rows, missing but for ``values`` ({row: value}): for columns such as

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pandas.api.extensions import take
 
-from ._columns import take_str
+from ._columns import labels_column, take_str
 from .pairing import REVERSE, Pairing, pair_frames
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -117,7 +116,7 @@ def build_calls(frames: pd.DataFrame, pairing: Pairing | None = None) -> pd.Data
         "error_code": masked_str("error_code", safe_reply, has_reply),
         "reply_ts": reply_ts,
         "latency_s": latency,
-        "outcome": _labels(OUTCOMES, outcome),
+        "outcome": labels_column(OUTCOMES, outcome),
     }, copy=False)  # every column is new: copying them (the payload columns are large) would be waste
 
 
@@ -135,10 +134,3 @@ def _request_direction(anchor_direction: pd.api.extensions.ExtensionArray,
     return anchor_direction
 
 
-_ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # the "str" dtype of pandas 3
-
-
-def _labels(names: tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """A ``str`` column of ``names[code]`` per row, built in Arrow (no Python string per row)."""
-    return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(codes, type=pa.int64())),
-                    dtype=_ARROW_STR)

@@ -381,10 +381,10 @@ class MeterValueCollector:
         captured, key = _shape_key(text, id_end)
         names = [s if s is not None else i for s, i in zip(key[1::3], key[2::3])]
         expected: list[tuple[str, Any]] = []  # (key, text) in text order, from the decoded payload
-        for field, value in payload.items():
-            if field in _INTEGER_FIELDS and type(value) is int and 0 <= value < 10**18:
-                expected.append((field, str(value)))
-            elif field == "meterValue":
+        for key_name, value in payload.items():
+            if key_name in _INTEGER_FIELDS and type(value) is int and 0 <= value < 10**18:
+                expected.append((key_name, str(value)))
+            elif key_name == "meterValue":
                 for element in value:
                     for name, item in element.items():
                         if name == "timestamp":

@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from .. import spec16
-from ._columns import paused_gc
+from ._columns import labels_column, paused_gc
 from .meter_values import _int_or_none, _text
 from .payload_time import TS_DTYPE, parse_payload_times
 
@@ -639,12 +638,11 @@ def power_readings(mv: pd.DataFrame) -> pd.DataFrame:
     out["power_w"] = np.concatenate([part.to_numpy(dtype=np.float64) for part in parts])
     # Built in Arrow: the same str column as from Python strings, without a Python object per reading.
     source = np.repeat(np.arange(3), [len(part) for part in parts])
-    out["power_source"] = pd.array(_POWER_SOURCES.take(pa.array(source)), dtype=_ARROW_STR)
+    out["power_source"] = labels_column(_POWER_SOURCES, source)
     return out
 
 
-_POWER_SOURCES = pa.array(["power", "phase_power", "current_x_voltage"], type=pa.large_string())
-_ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # the "str" dtype of pandas 3
+_POWER_SOURCES = ("power", "phase_power", "current_x_voltage")
 
 
 def _first_appearance_numbers(keys: np.ndarray) -> tuple[np.ndarray, int]:
