@@ -6,7 +6,9 @@ bare decode and the peak memory (ru_maxrss) of the process that did the analysis
 2M/1M time ratio and the targets (1M frames in at most 15 s, at most 5x the bare decode, peak
 memory at most 2 GB, 2M at most 2.2x 1M).
 
-Each measurement runs in a fresh subprocess so its peak memory is its own. Not a unit test.
+Each measurement runs in a fresh subprocess so its peak memory is its own. The analysis runs three
+times per size (``--repeat``), sizes alternating; the median run is the figure, so one slow spell of
+this shared VM does not decide a target. Not a unit test.
 
     python bench/analyze.py              # 1M and 2M frames
     python bench/analyze.py --quick      # 100k frames, a smoke run
@@ -130,6 +132,25 @@ def print_profile(profile_path: str, limit: int = 25) -> None:
         print(f"  {tottime:7.2f} {cumtime:7.2f}  {name}")
 
 
+def _print_size(frames: int, decode: dict, analysis: dict, runs: list[dict]) -> None:
+    """One size's figures: every run's time, then the median run in detail."""
+    stages = "  ".join(f"{name} {seconds:.2f}" for name, seconds in analysis["stages_s"].items())
+    peaks = "  ".join(f"{name} {mb:.0f}" for name, mb in analysis["peaks_mb"].items())
+    times = ", ".join(f"{run['total_s']:.2f}" for run in runs)
+    print(
+        f"{frames:>9} frames: analysis {analysis['total_s']:.2f} s (median of {times}; "
+        f"{frames / analysis['total_s']:,.0f} frames/s), "
+        f"bare decode {decode['decode_s']:.2f} s, ratio {analysis['total_s'] / decode['decode_s']:.2f}x, "
+        f"peak {analysis['peak_mb']:.0f} MB\n"
+        f"           CPU time (s): analysis {analysis['cpu_s']:.2f}, bare decode {decode['cpu_s']:.2f} "
+        f"(ratio {analysis['cpu_s'] / decode['cpu_s']:.2f}x; wall > CPU means the machine was busy)\n"
+        f"           stages (s): {stages}\n"
+        f"           peak RSS after each stage (MB): {peaks}\n"
+        f"           findings: {analysis['findings_by_check'] or 'none'}",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one size of 100k frames (smoke run)")
@@ -139,6 +160,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the analysis of the smallest size")
     parser.add_argument("--partitions", type=int, default=2, metavar="N",
                         help="also time load(partitions=N) (charge-point partitions in N processes; 1: skip)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="analyse each size N times, sizes alternating; the median run is the figure (default 3)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -152,37 +175,32 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    sizes = args.sizes or ([100_000] if args.quick else [1_000_000, 2_000_000])
+    sizes = sorted(args.sizes or ([100_000] if args.quick else [1_000_000, 2_000_000]))
     with tempfile.TemporaryDirectory(prefix="ocpp-bench-") as scratch:
         directory = args.dir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
-        results = []
-        for size in sorted(sizes):
+        captures = []
+        for size in sizes:
             path, frames, generate_s = make_capture(directory, size, args.seed)
             size_mb = os.path.getsize(path) / 1e6
             print(f"generated {frames} frames ({size_mb:.0f} MB) in {generate_s:.1f} s: {path.name}", flush=True)
-            decode = _run_child("--child", "decode", str(path))
-            analysis = _run_child("--child", "analyze", str(path))
+            captures.append((path, frames, _run_child("--child", "decode", str(path))))
+        # Sizes alternate from run to run, so that a change in the machine's load hits every size alike.
+        runs: list[list[dict]] = [[] for _ in captures]
+        for _ in range(args.repeat):
+            for (path, _, _), size_runs in zip(captures, runs):
+                size_runs.append(_run_child("--child", "analyze", str(path)))
+        results = []
+        for (path, frames, decode), size_runs in zip(captures, runs):
+            analysis = sorted(size_runs, key=lambda run: run["total_s"])[len(size_runs) // 2]  # the median run
             results.append((frames, decode, analysis))
-            stages = "  ".join(f"{name} {seconds:.2f}" for name, seconds in analysis["stages_s"].items())
-            peaks = "  ".join(f"{name} {mb:.0f}" for name, mb in analysis["peaks_mb"].items())
-            print(
-                f"{frames:>9} frames: analysis {analysis['total_s']:.2f} s "
-                f"({frames / analysis['total_s']:,.0f} frames/s), bare decode {decode['decode_s']:.2f} s, "
-                f"ratio {analysis['total_s'] / decode['decode_s']:.2f}x, peak {analysis['peak_mb']:.0f} MB\n"
-                f"           CPU time (s): analysis {analysis['cpu_s']:.2f}, bare decode {decode['cpu_s']:.2f} "
-                f"(ratio {analysis['cpu_s'] / decode['cpu_s']:.2f}x; wall > CPU means the machine was busy)\n"
-                f"           stages (s): {stages}\n"
-                f"           peak RSS after each stage (MB): {peaks}\n"
-                f"           findings: {analysis['findings_by_check'] or 'none'}",
-                flush=True,
-            )
+            _print_size(frames, decode, analysis, size_runs)
             if args.partitions > 1:
                 split = _run_child("--child", f"analyze-{args.partitions}", str(path))
                 print(f"           partitioned ({args.partitions} processes, not the targets' figure): "
                       f"{split['total_s']:.2f} s wall, peak {split['peak_mb']:.0f} MB in this process "
                       f"+ {split['partition_peak_mb']:.0f} MB per partition process", flush=True)
-            if args.profile and size == min(sizes):
+            if args.profile and frames == captures[0][1]:
                 # A separate run: the profiler's overhead must not count in the figures above.
                 profile_out = str(directory / "analysis.prof")
                 _run_child("--child", "analyze", str(path), "--profile-out", profile_out)
