@@ -170,6 +170,10 @@ def main() -> int:
         kind, path = args.child
         if kind == "decode":
             result = child_decode(path)
+        elif kind.startswith("generate-"):
+            _, target_frames, seed = kind.split("-")
+            made, frames, seconds = make_capture(Path(path), int(target_frames), int(seed))
+            result = {"path": str(made), "frames": frames, "generate_s": seconds}
         else:
             result = child_analyze(path, args.profile_out, int(kind.split("-")[1]) if "-" in kind else 1)
         print(json.dumps(result))
@@ -181,7 +185,10 @@ def main() -> int:
         directory.mkdir(parents=True, exist_ok=True)
         captures = []
         for size in sizes:
-            path, frames, generate_s = make_capture(directory, size, args.seed)
+            # In a child: a parent grown by generating would pass its peak RSS on to every later child
+            # (Linux keeps the larger of the two across fork and exec), inflating their figures.
+            made = _run_child("--child", f"generate-{size}-{args.seed}", str(directory))
+            path, frames, generate_s = Path(made["path"]), made["frames"], made["generate_s"]
             size_mb = os.path.getsize(path) / 1e6
             print(f"generated {frames} frames ({size_mb:.0f} MB) in {generate_s:.1f} s: {path.name}", flush=True)
             captures.append((path, frames, _run_child("--child", "decode", str(path))))
