@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import WorkbenchError
+
 FULL_TEXT_COLUMNS = ("raw", "message", "error_description", "schema_error", "parse_error")
 """Columns shown whole (wrapped) by :func:`styled`: the frame text and messages people read."""
 DEFAULT_ROWS = 60
@@ -59,6 +61,10 @@ def styled(table: pd.DataFrame, *, max_rows: int | None = DEFAULT_ROWS,
         shown = pd.concat([table.head(half), table.tail(half)])
         caption = f"first and last {half:,} of {len(table):,} rows"
     formats = {column: ts_ms for column in shown.columns if _is_datetime(shown[column])}
+    try:
+        import jinja2  # noqa: F401  (pandas' Styler renders with it)
+    except ImportError:
+        raise WorkbenchError("table views need jinja2 (installed with Jupyter): pip install jinja2") from None
     # escape: frame text comes from the wire and must never become markup in a notebook.
     styler = shown.style.format(formats, na_rep="-", escape="html").set_caption(html.escape(caption))
     if formats:

@@ -139,7 +139,7 @@ def parse_passwords(items: list[str]) -> dict[str, str]:
 
 def _csms_tls(args: argparse.Namespace, scratch: Path) -> tuple[Any, str]:
     """The ``pki`` for LabCSMS and a line about what clients must trust."""
-    from ..lab.certs import ServerCertificate, make_lab_pki
+    from ..lab.certs import LOOPBACK_HOSTS, ServerCertificate, make_lab_pki
 
     if args.plain:
         if args.cert or args.key:
@@ -158,8 +158,9 @@ def _csms_tls(args: argparse.Namespace, scratch: Path) -> tuple[Any, str]:
     if args.key is not None:
         raise WorkbenchError("--key needs --cert")
     host, _ = parse_listen(args.listen)
-    pki = make_lab_pki(scratch / "pki", hosts=[host, "127.0.0.1", "::1", "localhost"] if host not in
-                       ("127.0.0.1", "::1", "localhost") else ["127.0.0.1", "::1", "localhost"])
+    # The loopback names, plus the listen address unless it is a wildcard no client connects to.
+    extra = [] if host in (*LOOPBACK_HOSTS, "0.0.0.0", "::") else [host]
+    pki = make_lab_pki(scratch / "pki", hosts=[*extra, *LOOPBACK_HOSTS])
     return pki, f"clients must trust the throw-away CA {pki.ca_cert} (deleted when this stops)"
 
 
