@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import ssl
 import sys
@@ -86,7 +87,25 @@ def _add_bounds(parser: argparse.ArgumentParser, *, sessions_help: str) -> None:
                         help="allow a non-loopback address (off by default on purpose)")
 
 
+class _OneLine(logging.Formatter):
+    """Log records as one line, without tracebacks: the command prints the cause once at the end."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _log_peers_in_one_line() -> None:
+    """The lab peers' warnings on stderr as one line each (otherwise Python's last-resort handler
+    prints each with its traceback). Once per process."""
+    logger = logging.getLogger("workbench.lab")
+    if not any(isinstance(handler.formatter, _OneLine) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLine())
+        logger.addHandler(handler)
+
+
 def run(args: argparse.Namespace) -> int:
+    _log_peers_in_one_line()
     if args.seconds is not None and args.seconds <= 0:
         raise WorkbenchError("--seconds must be positive")
     if args.sessions is not None and args.sessions < 0:
@@ -310,7 +329,7 @@ async def run_charger(args: argparse.Namespace) -> int:
         charger = driver.charger
         if not charger.connections:
             continue  # never connected: the failure below says why
-        say(f"{charger.charge_point_id}: stopped ({why}): {len(charger.truth)} sessions, "
+        say(f"{charger.charge_point_id}: stopped ({'error' if driver.failure else why}): {len(charger.truth)} sessions, "
             f"{len(charger.frames_sent())} messages sent, {len(charger.frames_received())} received")
     if failures:
         for failure in failures:
@@ -343,8 +362,11 @@ class ChargerDriver:
                 return
             while True:  # one session per connector at a time, back to back, until stopped
                 await charger.run_sessions(charger.config.connectors, self.session_s)
-        except WorkbenchError as exc:
-            self.failure = exc
+        except (WorkbenchError, TimeoutError, OSError) as exc:  # e.g. refused, or the CSMS went away for good
+            # The charger's own background error (e.g. "could not reconnect: ...") says more than a timeout.
+            cause = next((e for e in charger.errors if isinstance(e, WorkbenchError)), exc)
+            self.failure = cause if isinstance(cause, WorkbenchError) else WorkbenchError(
+                f"{charger.charge_point_id}: {type(cause).__name__} {cause}".rstrip())
 
     async def finish(self) -> None:
         """Stop running sessions cleanly (StopTransaction, reason Local), then close with 1000."""
