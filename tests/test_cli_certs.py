@@ -119,6 +119,7 @@ def test_refuses_to_replace_a_ca_without_overwrite(tmp_path: Path, capsys) -> No
 @pytest.mark.parametrize("argv, message", [
     (["--days", "0"], "--days"),
     (["--host", ""], "--host"),
+    (["--host", "https://proxy.example.net:8443"], "neither an IP address nor a DNS name"),
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, argv: list[str], message: str) -> None:
     status, _, stderr = _run(capsys, "--out", str(tmp_path / "pki"), *argv)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
+import re
 from pathlib import Path
 
 from cryptography import x509
@@ -21,6 +23,8 @@ from ..lab.certs import KEY_TYPES, LOOPBACK_HOSTS, PROXY_FILE_NAMES, make_pki
 NAME = "certs"
 HELP = "Make a CA and a proxy certificate (IP and DNS names) a real charger can be told to trust."
 DEFAULT_DAYS = 365
+# Letters, digits, hyphens and dots; a leading "*." for a wildcard certificate.
+_DNS_NAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +48,9 @@ def subject_hosts(given: list[str]) -> list[str]:
         host = host.strip().strip("[]")
         if not host:
             raise WorkbenchError("--host must not be empty")
+        if not _is_ip(host) and not _DNS_NAME.fullmatch(host):
+            raise WorkbenchError(f"--host {host!r} is neither an IP address nor a DNS name "
+                                 "(give the bare name or address, without scheme, port or path)")
         if host not in hosts:
             hosts.append(host)
     return hosts
@@ -75,6 +82,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"The charger must trust the CA certificate {pki.ca_cert} "
           f"(SHA-256 {ca_fingerprint(pki.ca_cert)}) and connect to wss://{_url_host(hosts[0])}:PORT/...")
     return 0
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _url_host(host: str) -> str:
