@@ -121,7 +121,8 @@ def test_readme_commands_capture_frames_on_loopback(tmp_path: Path) -> None:
         assert "CP-1" in analyze.stdout
 
         # The mitmdump one-liner on the same port, in place of the proxy.
-        mitmdump = CommandProcess(command("mitmdump"), tmp_path)
+        # HOME: mitmdump keeps its own CA in ~/.mitmproxy; the test leaves the real home alone.
+        mitmdump = CommandProcess(command("mitmdump"), tmp_path, env={"HOME": str(tmp_path / "home")})
         running.append(mitmdump)
         mitmdump.wait_for_line(rf"listening at (\S*?)127\.0\.0\.1:{ports['8443']}\b")
         mitmdump.wait_for_line("ocpp capture: recording to")

@@ -27,9 +27,10 @@ def environment() -> dict[str, str]:
 class CommandProcess:
     """``argv`` started in ``cwd``; stdout and stderr merged into :attr:`lines`."""
 
-    def __init__(self, argv: list[str], cwd: Path) -> None:
+    def __init__(self, argv: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> None:
+        """``env``: variables to set on top of :func:`environment`."""
         self.argv = argv
-        self.process = subprocess.Popen(argv, cwd=cwd, env=environment(), stdin=subprocess.DEVNULL,
+        self.process = subprocess.Popen(argv, cwd=cwd, env={**environment(), **(env or {})}, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
