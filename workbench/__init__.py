@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Capture": "workbench.analysis",
-    "load": "workbench.analysis",
+    "load": "workbench.fleet",
     "CaptureReader": "workbench.capture",
     "CaptureWriter": "workbench.capture",
     "Direction": "workbench.capture",
@@ -45,7 +45,8 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 if TYPE_CHECKING:
-    from .analysis import Capture, load
+    from .analysis import Capture
+    from .fleet import load
     from .capture import CaptureReader, CaptureWriter, Direction, read_capture
     from .checks.registry import CHECKS, CheckConfig, Finding
     from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError

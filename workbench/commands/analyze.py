@@ -17,7 +17,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from ..analysis import Capture, capture_files, load
+from ..analysis import Capture, capture_files
+from ..fleet import load
 from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
 from ..errors import WorkbenchError
 from ..tables._columns import str_column
