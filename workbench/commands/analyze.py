@@ -17,8 +17,9 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from ..analysis import Capture, capture_files
+from ..analysis import Capture
 from ..fleet import load
+from ..fleet.route import fleet_inputs
 from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
 from ..errors import WorkbenchError
 from ..tables._columns import str_column
@@ -52,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, default=1, metavar="N",
                         help="analyse native captures by charge point in N processes (0: one per core for "
                              "captures of 48 MiB and more; 1, the default: in this process)")
+    parser.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS|local[:N]",
+                        help="analyse by charge point bucket on Dask: a scheduler address (tcp://host:8786), or "
+                             "local[:N] for a LocalCluster of this machine's cores (or N worker processes); "
+                             "needs pip install 'ocpp-workbench[dask]'")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr: auto = when stderr is a terminal or the input is > 50 MB")
 
@@ -99,7 +104,7 @@ def _progress_bar(args: argparse.Namespace, files: list[Path]) -> ProgressBar | 
     if args.progress == "never":
         return None
     interactive = sys.stderr.isatty()
-    large = sum(p.stat().st_size for p in files) > LARGE_INPUT_BYTES
+    large = sum(p.stat().st_size for p in files if isinstance(p, Path)) > LARGE_INPUT_BYTES  # URLs: unknown
     if args.progress == "always" or interactive or large:
         return ProgressBar(sys.stderr, interactive=interactive)
     return None
@@ -296,11 +301,12 @@ def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = capture_files(args.files)
+    files = fleet_inputs(args.files)  # local paths, folders or fsspec URLs; a missing one fails here
     bar = _progress_bar(args, files)
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
-               progress=bar.update if bar else None, partitions=args.partitions)
+               progress=bar.update if bar else None, partitions=args.partitions,
+               engine="dask" if args.dask else None, client=args.dask)
     tables, _ = _build_tables(cap, config, bar)
     written = _write_tables(tables, args.out, args.csv) if args.out else []
     if bar:

@@ -108,9 +108,11 @@ class ProcessExecutor(Executor):
 
 
 class DaskExecutor(Executor):
-    """Tasks on a ``dask.distributed`` cluster. ``client``: a Client, a scheduler address, or None for
-    the current client if there is one, else a ``LocalCluster`` of ``workers`` processes (one thread
-    each; ``memory_limit`` per worker, e.g. ``"1.5GB"``) that lives as long as this executor."""
+    """Tasks on a ``dask.distributed`` cluster. ``client``: a Client; a scheduler address
+    (``tcp://host:8786``); ``"local"`` or ``"local:N"`` for a new ``LocalCluster`` of this machine's
+    cores or of N worker processes; or None for the current client if there is one, else
+    ``"local"``. A LocalCluster (one thread per worker; ``memory_limit`` per worker, e.g. ``"1.5GB"``)
+    lives as long as this executor."""
 
     name = "dask"
 
@@ -121,22 +123,28 @@ class DaskExecutor(Executor):
             raise WorkbenchError(DASK_MISSING) from None
         self._cluster = None
         self._own_client = False
-        if isinstance(client, str):
-            try:
-                client = Client(client, timeout="10s")
-            except (OSError, TimeoutError) as exc:
-                raise WorkbenchError(f"cannot reach the Dask scheduler at {client}: {exc}") from None
-            self._own_client = True
-        elif client is None:
+        if client is None:
             from distributed import default_client
 
             try:
                 client = default_client()
             except ValueError:  # no client yet: a cluster of this machine's cores
-                self._cluster = LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
-                                             memory_limit=memory_limit or "auto", dashboard_address=None)
-                client = Client(self._cluster)
-                self._own_client = True
+                client = "local"
+        if isinstance(client, str) and (client == "local" or client.startswith("local:")):
+            count = client.partition(":")[2]
+            if count and not (count.isdigit() and int(count) > 0):
+                raise WorkbenchError(f"--dask {client}: the number of local workers must be a positive integer")
+            self._cluster = LocalCluster(n_workers=int(count) if count else (workers or cores()),
+                                         threads_per_worker=1, processes=True,
+                                         memory_limit=memory_limit or "auto", dashboard_address=":0")
+            client = Client(self._cluster)
+            self._own_client = True
+        elif isinstance(client, str):
+            try:
+                client = Client(client, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise WorkbenchError(f"cannot reach the Dask scheduler at {client}: {exc}") from None
+            self._own_client = True
         self.client = client
         self.workers = max(1, len(client.nthreads()))
         self._run = uuid.uuid4().hex[:8]

@@ -98,4 +98,5 @@ def run(files: Sequence[str | Path], executor: Executor, buckets: int, *, charge
         shares = [executor.nearby(_take, reads[index], by_file.get(index, []), opened if bucket == 0 else None)
                   for index in files_here]
         results.append(executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers))
+    del reads  # the files' results are needed only by the takes: let the workers free them after
     return the_plan, executor.gather(results)
