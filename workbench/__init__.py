@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Capture": "workbench.analysis",
     "load": "workbench.fleet",
+    "open_fleet": "workbench.fleet.dataset",
     "CaptureReader": "workbench.capture",
     "CaptureWriter": "workbench.capture",
     "Direction": "workbench.capture",
@@ -47,6 +48,7 @@ __all__ = sorted([*_LAZY, "__version__"])
 if TYPE_CHECKING:
     from .analysis import Capture
     from .fleet import load
+    from .fleet.dataset import open_fleet
     from .capture import CaptureReader, CaptureWriter, Direction, read_capture
     from .checks.registry import CHECKS, CheckConfig, Finding
     from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError

@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="capture files (.ocpp.jsonl, .gz), directories of them, or foreign logs to import")
     parser.add_argument("--out", metavar="DIR", type=Path,
-                        help="write every table as <DIR>/<table>.parquet (object columns as JSON text)")
+                        help="write every table as <DIR>/<table>.parquet (object columns as JSON text); with "
+                             "--dask, a fleet dataset: <DIR>/<table>/bucket=<b>/ Parquet + manifest.json, "
+                             "written by the workers, tables never gathered here (read with wb.open_fleet)")
     parser.add_argument("--csv", action="store_true", help="with --out, also write <DIR>/<table>.csv")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format on stdout")
     parser.add_argument("--fail-on", choices=("error", "warning"), default=None,
@@ -302,8 +304,10 @@ def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     files = fleet_inputs(args.files)  # local paths, folders or fsspec URLs; a missing one fails here
-    bar = _progress_bar(args, files)
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
+    if args.dask and args.out:
+        return _run_fleet_dataset(args, files, config)
+    bar = _progress_bar(args, files)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
                progress=bar.update if bar else None, partitions=args.partitions,
                engine="dask" if args.dask else None, client=args.dask)
@@ -318,3 +322,26 @@ def run(args: argparse.Namespace) -> int:
         # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
         sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
     return 1 if fail_on_met(tables["findings"], args.fail_on) else 0
+
+
+def _run_fleet_dataset(args: argparse.Namespace, files: list[Any], config: CheckConfig) -> int:
+    """``--out DIR --dask``: the workers write the fleet dataset; only summaries come back here."""
+    from ..fleet.dataset import open_fleet, write_fleet
+    from ..fleet.executors import make_executor
+
+    with make_executor("dask", client=args.dask) as executor:
+        manifest = write_fleet(files, executor, args.out, charge_point_id=args.charge_point_id, tz=args.tz,
+                               config=config)
+        by_check = open_fleet(args.out).findings_by_check()
+    rows = manifest["rows"]
+    by_severity = {s: int(by_check.loc[by_check["severity"] == s, "findings"].sum()) for s in SEVERITIES}
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"dataset": str(args.out), "rows": rows, "buckets": manifest["buckets"],
+                                     "load_problems": len(manifest["problems"]),
+                                     "findings_by_severity": by_severity}, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"fleet dataset {args.out}: {rows['frames']} frames, {rows['transactions']} sessions, "
+                         f"{manifest['buckets']} buckets, {len(manifest['problems'])} unreadable lines\n"
+                         "Findings: " + ", ".join(f"{by_severity[s]} {s}" for s in SEVERITIES) + "\n")
+    worst_allowed = SEVERITIES[: SEVERITIES.index(args.fail_on) + 1] if args.fail_on else []
+    return 1 if any(by_severity[s] for s in worst_allowed) else 0

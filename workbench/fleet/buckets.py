@@ -35,9 +35,10 @@ def bucket_of(charge_point_id: Any, buckets: int) -> int:
 
 
 def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
-                   headers: Sequence[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+                   headers: Sequence[dict[str, Any]], config: Any = None) -> dict[str, pd.DataFrame]:
     """Every table of one bucket from its ``shares`` (:meth:`RoutedFile.take` results, in file order);
-    ``offsets[file]`` is the number of frames in the files before it. Findings of unreadable lines
+    ``offsets[file]`` is the number of frames in the files before it; findings with ``config`` (a
+    :class:`~workbench.checks.CheckConfig`, default thresholds when None). Findings of unreadable lines
     are left to the merge."""
     collector = FrameCollector()
     collector.seqs = []
@@ -52,7 +53,9 @@ def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
         for record in share["records"]:
             _route(record, collector, connections, [], "", None, "capture_read")
     cap = Capture(list(headers), collector, connections, [], [])
-    return {name: getattr(cap, name) for name in TABLES}
+    tables = {name: getattr(cap, name) for name in TABLES if name != "findings"}
+    tables["findings"] = cap.findings if config is None else cap.check(config)
+    return tables
 
 
 def merge_tables(parts: Sequence[dict[str, pd.DataFrame]], headers: Sequence[dict[str, Any]],
