@@ -223,13 +223,15 @@ class Fleet:
         return totals.sort_values(["findings", "errors"], ascending=False, kind="stable").head(limit).reset_index()
 
     def energy_per_day(self) -> pd.DataFrame:
-        """Energy per charge point and UTC day of session start, three ways (kWh: meter stop - start,
+        """Energy per charge point (None: frames of a connection never opened) and UTC day of session
+        start (sessions without a start time are left out), three ways (kWh: meter stop - start,
         register, integrated power) with the sessions and the register/meter mismatch total (kWh)."""
         tx = self.table("transactions")[["charge_point_id", "start_ts", "energy_wh", "energy_register_wh",
                                          "energy_integrated_wh"]]
+        tx = tx.dropna(subset=["start_ts"])
         tx = tx.assign(day=tx["start_ts"].dt.floor("D"), sessions=1,
                        mismatch_wh=(tx["energy_register_wh"] - tx["energy_wh"]).abs())
-        sums = tx.groupby(["charge_point_id", "day"])[["sessions", "energy_wh", "energy_register_wh",
+        sums = tx.groupby(["charge_point_id", "day"], dropna=False)[["sessions", "energy_wh", "energy_register_wh",
                                                         "energy_integrated_wh", "mismatch_wh"]].sum().compute()
         out = sums.reset_index().sort_values(["day", "charge_point_id"], kind="stable").reset_index(drop=True)
         for column in ("energy_wh", "energy_register_wh", "energy_integrated_wh", "mismatch_wh"):
