@@ -29,7 +29,7 @@ def serial(faulty_fleet: Path) -> Capture:
 def written(faulty_fleet: Path, dask_client, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dataset") / "fleet-ds"
     assert main(["analyze", str(faulty_fleet), "--out", str(out), "--dask", dask_client.scheduler.address,
-                 "--format", "json"]) == 0
+                 "--buckets", "4", "--format", "json"]) == 0
     return out
 
 

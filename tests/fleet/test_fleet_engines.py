@@ -55,7 +55,7 @@ def test_bucketed_pipeline_in_this_process_equals_serial(faulty_fleet: Path, ser
 
 
 def test_local_processes_equal_serial(faulty_fleet: Path, serial: Capture) -> None:
-    cap = wb.load(faulty_fleet, partitions=2)
+    cap = wb.load(faulty_fleet, partitions=2, buckets=3)
     assert_same(serial, cap)
     assert np.array_equal(cap.frames["seq"].to_numpy(), np.arange(len(cap.frames)))
 
@@ -64,6 +64,14 @@ def test_dask_equals_serial(faulty_fleet: Path, serial: Capture, dask_client) ->
     cap = wb.load(faulty_fleet, engine="dask", client=dask_client, buckets=5)
     assert_same(serial, cap)
     assert np.array_equal(cap.frames["seq"].to_numpy(), np.arange(len(cap.frames)))
+
+
+def test_bucket_count_follows_the_frames() -> None:
+    from workbench.fleet.pipeline import bucket_count
+
+    assert bucket_count(9_000, workers=2) == 1  # a bucket's fixed cost outweighs splitting this
+    assert bucket_count(60_000, workers=2) == 2
+    assert bucket_count(1_000_000_000, workers=8) == 4_000
 
 
 def test_each_file_is_read_once(faulty_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +133,7 @@ def test_cli_dask_gives_the_serial_report(faulty_fleet: Path, dask_client, capsy
     assert main(["analyze", str(faulty_fleet), "--format", "json"]) == 0
     serial_report = json.loads(capsys.readouterr().out)
     done = subprocess.run([sys.executable, "-m", "workbench", "analyze", str(faulty_fleet), "--format", "json",
-                           "--dask", dask_client.scheduler.address], capture_output=True, text=True, timeout=300)
+                           "--dask", dask_client.scheduler.address, "--buckets", "3"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == serial_report
 

@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="analyse by charge point bucket on Dask: a scheduler address (tcp://host:8786), or "
                              "local[:N] for a LocalCluster of this machine's cores (or N worker processes); "
                              "needs pip install 'ocpp-workbench[dask]'")
+    parser.add_argument("--buckets", type=int, default=None, metavar="N",
+                        help="with --dask or --partitions: charge point buckets (units of work); default one "
+                             "per 250k frames, at least one per worker")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr: auto = when stderr is a terminal or the input is > 50 MB")
 
@@ -310,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress_bar(args, files)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
                progress=bar.update if bar else None, partitions=args.partitions,
-               engine="dask" if args.dask else None, client=args.dask)
+               engine="dask" if args.dask else None, client=args.dask, buckets=args.buckets)
     tables, _ = _build_tables(cap, config, bar)
     written = _write_tables(tables, args.out, args.csv) if args.out else []
     if bar:
@@ -330,8 +333,8 @@ def _run_fleet_dataset(args: argparse.Namespace, files: list[Any], config: Check
     from ..fleet.executors import make_executor
 
     with make_executor("dask", client=args.dask) as executor:
-        manifest = write_fleet(files, executor, args.out, charge_point_id=args.charge_point_id, tz=args.tz,
-                               config=config)
+        manifest = write_fleet(files, executor, args.out, buckets=args.buckets,
+                               charge_point_id=args.charge_point_id, tz=args.tz, config=config)
         by_check = open_fleet(args.out).findings_by_check()
     rows = manifest["rows"]
     by_severity = {s: int(by_check.loc[by_check["severity"] == s, "findings"].sum()) for s in SEVERITIES}

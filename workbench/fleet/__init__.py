@@ -55,8 +55,7 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
 def load_with(files: list[Any], executor: Executor, *, buckets: int | None = None,
               charge_point_id: str | None = None, tz: str = "UTC") -> Capture:
     """A merged :class:`Capture` of ``files`` analysed bucket by bucket on ``executor``."""
-    count = buckets or max(1, executor.workers * 2)
-    the_plan, parts = run(files, executor, count, charge_point_id=charge_point_id, tz=tz)
+    the_plan, parts = run(files, executor, buckets, charge_point_id=charge_point_id, tz=tz)
     return merge_tables(parts, the_plan.headers, the_plan.problems, files)
 
 

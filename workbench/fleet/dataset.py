@@ -110,10 +110,9 @@ def write_fleet(files: Sequence[Any], executor: Executor, out: str | os.PathLike
     if out.exists() and not (out / MANIFEST).exists() and any(out.iterdir()):
         raise WorkbenchError(f"{out} exists and is not a fleet dataset: choose an empty or new folder")
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    count = buckets or max(1, executor.workers * 4)
     try:
         tmp.mkdir(parents=True)
-        the_plan, results = run(files, executor, count, charge_point_id=charge_point_id, tz=tz,
+        the_plan, results = run(files, executor, buckets, charge_point_id=charge_point_id, tz=tz,
                                 bucket_task=BucketWriter(str(tmp), config))
         problems = Capture.from_tables(the_plan.headers, {}, the_plan.problems, list(files))
         from ..checks.registry import run_checks
@@ -129,7 +128,7 @@ def write_fleet(files: Sequence[Any], executor: Executor, out: str | os.PathLike
             "format": DATASET_FORMAT,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(),
             "engine": executor.name,
-            "buckets": count,
+            "buckets": the_plan.buckets,
             "inputs": [{"path": s["path"], "frames": s["frame_count"], "bytes_read": s["bytes_read"],
                         "worker": s["worker"]} for s in the_plan.summaries],
             "versions": _versions(),

@@ -49,11 +49,29 @@ class Plan:
     problems: list[LoadProblem]
     shares: dict[int, dict[int, list[Any]]]  # bucket -> file -> connection ids
     owner: dict[str, int]
+    buckets: int
 
 
-def plan(summaries: list[dict[str, Any]], buckets: int) -> Plan:
-    """Assign every connection of every file to a bucket (see the module docstring)."""
+FRAMES_PER_BUCKET = 250_000
+"""Default bucket size: a bucket costs about 0.4 s of fixed work (pandas calls per table and check) and
+about 1.7 KB of worker memory per frame, so 250k frames keep the fixed part small and a bucket ~0.5 GB."""
+
+
+def bucket_count(total_frames: int, workers: int) -> int:
+    """Buckets for ``total_frames``: one per 250k frames, and at least one per worker when there are
+    20k frames per worker or more (below that the fixed cost of a bucket outweighs the parallelism)."""
+    count = -(-total_frames // FRAMES_PER_BUCKET)
+    if total_frames >= 20_000 * workers:
+        count = max(count, workers)
+    return max(1, count)
+
+
+def plan(summaries: list[dict[str, Any]], buckets: int | None, workers: int = 1) -> Plan:
+    """Assign every connection of every file to a bucket (see the module docstring); ``buckets`` None
+    picks :func:`bucket_count`."""
     summaries = sorted(summaries, key=lambda s: s["index"])
+    if buckets is None:
+        buckets = bucket_count(sum(s["frame_count"] for s in summaries), workers)
     owner: dict[str, int] = {}
     for summary in summaries:
         for connection_id, charge_point_id in summary["opens"]:
@@ -71,7 +89,7 @@ def plan(summaries: list[dict[str, Any]], buckets: int) -> Plan:
             if connection_id not in ids:
                 ids.append(connection_id)
     return Plan(summaries, offsets, [s["header"] for s in summaries],
-                [p for s in summaries for p in s["problems"]], shares, owner)
+                [p for s in summaries for p in s["problems"]], shares, owner, buckets)
 
 
 BucketTask = Callable[[int, Sequence[dict[str, Any]], dict[int, int], Sequence[dict[str, Any]]], Any]
@@ -82,14 +100,14 @@ def _analyse(bucket: int, shares: Sequence[dict[str, Any]], offsets: dict[int, i
     return analyse_bucket(shares, offsets, headers)
 
 
-def run(files: Sequence[str | Path], executor: Executor, buckets: int, *, charge_point_id: str | None = None,
+def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = None, *, charge_point_id: str | None = None,
         tz: str = "UTC", bucket_task: BucketTask = _analyse) -> tuple[Plan, list[Any]]:
     """Read ``files`` once, route and analyse every bucket with ``bucket_task`` (default: its tables).
     Returns the plan and the buckets' results (buckets without a frame or record are skipped;
     bucket 0 always runs, so there is at least one result)."""
     reads = [executor.submit(read_routed, index, path, charge_point_id, tz) for index, path in enumerate(files)]
     summaries = executor.gather([executor.nearby(_read_summary, read) for read in reads])
-    the_plan = plan(summaries, buckets)
+    the_plan = plan(summaries, buckets, executor.workers)
     opened = set(the_plan.owner)
     results = []
     for bucket in sorted(set(the_plan.shares) | {0}):
