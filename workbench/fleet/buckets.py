@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..analysis import Capture, LoadProblem, _route
 from ..checks.registry import run_checks, sort_findings
+from ..tables._columns import paused_gc
 from ..tables.frames import FrameCollector
 from ..tables.transactions import _FAR_FUTURE
 
@@ -40,6 +41,12 @@ def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
     ``offsets[file]`` is the number of frames in the files before it; findings with ``config`` (a
     :class:`~workbench.checks.CheckConfig`, default thresholds when None). Findings of unreadable lines
     are left to the merge."""
+    with paused_gc():  # as a serial load: no full collections while a million dicts are built
+        return _analyse_bucket(shares, offsets, headers, config)
+
+
+def _analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+                    headers: Sequence[dict[str, Any]], config: Any) -> dict[str, pd.DataFrame]:
     collector = FrameCollector()
     collector.seqs = []
     connections: list[dict[str, Any]] = []

@@ -32,6 +32,7 @@ from ..capture.compat import migrate
 from ..capture.reader import _check_header, _open_binary
 from ..capture.records import FORMAT_VERSION
 from ..errors import CaptureFormatError, WorkbenchError
+from ..tables._columns import paused_gc
 
 Record = dict[str, Any]
 Item = bytes | Record  # a frame as its line (decoded again where analysed) or as a record
@@ -180,7 +181,7 @@ def read_routed(index: int, path: str | Path, charge_point_id: str | None = None
             raise
         return _read_foreign(index, Path(path), exc, charge_point_id, tz)
     routed = RoutedFile(index, label, migrate(raw_header, raw_header["format_version"]))
-    with stream:
+    with stream, paused_gc():
         _read_lines(routed, stream, raw_header["format_version"], len(first))
     return routed
 
