@@ -167,3 +167,21 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(faulty_fleet: Path, s
             killer.join()
         assert killed, "no worker was killed while a bucket was being analysed"
         assert_same(serial, cap)
+
+
+def test_foreign_logs_among_captures_are_imported_by_the_bucketed_path(tmp_path: Path) -> None:
+    from workbench.export import export_capture
+    from workbench.testing import charger_records, clean_session_script, write_capture
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_capture(folder / "a.ocpp.jsonl", charger_records("CP-A", clean_session_script()))
+    source = tmp_path / "b.ocpp.jsonl"
+    write_capture(source, charger_records("CP-B", clean_session_script(), connection_id="B-1"))
+    export_capture(source, folder / "b.jsonl", "ndjson")  # a foreign log: imported, not read as a capture
+    with open(folder / "b.jsonl", "a", encoding="utf-8") as fh:
+        fh.write("this line is no frame\n")
+    serial = load_serial(folder)
+    assert {p.source for p in serial.load_problems} == {"import"}
+    assert set(serial.frames["charge_point_id"]) == {"CP-A", "CP-B"}
+    assert_same(serial, load_with(route.fleet_inputs(folder), SerialExecutor(), buckets=2))
