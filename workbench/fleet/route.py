@@ -28,6 +28,7 @@ import orjson
 
 from .. import jsonfast
 from ..analysis import CAPTURE_SUFFIXES, CONNECTION_RECORD_TYPES, LoadProblem, _import_foreign, _route, capture_files
+from ..analysis import _rotation_key as _path_rotation_key
 from ..capture.compat import migrate
 from ..capture.reader import _check_header, _open_binary
 from ..capture.records import FORMAT_VERSION
@@ -37,7 +38,6 @@ from ..tables._columns import paused_gc
 Record = dict[str, Any]
 Item = bytes | Record  # a frame as its line (decoded again where analysed) or as a record
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-_ROTATION = re.compile(r"\.(\d{4})(?=\.)")
 
 
 def is_url(path: Any) -> bool:
@@ -72,9 +72,7 @@ def fleet_inputs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
 
 
 def _rotation_key(name: str) -> tuple[str, int]:
-    base = name.rsplit("/", 1)[-1]
-    match = _ROTATION.search(base)
-    return (base, 0) if match is None else (base[: match.start()] + base[match.end():], int(match.group(1)))
+    return _path_rotation_key(Path(name.rsplit("/", 1)[-1]))  # the order capture_files gives local files
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
