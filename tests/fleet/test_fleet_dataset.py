@@ -113,3 +113,16 @@ def test_a_failed_run_leaves_no_dataset_and_keeps_the_old_one(faulty_fleet: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no half dataset, no temporary folder
     with pytest.raises(wb.WorkbenchError, match="not a fleet dataset"):
         wb.open_fleet(tmp_path)
+
+
+def test_each_fleet_summary_has_a_plot(written: Path, serial: Capture) -> None:
+    from workbench.fleet import plots
+
+    fleet = wb.open_fleet(written)
+    by_check = plots.findings_by_check(fleet)
+    assert sum(sum(trace.y) for trace in by_check.data) == len(serial.findings)
+    assert len(plots.top_chargers(fleet, 3).data[0].x) == 3
+    energy = plots.energy_per_day(fleet)
+    assert {trace.name for trace in energy.data} == {"energy_kwh", "energy_register_kwh", "energy_integrated_kwh",
+                                                      "mismatch_kwh"}
+    assert sum(plots.sessions_per_day(fleet).data[0].y) == serial.transactions["start_ts"].notna().sum()
