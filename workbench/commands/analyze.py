@@ -22,6 +22,7 @@ from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
 from ..errors import WorkbenchError
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
+from . import _paths
 
 NAME = "analyze"
 HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
@@ -295,6 +296,9 @@ def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    _paths.input_paths(args.files)
+    if args.out:
+        _paths.output_dir(args.out, "--out")
     files = capture_files(args.files)
     bar = _progress_bar(args, files)
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)

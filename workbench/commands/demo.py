@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from . import _paths
+
 NAME = "demo"
 HELP = "Run lab CSMS + recording proxy + 3 simulated chargers on loopback and summarise the capture."
 
@@ -22,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..lab.demo import run_demo
 
+    _paths.output_file(args.out, "--out", regular_only=True)
     started = time.monotonic()
     result = asyncio.run(run_demo(args.out, sessions=args.sessions, session_s=args.session_seconds))
     print()

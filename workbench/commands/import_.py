@@ -6,6 +6,7 @@ import argparse
 
 from ..capture.importers import FORMATS, import_file
 from ..capture.writer import CaptureWriter
+from . import _paths
 
 NAME = "import"
 HELP = "convert a log of another tool (CSMS/charger log, HAR, mitmproxy dump, NDJSON ...) into a capture"
@@ -23,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _paths.input_file(args.input)
+    _paths.output_file(args.output, "-o/--output")
+    _paths.distinct(args.input, args.output)
+    if args.report:
+        _paths.output_file(args.report, "--report")
     result = import_file(args.input, format=args.format, charge_point_id=args.charge_point_id, tz=args.tz)
     with CaptureWriter(args.output, result.header) as writer:
         for record in result.records:

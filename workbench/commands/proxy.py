@@ -16,6 +16,7 @@ from types import FrameType
 
 from ..errors import WorkbenchError
 from ..proxy import TLS_VERSIONS, ProxyConfig, ProxyProcess, parse_listen
+from . import _paths
 
 NAME = "proxy"
 HELP = "Record OCPP WebSocket traffic between chargers and a CSMS through mitmproxy."
@@ -74,7 +75,24 @@ def config_from_args(args: argparse.Namespace) -> ProxyConfig:
     return config
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse a wrong --out, --log, --cert, --key or --upstream-ca before mitmdump starts."""
+    _paths.output_file(args.out, "--out", regular_only=True)
+    if args.log is not None:
+        _paths.output_file(args.log, "--log", regular_only=True)
+        _paths.distinct(args.out, args.log)
+    if args.cert is not None:
+        cert = _paths.pem_file(args.cert, "--cert")
+        if args.key is None and "PRIVATE KEY-----" not in cert:
+            raise WorkbenchError(f"--cert {args.cert}: holds no private key; give it with --key")
+    if args.key is not None:
+        _paths.pem_file(args.key, "--key", needs="PRIVATE KEY")
+    if args.upstream_ca is not None:
+        _paths.pem_file(args.upstream_ca, "--upstream-ca")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_paths(args)
     config = config_from_args(args)
     proxy = ProxyProcess(config, log_path=args.log)
     stop_requested: list[int] = []

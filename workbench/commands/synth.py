@@ -7,6 +7,8 @@ import datetime as dt
 import sys
 import time
 
+from . import _paths
+
 NAME = "synth"
 HELP = "write a synthetic fleet capture (no network) plus a ground-truth sidecar"
 
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         print("ocpp-workbench synth: -o/--output is required", file=sys.stderr)
         return 2
+    _paths.output_file(args.output, "-o/--output", regular_only=True)
     options = {}
     if args.start is not None:
         options["start"] = args.start
