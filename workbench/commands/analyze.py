@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..analysis import Capture, capture_files, load
 from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
-from ..errors import WorkbenchError
+from ..errors import NoFramesError, WorkbenchError
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
 from . import _paths
@@ -287,6 +287,17 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fail_on_reason(findings: pd.DataFrame, fail_on: str | None) -> str | None:
+    """Why ``--fail-on`` is met (``2 errors (--fail-on error)``), or None when it is not."""
+    if not fail_on_met(findings, fail_on):
+        return None
+    assert fail_on is not None
+    counts = findings["severity"].value_counts()
+    met = [f"{counts[s]} {s}{'s' if counts[s] != 1 else ''}" for s in SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+           if counts.get(s, 0)]
+    return f"{', '.join(met)} (--fail-on {fail_on})"
+
+
 def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
     """True when a finding at ``fail_on`` severity or worse exists."""
     if fail_on is None:
@@ -305,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
                progress=bar.update if bar else None, partitions=args.partitions)
     tables, _ = _build_tables(cap, config, bar)
+    if "frames" in tables and not len(tables["frames"]):
+        raise NoFramesError([str(p) for p in files], _why_no_frames(cap, files))
     written = _write_tables(tables, args.out, args.csv) if args.out else []
     if bar:
         bar.finish()
@@ -314,4 +327,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
         sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
-    return 1 if fail_on_met(tables["findings"], args.fail_on) else 0
+    reason = fail_on_reason(tables["findings"], args.fail_on)
+    if reason is None:
+        return 0
+    print(f"ocpp-workbench analyze: {reason}", file=sys.stderr)
+    return 1
+
+
+def _why_no_frames(cap: Capture, files: list[Path]) -> str:
+    """What the input held instead of frames, in a few words."""
+    if all(path.stat().st_size == 0 for path in files):
+        return "empty file" if len(files) == 1 else "empty files"
+    parts = []
+    if len(cap.connections):
+        parts.append(f"{len(cap.connections)} connection record{'s' if len(cap.connections) != 1 else ''}")
+    lines = sum(1 for problem in cap.load_problems if problem.line_no is not None)
+    if lines:
+        parts.append(f"{lines} line{'s' if lines != 1 else ''} that {'are' if lines != 1 else 'is'} no frame; "
+                     "`ocpp-workbench import` reports each")
+    return ", ".join(parts)
