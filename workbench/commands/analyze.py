@@ -22,6 +22,7 @@ from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
 from ..errors import NoFramesError, WorkbenchError
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
+from ..terminal import terminal_safe
 from . import _paths
 
 NAME = "analyze"
@@ -284,7 +285,8 @@ def render_text(report: dict[str, Any]) -> str:
     if report["tables_written"]:
         lines.append("")
         lines.append("Tables written: " + ", ".join(report["tables_written"]))
-    return "\n".join(lines) + "\n"
+    # Every line above is one line; text from the capture must not break it or drive the terminal.
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
 def fail_on_reason(findings: pd.DataFrame, fail_on: str | None) -> str | None:
@@ -325,8 +327,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     else:
-        # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
-        sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
+        sys.stdout.write(render_text(report))
     reason = fail_on_reason(tables["findings"], args.fail_on)
     if reason is None:
         return 0
