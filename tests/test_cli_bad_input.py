@@ -178,6 +178,7 @@ PROCESS_SAMPLE = [  # one case per command, the ones that gave tracebacks before
 ]
 
 
+@pytest.mark.slow
 def test_a_sample_as_real_processes(world) -> None:
     slots = {(command, slot.option): slot for command, slots in MATRIX.items() for slot in slots}
     runs = [(command, world(slots[command, option], case)[0]) for command, option, case in PROCESS_SAMPLE]
@@ -193,11 +194,13 @@ def _small_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
 
-def test_a_full_disk_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_full_disk_is_one_line(tmp_path: Path, capsys) -> None:
     big = tmp_path / "big.ocpp.jsonl"
-    assert _run(["synth", "--chargers", "2", "--days", "0.2", "-o", str(big)]).returncode == 0
+    assert main(["synth", "--chargers", "1", "--days", "0.1", "-o", str(big)]) == 0
+    assert big.stat().st_size > 40_000  # twice the limit below
     commands = [
-        ["synth", "--chargers", "2", "--days", "0.2", "-o", str(tmp_path / "s.ocpp.jsonl")],
+        ["synth", "--chargers", "1", "--days", "0.1", "-o", str(tmp_path / "s.ocpp.jsonl")],
         ["analyze", str(big), "--out", str(tmp_path / "tables")],
         ["import", str(big), "-o", str(tmp_path / "i.ocpp.jsonl")],
         ["redact", str(big), "-o", str(tmp_path / "r.ocpp.jsonl"), "--key-file", str(tmp_path / "key")],
@@ -210,6 +213,7 @@ def test_a_full_disk_is_one_line(tmp_path: Path) -> None:
         assert "too large" in process.stderr.lower()
 
 
+@pytest.mark.slow
 def test_stdout_full_or_closed(tmp_path: Path) -> None:
     good = make_capture(tmp_path / "good.ocpp.jsonl", "CP1", clean_session_script(), close_at_s=4000)
     with open("/dev/full", "w") as full:

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     if returncode not in (0, None, -signal.SIGTERM):
         print(f"ocpp-workbench proxy: mitmdump exited with status {returncode}", file=sys.stderr)
-        return returncode if returncode > 0 else 1
+        return 1  # mitmdump's own status is in the line above; 2 and 3 mean other things here
     return 0
 
 
