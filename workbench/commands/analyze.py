@@ -24,6 +24,7 @@ from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
 from ..terminal import terminal_safe
 from . import _paths
+from ._args import non_negative_int, positive_float
 
 NAME = "analyze"
 HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
@@ -42,13 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format on stdout")
     parser.add_argument("--fail-on", choices=("error", "warning"), default=None,
                         help="exit 1 when a finding of this severity (or worse) exists")
-    parser.add_argument("--worst", type=int, default=20, metavar="N", help="how many worst findings to show (20)")
+    parser.add_argument("--worst", type=non_negative_int, default=20, metavar="N", help="how many worst findings to show (20)")
     parser.add_argument("--charge-point-id", default=None,
                         help="charge point id for imported foreign logs that do not name one")
     parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps in imported logs (UTC)")
-    parser.add_argument("--unanswered-timeout", type=float, default=CheckConfig.unanswered_timeout_s, metavar="S",
+    parser.add_argument("--unanswered-timeout", type=positive_float, default=CheckConfig.unanswered_timeout_s, metavar="S",
                         help="seconds without a reply before a request counts as unanswered (30)")
-    parser.add_argument("--slow-reply", type=float, default=CheckConfig.slow_reply_s, metavar="S",
+    parser.add_argument("--slow-reply", type=positive_float, default=CheckConfig.slow_reply_s, metavar="S",
                         help="reply latency above which a reply is slow, in seconds (10)")
     parser.add_argument("--partitions", type=int, default=1, metavar="N",
                         help="analyse native captures by charge point in N processes (0: one per core for "

@@ -8,6 +8,7 @@ import sys
 import time
 
 from . import _paths
+from ._args import positive_float
 
 NAME = "synth"
 HELP = "write a synthetic fleet capture (no network) plus a ground-truth sidecar"
@@ -25,7 +26,7 @@ def _start(text: str) -> dt.datetime:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chargers", type=int, default=10, help="number of chargers (default 10)")
-    parser.add_argument("--days", type=float, default=1.0, help="capture length in days (default 1)")
+    parser.add_argument("--days", type=positive_float, default=1.0, help="capture length in days (default 1)")
     parser.add_argument(
         "--faults", default="",
         help="comma-separated faults to inject once each, or 'all'; see --list-faults",
