@@ -343,3 +343,19 @@ def test_a_deeply_nested_record_line_is_no_traceback(tmp_path: Path, capfd) -> N
         assert "Traceback" not in err
         # Until every reader turns such a line into a row with its error, it is one line and a code.
         assert code in EXIT_CODES and (code in (0, 1) or err.count("\n") == 1), (argv, code, err)
+
+
+def test_the_proxy_echoes_mitmdump_log_lines_escaped(tmp_path: Path, capsys) -> None:
+    from workbench.commands.proxy import _echo_new_log
+    from workbench.proxy import ProxyConfig, ProxyProcess
+
+    log = tmp_path / "mitmdump.log"
+    log.write_bytes(b"client connect /ocpp/CP\x1b]0;PWNED\x07 \r\xc2\x9b\n[12:00] listening\n")
+    proxy = ProxyProcess(ProxyConfig(capture_path=tmp_path / "c.ocpp.jsonl", upstream_url="ws://127.0.0.1:9/"),
+                         log_path=log)
+    try:
+        assert _echo_new_log(proxy, 0) == log.stat().st_size
+    finally:
+        proxy.stop()  # never started: only removes its private directory
+    assert capsys.readouterr().out == ("client connect /ocpp/CP\\u001b]0;PWNED\\u0007 \\u000d\\u009b\n"
+                                       "[12:00] listening\n")

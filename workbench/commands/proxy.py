@@ -16,6 +16,7 @@ from types import FrameType
 
 from ..errors import WorkbenchError
 from ..proxy import TLS_VERSIONS, ProxyConfig, ProxyProcess, parse_listen
+from ..terminal import terminal_safe
 from . import _paths
 
 NAME = "proxy"
@@ -129,6 +130,7 @@ def _echo_new_log(proxy: ProxyProcess, offset: int) -> int:
     """Echo what mitmdump logged since byte ``offset``; the offset to pass next time."""
     text, offset = proxy.log_since(offset)
     if text:
-        sys.stdout.write(text)
+        # The log quotes what chargers sent (URL paths, names): each of its lines stays one line.
+        sys.stdout.write("\n".join(terminal_safe(line) for line in text.split("\n")))
         sys.stdout.flush()
     return offset
