@@ -150,8 +150,9 @@ def test_every_command_gives_one_line_for_every_bad_path(command: str, slot: Slo
 
 
 def test_every_subcommand_is_in_the_matrix() -> None:
-    subcommands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(subcommands) == set(MATRIX), "add the new command's path options to MATRIX"
+    subcommands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert not subcommands - set(MATRIX), f"add the path options of {sorted(subcommands - set(MATRIX))} to MATRIX"
+    assert not set(MATRIX) - subcommands, f"MATRIX names commands that do not exist: {sorted(set(MATRIX) - subcommands)}"
 
 
 def test_exit_codes_are_documented_in_the_readme() -> None:
