@@ -81,6 +81,15 @@ MATRIX: dict[str, list[Slot]] = {
     "demo": [
         Slot("--out", ("demo", "--out", "{}"), OUTPUT_FILE_CASES),
     ],
+    "certs": [
+        Slot("--out", ("certs", "--out", "{}"), OUTPUT_DIR_CASES),
+    ],
+    "lab": [
+        Slot("csms --cert", ("lab", "csms", "--listen", "127.0.0.1:0", "--seconds", "1", "--cert", "{}",
+                             "--key", "{good}"), INPUT_CASES),
+        Slot("charger --ca", ("lab", "charger", "--target", "wss://127.0.0.1:9/ocpp", "--seconds", "1",
+                              "--ca", "{}"), INPUT_CASES),
+    ],
 }
 
 # The exit code each (command, option, case) must give; every one is documented in cli.EXIT_CODES.
