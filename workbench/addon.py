@@ -42,6 +42,11 @@ TOOL_NAME = "ocpp-workbench addon"
 EXIT_CAPTURE_FAILED = 3
 """mitmdump's exit status after it stopped because the capture could not be written."""
 READY_MARKER = "ocpp capture: recording to"
+SHUTDOWN_GRACE_S = 3.0
+"""How long a shutdown waits for live connections to end before closing the capture (s)."""
+SHUTDOWN_CLOSE_REASON = "proxy shut down"
+ABNORMAL_CLOSURE = 1006
+"""The close code wsproto reports for a connection that ended without a close frame (RFC 6455)."""
 
 
 def charge_point_id_from_path(path: str) -> str | None:
@@ -172,6 +177,8 @@ class OcppCapture:
     def __init__(self) -> None:
         self.writer: CaptureWriter | None = None
         self.failed = False
+        self.stopping = False
+        """True once shutdown began: frames are dropped, not forwarded, and new requests refused."""
         # Connections opened and not yet closed, in open order, with the encoder of their frame lines.
         self._live: dict[str, FrameEncoder] = {}
         self.connections_opened = 0
@@ -243,23 +250,79 @@ class OcppCapture:
             f"{self.upgrades_rejected} rejected, {self.frames_recorded} frames"
         )
 
-    def done(self) -> None:
+    async def done(self) -> None:
+        """Shut down without losing a frame: stop forwarding, end every connection, then close the file.
+
+        Every frame forwarded so far is already on disk (it is written before it is passed on).
+        From here on the addon drops every frame instead of forwarding it (recorded as
+        ``dropped`` while the file is open), the listeners close and each client connection ends
+        the way mitmproxy's own inactivity timeout ends it; connections still live after
+        :data:`SHUTDOWN_GRACE_S` get a close record here, then the file is closed. mitmproxy
+        would otherwise keep forwarding, unrecorded, while other addons shut down, and the event
+        loop would then cancel the connections mid-frame (a CancelledError traceback each).
+        """
+        self.stopping = True
         if self._status_task is not None:
             self._status_task.cancel()
             self._status_task = None
+        await self._end_connections()
         if self.writer is not None:
             logger.info(self.status_line())
-        # mitmproxy does not call websocket_end for connections still live at shutdown.
+        # Connections that did not end within the grace time (or mitmproxy without a proxy server).
         now = time.time()
         for connection_id in self._live:
             self._write(records.connection_close(
                 ts=records.format_ts(now), connection_id=connection_id, close_code=None,
-                close_reason="proxy shut down", closed_by=ClosedBy.PROXY,
+                close_reason=SHUTDOWN_CLOSE_REASON, closed_by=ClosedBy.PROXY,
             ))
         self._live.clear()
         self._close_writer()
         if self.failed and not ctx.options.ocpp_pass_through_on_error:
             sys.exit(EXIT_CAPTURE_FAILED)
+
+    async def _end_connections(self) -> None:
+        """Stop listening, close both sockets of every connection, and wait up to
+        :data:`SHUTDOWN_GRACE_S` until mitmproxy has wound each connection down.
+
+        Left alone, the connections would outlive the addons' ``done`` hooks and be cancelled by
+        the event loop's own teardown (a CancelledError traceback each). Uses mitmproxy's
+        proxyserver internals (its connection handlers), guarded: without them (an in-process
+        test context, another mitmproxy version) frames are still dropped rather than
+        forwarded, and :meth:`done` writes the close records.
+        """
+        proxyserver = ctx.master.addons.get("proxyserver")
+        connections = getattr(proxyserver, "connections", None)
+        if proxyserver is None or not isinstance(connections, dict):
+            return
+        try:
+            await proxyserver.servers.update([])  # no new connections
+        except Exception as exc:  # noqa: BLE001 - a listener that will not close must not stop the shutdown
+            logger.warning(f"ocpp capture: could not stop listening: {exc}")
+        for handler in list(connections.values()):
+            transports = getattr(handler, "transports", {})
+            for io in list(transports.values()):
+                writer = getattr(io, "writer", None)
+                if writer is not None and not writer.is_closing():
+                    writer.close()  # read nothing more from either peer
+            # End the connection as mitmproxy's inactivity timeout does: cancel its client task
+            # (not the outer one, so it ends without a traceback). Data already read but not yet
+            # relayed is dropped, not worked through: a backlog of thousands of frames would
+            # otherwise hold the shutdown for many seconds.
+            task = getattr(transports.get(getattr(handler, "client", None)), "handler", None)
+            if task is not None and not task.done():
+                task.cancel(SHUTDOWN_CLOSE_REASON)
+        if not await self._wait_until_no_connections(connections, SHUTDOWN_GRACE_S):
+            logger.warning(f"ocpp capture: {len(connections)} connections still open after {SHUTDOWN_GRACE_S:g} s")
+
+    @staticmethod
+    async def _wait_until_no_connections(connections: dict[Any, Any], timeout_s: float) -> bool:
+        """Poll every 10 ms until ``connections`` is empty; False if it is not after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while connections:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     def _close_writer(self) -> None:
         if self.writer is not None:
@@ -335,7 +398,7 @@ class OcppCapture:
             data.server.error = f"refused: {host} is not a loopback address (ocpp_loopback_only is set)"
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if self._blocking:
+        if self._blocking or self.stopping:
             flow.kill()
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -384,6 +447,8 @@ class OcppCapture:
         # connections use flat memory (later addons still see messages[-1]).
         if len(messages) > 1:
             del messages[:-1]
+        if self.stopping:
+            message.drop()  # shutting down: nothing more crosses, so nothing can cross unrecorded
         encoder = self._live.get(flow.id)
         if encoder is None:
             if self._blocking:
@@ -416,13 +481,17 @@ class OcppCapture:
         del self._live[flow.id]
         websocket = flow.websocket
         assert websocket is not None
-        if websocket.closed_by_client is None:
+        close_code, close_reason = websocket.close_code, websocket.close_reason or ""
+        if self.stopping and close_code in (None, ABNORMAL_CLOSURE):
+            # Ended by the shutdown (no close frame from either side): the proxy closed it.
+            closed_by, close_code, close_reason = ClosedBy.PROXY, None, SHUTDOWN_CLOSE_REASON
+        elif websocket.closed_by_client is None:
             closed_by = ClosedBy.UNKNOWN
         else:
             closed_by = ClosedBy.CHARGER if websocket.closed_by_client else ClosedBy.CSMS
         self._write(records.connection_close(
             ts=records.format_ts(websocket.timestamp_end or time.time()), connection_id=flow.id,
-            close_code=websocket.close_code, close_reason=websocket.close_reason or "", closed_by=closed_by,
+            close_code=close_code, close_reason=close_reason, closed_by=closed_by,
         ))
 
 

@@ -59,7 +59,7 @@ def run_in_context(tmp_path: Path, body, **options) -> Path:  # type: ignore[no-
         with taddons.context(addon) as tctx:
             tctx.configure(addon, ocpp_capture=str(capture), **options)
             body(addon, tctx)
-            addon.done()
+            await addon.done()
 
     asyncio.run(main())
     return capture
