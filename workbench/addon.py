@@ -45,6 +45,9 @@ READY_MARKER = "ocpp capture: recording to"
 SHUTDOWN_GRACE_S = 3.0
 """How long a shutdown waits for live connections to end before closing the capture (s)."""
 SHUTDOWN_CLOSE_REASON = "proxy shut down"
+PLAIN_WS_STATUS = 400
+PLAIN_WS_REASON = "plain ws:// refused on a wss:// listener"
+"""HTTP status and reason a plain-HTTP upgrade gets on a TLS listener; the reason is also recorded."""
 ABNORMAL_CLOSURE = 1006
 """The close code wsproto reports for a connection that ended without a close frame (RFC 6455)."""
 
@@ -126,6 +129,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def listener_requires_tls(proxy_mode: Any) -> bool:
+    """True for a listener in front of a TLS server (``reverse:https://...``): chargers must use wss://.
+
+    mitmproxy detects TLS by the first bytes a client sends, so such a listener also takes plain
+    HTTP and would pass a charger's ``ws://`` upgrade (Basic Auth password in clear) on over TLS.
+    """
+    return getattr(proxy_mode, "type_name", "") == "reverse" and getattr(proxy_mode, "scheme", "") in ("https", "tls")
+
+
 def tls_facts(conn: Any) -> dict[str, Any] | None:
     """TLS version, cipher and SNI of one mitmproxy connection, or None for plain TCP.
 
@@ -202,6 +214,9 @@ class OcppCapture:
                           "Record every WebSocket, not only those offering an ocpp* subprotocol.")
         loader.add_option("ocpp_loopback_only", bool, False,
                           "Refuse connections to any server that is not on loopback (the workbench's safe default).")
+        loader.add_option("ocpp_allow_plain_ws", bool, False,
+                          "Let plain ws:// upgrades through on a wss:// (reverse https) listener "
+                          "(default: refuse them with HTTP 400 and record the rejection).")
         loader.add_option("ocpp_status_interval_ms", int, 0,
                           "Log live connection and frame counts every this many milliseconds (0: never).")
 
@@ -211,7 +226,7 @@ class OcppCapture:
             raise exceptions.OptionsError("ocpp_rotate_bytes must be 0 (never rotate) or a positive byte count")
         if "ocpp_status_interval_ms" in updated and options.ocpp_status_interval_ms < 0:
             raise exceptions.OptionsError("ocpp_status_interval_ms must be 0 (off) or a positive number of milliseconds")
-        if updated & {"ocpp_capture", "ocpp_upstream_url", "ocpp_rotate_bytes"}:
+        if updated & {"ocpp_capture", "ocpp_upstream_url", "ocpp_rotate_bytes", "ocpp_allow_plain_ws"}:
             self._close_writer()
             if options.ocpp_capture:
                 try:
@@ -227,7 +242,8 @@ class OcppCapture:
         modes = list(options.mode)
         upstream = strip_credentials(options.ocpp_upstream_url) if options.ocpp_upstream_url else upstream_from_modes(modes)
         return records.header(
-            tool=TOOL_NAME, tool_version=__version__, proxy_mode=",".join(modes), upstream_url=upstream
+            tool=TOOL_NAME, tool_version=__version__, proxy_mode=",".join(modes), upstream_url=upstream,
+            allow_plain_ws=bool(options.ocpp_allow_plain_ws),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -400,6 +416,16 @@ class OcppCapture:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self._blocking or self.stopping:
             flow.kill()
+            return
+        if (not ctx.options.ocpp_allow_plain_ws and not flow.client_conn.tls_established
+                and listener_requires_tls(flow.client_conn.proxy_mode)):
+            # Answered here, never forwarded: the CSMS would see TLS and could not tell. The
+            # response hook records the rejection like any other refused upgrade.
+            flow.response = http.Response.make(
+                PLAIN_WS_STATUS, f"{PLAIN_WS_REASON}: connect with wss://\n".encode(),
+                {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
+            )
+            flow.response.reason = PLAIN_WS_REASON
 
     def response(self, flow: http.HTTPFlow) -> None:
         response = flow.response
