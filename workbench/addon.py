@@ -23,12 +23,13 @@ import binascii
 import ipaddress
 import logging
 import math
+import ssl
 import sys
 import time
 import urllib.parse
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import connection, ctx, exceptions, http, tls
 
 from workbench import __version__
 from workbench.capture import records
@@ -156,6 +157,52 @@ def tls_facts(conn: Any) -> dict[str, Any] | None:
     return records.tls_facts(conn.tls_version, conn.cipher, sni)
 
 
+TLS_VERSION_NAMES = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+"""Protocol version codes as OpenSSL names them (the names ``charger_tls.version`` uses)."""
+_SUPPORTED_VERSIONS_EXTENSION = 43
+
+
+def _is_grease(code: int) -> bool:
+    """RFC 8701 GREASE values (0x0a0a, 0x1a1a, ...): random filler a client offers, not a real choice."""
+    return code & 0x0F0F == 0x0A0A and code >> 8 == code & 0xFF
+
+
+def _openssl_cipher_names() -> dict[int, str]:
+    """IANA cipher suite code -> OpenSSL name, for every suite this OpenSSL knows (weak ones included)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass  # keep the default list
+    names = {cipher["id"] & 0xFFFF: cipher["name"] for cipher in context.get_ciphers()}
+    # Signalling values, not ciphers (RFC 5746, RFC 7507); clients list them among the suites.
+    names.update({0x00FF: "TLS_EMPTY_RENEGOTIATION_INFO_SCSV", 0x5600: "TLS_FALLBACK_SCSV"})
+    return names
+
+
+_CIPHER_NAMES = _openssl_cipher_names()
+
+
+def offered_versions(client_hello: tls.ClientHello) -> list[str]:
+    """The TLS versions a ClientHello offers, newest first as sent: its ``supported_versions``
+    extension (TLS 1.3-capable clients), else its legacy ``client_version``. OpenSSL names;
+    unknown codes as ``0x....``."""
+    codes: list[int] = []
+    for kind, body in client_hello.extensions:
+        if kind == _SUPPORTED_VERSIONS_EXTENSION and body:
+            listed = bytes(body)[1:1 + body[0]]  # a one-byte length, then two bytes per version
+            codes = [int.from_bytes(listed[i:i + 2], "big") for i in range(0, len(listed) - 1, 2)]
+    if not codes:
+        raw = client_hello.raw_bytes(wrap_in_record=False)
+        codes = [int.from_bytes(raw[:2], "big")] if len(raw) >= 2 else []
+    return [TLS_VERSION_NAMES.get(code, f"0x{code:04x}") for code in codes if not _is_grease(code)]
+
+
+def offered_ciphers(client_hello: tls.ClientHello) -> list[str]:
+    """The cipher suites a ClientHello offers, in its order: OpenSSL names, unknown codes as ``0x....``."""
+    return [_CIPHER_NAMES.get(code, f"0x{code:04x}") for code in client_hello.cipher_suites if not _is_grease(code)]
+
+
 class UtcStamper:
     """:func:`records.format_ts` for Unix times (s), but fast: the date and time of the current
     second are formatted once and reused, since frames arrive many per second. Same output,
@@ -196,6 +243,10 @@ class OcppCapture:
         self.connections_opened = 0
         self.frames_recorded = 0
         self.upgrades_rejected = 0
+        self.handshakes_failed = 0
+        # What the ClientHello of each charger connection still in its TLS handshake offered, by
+        # client connection id, for the record if the handshake fails: (sni, versions, ciphers).
+        self._client_hellos: dict[str, tuple[str | None, list[str], list[str]]] = {}
         self.records_lost = 0
         self._status_task: asyncio.Task[None] | None = None
         self._stamp = UtcStamper()
@@ -263,7 +314,7 @@ class OcppCapture:
     def status_line(self) -> str:
         return (
             f"ocpp capture: {len(self._live)} live, {self.connections_opened} opened, "
-            f"{self.upgrades_rejected} rejected, {self.frames_recorded} frames"
+            f"{self.upgrades_rejected} rejected, {self.handshakes_failed} TLS failed, {self.frames_recorded} frames"
         )
 
     async def done(self) -> None:
@@ -405,6 +456,34 @@ class OcppCapture:
         }
 
     # -- hooks ---------------------------------------------------------------------------------
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        hello = data.client_hello
+        try:
+            facts = (hello.sni, offered_versions(hello), offered_ciphers(hello))
+        except Exception:  # noqa: BLE001 - a ClientHello mitmproxy parsed but we cannot read: no offer facts
+            facts = (None, [], [])
+        self._client_hellos[data.context.client.id] = facts
+
+    def tls_established_client(self, data: tls.TlsData) -> None:
+        self._client_hellos.pop(data.conn.id, None)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._client_hellos.pop(client.id, None)
+
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        # A charger that cannot even complete TLS (old TLS version, no shared cipher, the proxy's
+        # certificate not trusted) is a field fault: recorded, though no HTTP request followed.
+        conn = data.conn
+        hello = self._client_hellos.pop(conn.id, None)
+        sni, versions, ciphers = hello if hello is not None else (None, [], [])
+        error = str(conn.error or "TLS handshake failed")
+        self.handshakes_failed += 1
+        self._write(records.tls_handshake_failed(
+            ts=records.format_ts(time.time()), connection_id=conn.id, client_address=format_address(conn.peername),
+            error=error, failure=records.classify_tls_error(error), sni=sni, offered_versions=versions,
+            offered_ciphers=ciphers, client_hello_read=hello is not None,
+        ))
 
     def server_connect(self, data: Any) -> None:
         if not ctx.options.ocpp_loopback_only or data.server.address is None:

@@ -250,3 +250,25 @@ def test_the_fast_timestamp_equals_format_ts(when: float) -> None:
 @pytest.mark.parametrize("when", [1_700_000_000.9999996, 1_700_000_000.9999994, 1_700_000_000.0000005, 1_700_000_000.0])
 def test_the_fast_timestamp_rounds_like_datetime(when: float) -> None:
     assert UtcStamper()(when) == format_ts(when)
+
+
+@pytest.mark.parametrize("code, grease", [(0x0A0A, True), (0xFAFA, True), (0x1A1A, True), (0x0A1A, False),
+                                          (0x0303, False), (0xC02F, False)])
+def test_grease_values_are_recognised(code: int, grease: bool) -> None:
+    from workbench.addon import _is_grease
+
+    assert _is_grease(code) is grease
+
+
+@pytest.mark.parametrize("error, failure", [
+    ("Client and mitmproxy cannot agree on a TLS version to use.", "protocol_version"),
+    ("The client may not trust the proxy's certificate for x (OpenSSL Error([('SSL routines', '', 'no shared cipher')]))",
+     "no_shared_cipher"),
+    ("The client does not trust the proxy's certificate for localhost (tlsv1 alert unknown ca)", "certificate_rejected"),
+    ("The client disconnected during the handshake. If this happens consistently ...", "closed_during_handshake"),
+    ("Cannot parse ClientHello: 16030100", "not_a_client_hello"),
+    ("something new", "other"),
+])
+def test_tls_errors_are_classified(error: str, failure: str) -> None:
+    assert rec.classify_tls_error(error) == failure
+    assert failure in rec.TLS_FAILURES

@@ -138,7 +138,7 @@ def test_cli_runs_shows_counts_and_stops_cleanly_on_sigterm(tmp_path: Path, pki:
                 async with raw_charger(url, user="CP-CLI", password=PASSWORD, ssl_context=pki.client_ssl_context()) as ws:
                     await ws.send('[2,"h1","Heartbeat",{}]')
                     await recv(ws)
-                    await read_until("1 live, 1 opened, 0 rejected, 2 frames")
+                    await read_until("1 live, 1 opened, 0 rejected, 0 TLS failed, 2 frames")
                     cli.send_signal(signal.SIGTERM)
                     rest, _ = await asyncio.wait_for(cli.communicate(), 30)
                     lines.append(rest.decode())

@@ -5,6 +5,9 @@ handshakes it cannot accept. Each refusal is a clear answer to the charger and a
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from addon_peers import RawCSMS, raw_charger, recv
 from test_proxy_raw_peers import PASSWORD, SECRET_FORMS, USER, proxy_config
 from websockets.exceptions import InvalidStatus
 
+import workbench as wb
 from workbench.capture import read_capture
 from workbench.lab.certs import LabPKI
 from workbench.proxy import ProxyProcess
@@ -64,3 +68,80 @@ def test_plain_ws_passes_when_allowed_and_the_header_says_so(tmp_path: Path, pki
     assert header["allow_plain_ws"] is True
     opened = next(r for r in records if r["type"] == "connection_open")
     assert opened["charger_tls"] is None and opened["csms_tls"]["version"] == "TLSv1.2"
+
+
+def tls_client(pki: LabPKI, *, max_version: ssl.TLSVersion | None = None, ciphers: str | None = None) -> ssl.SSLContext:
+    """A charger's TLS context (trusting the lab CA) made to fail in one way: an old maximum
+    version, or only ciphers the proxy's ECDSA certificate cannot serve."""
+    context = pki.client_ssl_context()
+    if max_version is not None:
+        with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1 settings; an old charger is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = max_version
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if ciphers is not None:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.3 suites cannot be narrowed this way
+        context.set_ciphers(ciphers)
+    return context
+
+
+def handshake(port: int, context: ssl.SSLContext, server_name: str | None) -> str:
+    """Try a TLS handshake with the proxy; the error the charger saw ("" if it succeeded)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname=server_name):
+                return ""
+        except (ssl.SSLError, OSError) as exc:
+            return str(exc)
+
+
+def test_refused_tls_handshakes_are_recorded_and_shown_in_the_connections_table(
+    tmp_path: Path, pki: LabPKI, mitm_confdir: Path
+) -> None:
+    untrusting = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts nothing: the proxy's certificate is unknown
+    cases = [
+        ("TLS 1.1 only", tls_client(pki, max_version=ssl.TLSVersion.TLSv1_1), "localhost"),
+        ("RSA-only ciphers", tls_client(pki, ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA"), "localhost"),
+        ("untrusted certificate", untrusting, "localhost"),
+    ]
+
+    async def scenario() -> list[str]:
+        async with RawCSMS(pki.server_ssl_context(), USER, PASSWORD) as csms:
+            with ProxyProcess(proxy_config(tmp_path, pki, mitm_confdir, csms.port),
+                              log_path=tmp_path / "mitmdump.log") as proxy:
+                errors = [await asyncio.to_thread(handshake, proxy.port, context, name) for _, context, name in cases]
+                # A good charger still gets through afterwards.
+                async with raw_charger(f"wss://127.0.0.1:{proxy.port}/ocpp/{USER}", user=USER, password=PASSWORD,
+                                       ssl_context=pki.client_ssl_context()) as ws:
+                    await ws.send('[2,"h","Heartbeat",{}]')
+                    await recv(ws)
+                return errors
+
+    charger_errors = asyncio.run(scenario())
+    assert all(charger_errors), charger_errors  # every bad handshake failed at the charger
+
+    _, records, problems = read_capture(tmp_path / "site.ocpp.jsonl")
+    assert problems == []
+    failed = [r for r in records if r["type"] == "tls_handshake_failed"]
+    assert [r["failure"] for r in failed] == ["protocol_version", "no_shared_cipher", "certificate_rejected"]
+    old, rsa_only, untrusted = failed
+    for record in failed:
+        assert record["client_address"].startswith("127.0.0.1:")
+        assert record["sni"] == "localhost"
+        assert record["client_hello_read"] is True
+        assert record["error"]
+        assert record["connection_id"] not in {r["connection_id"] for r in records if r is not record}
+    assert old["offered_versions"] == ["TLSv1.1"]  # a legacy ClientHello: no supported_versions extension
+    assert rsa_only["offered_ciphers"][:2] == ["ECDHE-RSA-AES128-GCM-SHA256", "AES128-SHA"]
+    assert "no shared cipher" in rsa_only["error"]
+    assert "TLSv1.3" in untrusted["offered_versions"] and "TLSv1.2" in untrusted["offered_versions"]
+    assert "unknown ca" in untrusted["error"] or "does not trust" in untrusted["error"]
+
+    # The capture still analyses; the refused handshakes are rows of the connections table.
+    connections = wb.load(tmp_path / "site.ocpp.jsonl").connections
+    assert connections["state"].tolist().count("tls_failed") == 3
+    assert connections["state"].tolist().count("closed") == 1
+    rows = connections[connections["state"] == "tls_failed"]
+    assert rows["tls_failure"].tolist() == ["protocol_version", "no_shared_cipher", "certificate_rejected"]
+    assert rows["charger_sni"].tolist() == ["localhost"] * 3
