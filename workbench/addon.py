@@ -203,6 +203,22 @@ def offered_ciphers(client_hello: tls.ClientHello) -> list[str]:
     return [_CIPHER_NAMES.get(code, f"0x{code:04x}") for code in client_hello.cipher_suites if not _is_grease(code)]
 
 
+class PerFrameNoiseFilter(logging.Filter):
+    """Keeps mitmproxy's per-frame lines out of its log: it logs every WebSocket ping and pong
+    ("Received WebSocket pong from client (payload: ...)"), about 100 KB per 100k frames of
+    keep-alive traffic that nobody reads. Connects, disconnects, warnings and errors stay."""
+
+    PREFIXES = ("Received WebSocket ping", "Received WebSocket pong")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.PREFIXES))
+
+
+PER_FRAME_NOISE = PerFrameNoiseFilter()
+MITMPROXY_CONNECTION_LOGGER = "mitmproxy.proxy.server"
+"""The logger mitmproxy's connection handlers write their per-connection (and per-ping) lines to."""
+
+
 class UtcStamper:
     """:func:`records.format_ts` for Unix times (s), but fast: the date and time of the current
     second are formatted once and reused, since frames arrive many per second. Same output,
@@ -254,6 +270,9 @@ class OcppCapture:
     # -- options ---------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        connection_log = logging.getLogger(MITMPROXY_CONNECTION_LOGGER)
+        if PER_FRAME_NOISE not in connection_log.filters:
+            connection_log.addFilter(PER_FRAME_NOISE)
         loader.add_option("ocpp_capture", str, "", "Capture file to write (.ocpp.jsonl, or .gz). Empty: record nothing.")
         loader.add_option("ocpp_upstream_url", str, "",
                           "CSMS URL for the capture header (credentials are stripped). Default: from the reverse mode.")

@@ -145,3 +145,25 @@ def test_refused_tls_handshakes_are_recorded_and_shown_in_the_connections_table(
     rows = connections[connections["state"] == "tls_failed"]
     assert rows["tls_failure"].tolist() == ["protocol_version", "no_shared_cipher", "certificate_rejected"]
     assert rows["charger_sni"].tolist() == ["localhost"] * 3
+
+
+def test_pings_and_pongs_stay_out_of_the_mitmdump_log(tmp_path: Path, pki: LabPKI, mitm_confdir: Path) -> None:
+    pings = 50
+
+    async def scenario() -> None:
+        async with RawCSMS(pki.server_ssl_context(), USER, PASSWORD) as csms:
+            with ProxyProcess(proxy_config(tmp_path, pki, mitm_confdir, csms.port),
+                              log_path=tmp_path / "mitmdump.log") as proxy:
+                async with raw_charger(f"wss://127.0.0.1:{proxy.port}/ocpp/{USER}", user=USER, password=PASSWORD,
+                                       ssl_context=pki.client_ssl_context()) as ws:
+                    for i in range(pings):  # each answered by the CSMS's pong, through the proxy
+                        await asyncio.wait_for(await ws.ping(f"keepalive-{i}".encode()), 10)
+                    await ws.send('[2,"h","Heartbeat",{}]')
+                    await recv(ws)
+
+    asyncio.run(scenario())
+    log = (tmp_path / "mitmdump.log").read_text("utf-8")
+    assert "keepalive-" not in log and "WebSocket ping" not in log and "WebSocket pong" not in log
+    assert "client connect" in log  # the log still says what a person reads
+    _, records, _ = read_capture(tmp_path / "site.ocpp.jsonl")
+    assert [r["type"] for r in records] == ["connection_open", "frame", "frame", "connection_close"]
