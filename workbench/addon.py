@@ -367,8 +367,10 @@ class OcppCapture:
             sys.exit(EXIT_CAPTURE_FAILED)
 
     async def _end_connections(self) -> None:
-        """Stop listening, close both sockets of every connection, and wait up to
-        :data:`SHUTDOWN_GRACE_S` until mitmproxy has wound each connection down.
+        """Close both sockets of every connection and wait up to :data:`SHUTDOWN_GRACE_S` until
+        mitmproxy has wound each connection down. (New connections are refused in
+        :meth:`client_connected`; stopping the listeners instead makes mitmproxy 11's HTTP/3 (UDP)
+        listener crash the process as it is garbage-collected at exit.)
 
         Left alone, the connections would outlive the addons' ``done`` hooks and be cancelled by
         the event loop's own teardown (a CancelledError traceback each). Uses mitmproxy's
@@ -380,10 +382,6 @@ class OcppCapture:
         connections = getattr(proxyserver, "connections", None)
         if proxyserver is None or not isinstance(connections, dict):
             return
-        try:
-            await proxyserver.servers.update([])  # no new connections
-        except Exception as exc:  # noqa: BLE001 - a listener that will not close must not stop the shutdown
-            logger.warning(f"ocpp capture: could not stop listening: {exc}")
         for handler in list(connections.values()):
             transports = getattr(handler, "transports", {})
             for io in list(transports.values()):
@@ -486,6 +484,10 @@ class OcppCapture:
 
     def tls_established_client(self, data: tls.TlsData) -> None:
         self._client_hellos.pop(data.conn.id, None)
+
+    def client_connected(self, client: connection.Client) -> None:
+        if self.stopping:
+            client.error = SHUTDOWN_CLOSE_REASON  # mitmproxy closes the connection at once
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._client_hellos.pop(client.id, None)
