@@ -296,7 +296,7 @@ class OcppCapture:
             raise exceptions.OptionsError("ocpp_rotate_bytes must be 0 (never rotate) or a positive byte count")
         if "ocpp_status_interval_ms" in updated and options.ocpp_status_interval_ms < 0:
             raise exceptions.OptionsError("ocpp_status_interval_ms must be 0 (off) or a positive number of milliseconds")
-        if updated & {"ocpp_capture", "ocpp_upstream_url", "ocpp_rotate_bytes", "ocpp_allow_plain_ws"}:
+        if updated & {"ocpp_capture", "ocpp_upstream_url", "ocpp_rotate_bytes"}:
             self._close_writer()
             if options.ocpp_capture:
                 try:
