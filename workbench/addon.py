@@ -7,7 +7,10 @@ The only module of the workbench that imports mitmproxy. Load it with::
 or through ``ocpp-workbench proxy`` (see :mod:`workbench.proxy`). Every frame of every OCPP
 WebSocket (one whose upgrade offers an ``ocpp*`` subprotocol) is written, both directions, as it
 arrived at the proxy; other traffic passes unrecorded. Upgrades that did not become a WebSocket
-(401 from the CSMS, 502 when the CSMS is unreachable) are recorded as ``upgrade_rejected``.
+(401 from the CSMS, 502 when the CSMS is unreachable, 400 from the addon itself for a plain
+``ws://`` upgrade on a ``wss://`` listener) are recorded as ``upgrade_rejected``, and charger TLS
+handshakes that failed as ``tls_handshake_failed``. On shutdown (SIGTERM) forwarding stops before
+the connections end and the capture closes, so every frame a peer received is in the file.
 
 If a record cannot be written the addon drops the traffic it could not record, closes the
 capture and shuts mitmproxy down (exit status :data:`EXIT_CAPTURE_FAILED`), unless
@@ -341,7 +344,7 @@ class OcppCapture:
 
         Every frame forwarded so far is already on disk (it is written before it is passed on).
         From here on the addon drops every frame instead of forwarding it (recorded as
-        ``dropped`` while the file is open), the listeners close and each client connection ends
+        ``dropped`` while the file is open), new connections are refused and each connection ends
         the way mitmproxy's own inactivity timeout ends it; connections still live after
         :data:`SHUTDOWN_GRACE_S` get a close record here, then the file is closed. mitmproxy
         would otherwise keep forwarding, unrecorded, while other addons shut down, and the event
