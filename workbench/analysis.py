@@ -33,7 +33,7 @@ Record = dict[str, Any]
 ProgressCallback = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)``: called now and then while loading (estimated for gzip)."""
 
-CONNECTION_RECORD_TYPES = frozenset({"connection_open", "upgrade_rejected", "connection_close"})
+CONNECTION_RECORD_TYPES = frozenset({"connection_open", "upgrade_rejected", "tls_handshake_failed", "connection_close"})
 CAPTURE_SUFFIXES = (".ocpp.jsonl", ".ocpp.jsonl.gz", ".jsonl", ".jsonl.gz")
 _ROTATION = re.compile(r"\.(\d{4})(?=\.)")
 

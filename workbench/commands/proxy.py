@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop by itself after SECONDS (default: run until Ctrl-C or SIGTERM)")
     parser.add_argument("--log", type=Path, default=None, metavar="FILE",
                         help="also keep mitmdump's log in FILE (it never holds passwords)")
+    parser.add_argument("--allow-plain-ws", action="store_true",
+                        help="let chargers connect with plain ws:// on the wss:// port (default: refused with "
+                             "HTTP 400, since the Basic Auth password would cross in clear; the capture header records it)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --listen or --upstream host (off by default on purpose)")
 
@@ -71,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> ProxyConfig:
         insecure_upstream=args.insecure_upstream, mode=args.mode, tls_version_max=args.tls_max,
         pass_through_on_error=args.pass_through_on_error, rotate_bytes=args.rotate_bytes,
         status_interval_s=args.status_interval, allow_remote=args.allow_remote, overwrite=args.overwrite,
+        allow_plain_ws=args.allow_plain_ws,
     )
     config.validate()
     return config
