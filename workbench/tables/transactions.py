@@ -32,8 +32,9 @@ import pandas as pd
 
 from .. import spec16
 from ._columns import labels_column, paused_gc
-from .meter_values import _int_or_none, _text
+from ._fields import cp_key
 from .payload_time import TS_DTYPE, parse_payload_times
+from .transaction_calls import started_transactions, stopped_transactions
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
     # name: (dtype, unit, meaning)
@@ -76,107 +77,6 @@ COMPLETENESS = ("complete", "open_at_end", "started_before_capture", "stop_witho
 _BOUNDARY_CONTEXTS = frozenset({"Transaction.Begin", "Transaction.End", "Interruption.Begin", "Interruption.End"})
 _FAR_FUTURE = pd.Timestamp("2262-01-01", tz="UTC")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
-
-
-def _frames_of(frames: pd.DataFrame, action: str, kinds: list[str], direction: str,
-               columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the frames of ``action`` with a message_type in ``kinds`` that travel ``direction``.
-    The action is compared first and the other columns only on its (few) rows: each comparison over
-    a million strings costs."""
-    rows = np.flatnonzero((frames["action"] == action).to_numpy(dtype=bool, na_value=False))
-    candidates = frames[["message_type", "direction"]].take(rows)
-    keep = (candidates["message_type"].isin(kinds) & (candidates["direction"] == direction)).to_numpy(
-        dtype=bool, na_value=False)
-    return frames[columns].take(rows[keep])
-
-
-def _calls(frames: pd.DataFrame, action: str) -> pd.DataFrame:
-    return _frames_of(frames, action, ["CALL"], "charger_to_csms",
-                      ["ts", "charge_point_id", "connection_id", "seq", "unique_id", "payload"])
-
-
-def _cp_key(series: pd.Series) -> pd.Series:
-    """Charge point id usable as a join key (an object Series, missing ids as "")."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = np.append(series.cat.categories.to_numpy(dtype=object), "")
-        return pd.Series(categories[series.cat.codes.to_numpy()], dtype=object)
-    return pd.Series(series.to_numpy(dtype=object, na_value=""), dtype=object)
-
-
-def started_transactions(frames: pd.DataFrame) -> pd.DataFrame:
-    """StartTransaction CALLs with their reply's transactionId, one row each in capture order:
-    charge_point_id, connection_id, connector_id, id_tag, meter_start_wh, start_ts_raw,
-    start_capture_ts, start_seq, reply_seq, transaction_id, id_tag_status."""
-    starts = _calls(frames, "StartTransaction")
-    connector, id_tag, meter_start, ts_raw = [], [], [], []
-    for payload in starts["payload"].tolist():
-        payload = payload if isinstance(payload, dict) else {}
-        connector.append(_int_or_none(payload.get("connectorId")))
-        id_tag.append(_text(payload.get("idTag")))
-        value = payload.get("meterStart")
-        meter_start.append(float(value) if type(value) in (int, float) and abs(value) < 1e18 else np.nan)
-        ts_raw.append(payload.get("timestamp"))
-    table = pd.DataFrame({
-        "charge_point_id": _cp_key(starts["charge_point_id"]).to_numpy(),
-        "connection_id": starts["connection_id"].astype(object).fillna("").to_numpy(),
-        "unique_id": starts["unique_id"].astype(object).fillna("").to_numpy(),
-        "connector_id": pd.array(connector, dtype="Int64"),
-        "id_tag": pd.array(id_tag, dtype="str"),
-        "meter_start_wh": np.asarray(meter_start, dtype=np.float64),
-        "start_ts_raw": pd.Series(ts_raw, dtype=object),
-        "start_capture_ts": starts["ts"].astype(TS_DTYPE).reset_index(drop=True),
-        "start_seq": starts["seq"].to_numpy(dtype=np.int64),
-    })
-    replies = _frames_of(frames, "StartTransaction", ["CALLRESULT", "CALLERROR"], "csms_to_charger",
-                         ["connection_id", "unique_id", "seq", "payload", "message_type"])
-    tx_ids, tag_status = [], []
-    for kind, payload in zip(replies["message_type"].tolist(), replies["payload"].tolist()):
-        payload = payload if isinstance(payload, dict) and kind == "CALLRESULT" else {}
-        tx_ids.append(_int_or_none(payload.get("transactionId")))
-        info = payload.get("idTagInfo")
-        tag_status.append(_text(info.get("status")) if isinstance(info, dict) else None)
-    reply_table = pd.DataFrame({
-        "connection_id": replies["connection_id"].astype(object).fillna("").to_numpy(),
-        "unique_id": replies["unique_id"].astype(object).fillna("").to_numpy(),
-        "reply_seq": replies["seq"].to_numpy(dtype=np.int64),
-        "transaction_id": pd.array(tx_ids, dtype="Int64"),
-        "id_tag_status": pd.array(tag_status, dtype="str"),
-    })
-    if len(table) == 0 or len(reply_table) == 0:
-        for column in ("reply_seq", "transaction_id", "id_tag_status"):
-            table[column] = pd.Series([None] * len(table), dtype=reply_table[column].dtype if column != "reply_seq"
-                                      else "Int64")
-        table["reply_seq"] = table["reply_seq"].astype("Int64")
-        return table
-    # A reply answers the first CALL with its id on its connection: the next reply after the request.
-    joined = pd.merge_asof(table, reply_table, left_on="start_seq", right_on="reply_seq",
-                           by=["connection_id", "unique_id"], direction="forward")
-    joined["reply_seq"] = joined["reply_seq"].astype("Int64")
-    joined["transaction_id"] = joined["transaction_id"].astype("Int64")
-    return joined
-
-
-def _stops(frames: pd.DataFrame) -> pd.DataFrame:
-    stops = _calls(frames, "StopTransaction")
-    tx, meter_stop, ts_raw, reason, id_tag = [], [], [], [], []
-    for payload in stops["payload"].tolist():
-        payload = payload if isinstance(payload, dict) else {}
-        tx.append(_int_or_none(payload.get("transactionId")))
-        value = payload.get("meterStop")
-        meter_stop.append(float(value) if type(value) in (int, float) and abs(value) < 1e18 else np.nan)
-        ts_raw.append(payload.get("timestamp"))
-        reason.append(_text(payload.get("reason")))
-        id_tag.append(_text(payload.get("idTag")))
-    return pd.DataFrame({
-        "charge_point_id": _cp_key(stops["charge_point_id"]).to_numpy(),
-        "transaction_id": pd.array(tx, dtype="Int64"),
-        "meter_stop_wh": np.asarray(meter_stop, dtype=np.float64),
-        "stop_ts_raw": pd.Series(ts_raw, dtype=object),
-        "stop_capture_ts": stops["ts"].astype(TS_DTYPE).reset_index(drop=True),
-        "stop_seq": stops["seq"].to_numpy(dtype=np.int64),
-        "stop_reason": pd.array(reason, dtype="str"),
-        "stop_id_tag": pd.array(id_tag, dtype="str"),
-    })
 
 
 def _match_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
@@ -278,7 +178,7 @@ def build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status:
 
 def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
     starts = started_transactions(frames)
-    stops = _stops(frames)
+    stops = stopped_transactions(frames)
     sessions = _match_stops(starts, stops)
     n = len(sessions)
     if n == 0:
@@ -324,7 +224,7 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
         first_start = pd.Series(starts["start_seq"].to_numpy(), index=starts["charge_point_id"].to_numpy())
         first_start = first_start.groupby(level=0).min() if len(first_start) else pd.Series(dtype="int64")
         mv_tx = _samples_with_ids(meter_values, tx[orphan], ["charge_point_id", "transaction_id", "seq"])
-        first_ref = mv_tx.assign(cp=_cp_key(mv_tx["charge_point_id"]).to_numpy()).groupby(
+        first_ref = mv_tx.assign(cp=cp_key(mv_tx["charge_point_id"]).to_numpy()).groupby(
             ["cp", "transaction_id"])["seq"].min()
         for i in np.flatnonzero(orphan):
             earliest = int(sessions["stop_seq"].iloc[i])
@@ -342,7 +242,7 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
                                     ["charge_point_id", "transaction_id", "connector_id", "source"])
         mv_conn = mv_conn[(mv_conn["connector_id"].notna()
                            & (mv_conn["source"] == "MeterValues")).to_numpy(dtype=bool, na_value=False)]
-        conn_of = mv_conn.assign(cp=_cp_key(mv_conn["charge_point_id"]).to_numpy()).groupby(
+        conn_of = mv_conn.assign(cp=cp_key(mv_conn["charge_point_id"]).to_numpy()).groupby(
             ["cp", "transaction_id"])["connector_id"].last()
         for i in np.flatnonzero(orphan):
             tid = tx.iloc[i]
@@ -455,7 +355,7 @@ def session_of_samples(meter_values: pd.DataFrame, work: pd.DataFrame) -> np.nda
 def _integer_cp_keys(charge_points: pd.Series, work: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Charge point ids of samples and of sessions as integers (equal ids, equal numbers; missing is ""):
     joins on millions of samples by integer are far lighter than by string."""
-    sample_keys = _cp_key(charge_points) if not isinstance(charge_points.dtype, pd.CategoricalDtype) else None
+    sample_keys = cp_key(charge_points) if not isinstance(charge_points.dtype, pd.CategoricalDtype) else None
     if sample_keys is None:
         categories = np.append(charge_points.cat.categories.to_numpy(dtype=object), "")
         names = pd.Index(pd.unique(np.concatenate([categories, work["charge_point_id"].to_numpy(dtype=object)])))
@@ -692,7 +592,7 @@ def _session_status(status: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
     w_sid = work["_sid"].to_numpy(dtype=np.int64)[windows]
     st_t = epoch_s(st["ts"])
     st_next = st_t + st["time_in_state_s"].fillna(np.inf).to_numpy()
-    st_by = [_cp_key(st["charge_point_id"]).to_numpy(), st["connector_id"].to_numpy(dtype="int64", na_value=0)]
+    st_by = [cp_key(st["charge_point_id"]).to_numpy(), st["connector_id"].to_numpy(dtype="int64", na_value=0)]
     st_status = st["status"].to_numpy()
     # Statuses reported inside a window count from their time to the next status (or the window end).
     ids = _window_ids(st_by, st_t, w_by, w_start, w_end, w_sid)
