@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .capture.identity import connection_charge_point_id
 from .capture.reader import CaptureReader
 from .errors import CaptureFormatError, WorkbenchError
 from .tables._columns import paused_gc
@@ -126,7 +127,7 @@ class Capture:
             if record.get("type") in ("connection_open", "upgrade_rejected"):
                 connection_id = record.get("connection_id")
                 if isinstance(connection_id, str):
-                    mapping.setdefault(connection_id, record.get("charge_point_id"))
+                    mapping.setdefault(connection_id, connection_charge_point_id(record))
         self._meter_collector = MeterValueCollector()
         frames = self._frame_collector.to_frame(mapping, meter=self._meter_collector)
         self._pairing = self._frame_collector.last_pairing

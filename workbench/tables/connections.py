@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..capture.identity import connection_charge_point_id
 from ._columns import int64_column, str_column, utc_times
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -103,7 +104,8 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         charger_tls, csms_tls = _tls(record, "charger_tls"), _tls(record, "csms_tls")
         rows["ts"].append(record.get("ts") or first_ts.get(connection_id))
         rows["connection_id"].append(connection_id)
-        rows["charge_point_id"].append(_text_or_none(record.get("charge_point_id", frame_cp.get(connection_id))))
+        rows["charge_point_id"].append(connection_charge_point_id(record) if record
+                                       else _text_or_none(frame_cp.get(connection_id)))
         rows["close_ts"].append(close.get("ts"))
         rows["duration_s"].append(np.nan)  # filled below, vectorised
         rows["url_path"].append(_text_or_none(record.get("url_path")))
