@@ -189,3 +189,57 @@ def workbench_load(t, script):
     from workbench.analysis import Capture
 
     return Capture.from_records(t.charger_records("CP1", script))
+
+
+def _repeat_last_stop(script: Script, truth: list[dict], answer: str, meter_offset: int = 0) -> int:
+    """At shutdown the charger repeats its last StopTransaction: first without reason, then with Local.
+    ``answer``: "error" (CALLERROR) or "unknown" (idTagInfo Invalid). Returns the repeat's seq offset."""
+    last = truth[-1]
+    stop_t = max(t for t, _, _ in script.entries) + 10
+    first = {"transactionId": last["transaction_id"], "meterStop": last["meter_stop"], "timestamp": script.iso(stop_t)}
+    old = {e[2][1] for e in script.entries if isinstance(e[2], list) and e[2][0] == 2
+           and e[2][2] == "StopTransaction" and e[2][3]["transactionId"] == last["transaction_id"]}
+    script.entries = [e for e in script.entries if e[2][1] not in old]  # the stop and its reply
+    script.call(stop_t - 5, "StopTransaction", first, {"idTagInfo": {"status": "Accepted"}})
+    second = dict(first, reason="Local", meterStop=last["meter_stop"] + meter_offset)
+    uid = script.uid()
+    script.entries.append((stop_t, "up", [2, uid, "StopTransaction", second]))
+    reply = ([4, uid, "GenericError", "unknown transaction", {}] if answer == "error"
+             else [3, uid, {"idTagInfo": {"status": "Invalid"}}])
+    script.entries.append((stop_t + 0.05, "down", reply))
+    return len(truth)
+
+
+def test_a_repeated_stop_is_its_own_finding_and_no_session():
+    for answer, said in (("error", "CALLERROR GenericError ('unknown transaction')"),
+                         ("unknown", "idTagInfo.status Invalid")):
+        script, truth = clean_day(sessions=2)
+        sessions = _repeat_last_stop(script, truth, answer)
+        cap = script.capture()
+        assert len(cap.transactions) == sessions
+        assert (cap.transactions["completeness"] == "complete").all()
+        findings = cap.findings
+        assert not (findings["severity"] == "error").any(), findings[["check", "message"]]
+        repeated = findings[findings["check"] == "transaction_stop_repeated"]
+        assert len(repeated) == 1 and "transaction_stop_without_start" not in findings["check"].tolist()
+        row = repeated.iloc[0]
+        assert row["severity"] == "warning" and row["transaction_id"] == truth[-1]["transaction_id"]
+        assert "reason Local; the first: absent, Local by default" in row["message"]
+        assert "same meterStop" in row["message"] and said in row["message"]
+        assert len(row["frame_seqs"]) == 4  # both stops and both replies
+
+
+def test_a_repeated_stop_with_another_meter_stop_says_so():
+    script, truth = clean_day(sessions=1)
+    _repeat_last_stop(script, truth, "unknown", meter_offset=24)
+    message = run_checks(script.capture(), names=["transaction_stop_repeated"])["message"].iloc[0]
+    assert f"meterStop {truth[-1]['meter_stop'] + 24:,.1f} Wh differs from the first's" in message
+
+
+def test_a_repeated_stop_of_a_transaction_started_before_the_capture_is_one_session():
+    early = Script()
+    early.stop(5, 998, 5, None)
+    early.stop(6, 998, 5, None)
+    cap = early.capture()
+    assert len(cap.transactions) == 1
+    assert cap.findings["check"].tolist() == ["transaction_stop_without_start", "transaction_stop_repeated"]

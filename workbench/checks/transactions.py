@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import spec16
-from ..tables.transactions import epoch_s, power_readings
+from ..tables.transactions import duplicate_stops, epoch_s, power_readings
 from ._support import (
     as_int,
     clean,
@@ -26,6 +26,7 @@ from ._support import (
     cp_key,
     cp_or_none,
     first_of_each,
+    fmt_wh,
     frames_mask,
     isin,
     joint_codes,
@@ -90,6 +91,62 @@ def transaction_stop_without_start(cap: Any, config: CheckConfig) -> Iterator[Fi
                           clean(row["charge_point_id"]), as_int(row["connector_id"]), as_int(row["transaction_id"]),
                           f"StopTransaction for transaction {clean(row['transaction_id'])}, which {text}",
                           seqs(row["stop_seq"]))
+
+
+@check("transaction_stop_repeated", clause="OCPP 1.6 ed.2 §4.10 StopTransaction (one per transaction), §6.46")
+def transaction_stop_repeated(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """A second StopTransaction for a transaction already stopped: both frames, whether meterStop differs, and
+    what the CSMS answered to the repeat (a repeat is no session of its own)."""
+    repeats = memo(cap, ("duplicate_stops",), lambda: duplicate_stops(cap.frames))
+    if len(repeats) == 0:
+        return
+    replies = _replies_to(cap, repeats["stop_seq"].tolist() + repeats["first_stop_seq"].tolist())
+    for row in repeats.itertuples(index=False):
+        meter, first_meter = clean(row.meter_stop_wh), clean(row.first_meter_stop_wh)
+        if meter is None or first_meter is None:
+            meter_text = "meterStop missing in one of them"
+        elif abs(meter - first_meter) > config.energy_tolerance_wh:
+            meter_text = f"meterStop {fmt_wh(meter)} differs from the first's {fmt_wh(first_meter)}"
+        else:
+            meter_text = f"same meterStop {fmt_wh(meter)}"
+        reply_seq, answer = replies.get(int(row.stop_seq), (None, "no answer"))
+        first_reply_seq, _ = replies.get(int(row.first_stop_seq), (None, ""))
+        yield Finding("transaction_stop_repeated", "warning", clean(row.stop_capture_ts),
+                      cp_or_none(row.charge_point_id), None, as_int(row.transaction_id),
+                      f"second StopTransaction for transaction {clean(row.transaction_id)} "
+                      f"(reason {_reason_text(row.stop_reason)}; the first: {_reason_text(row.first_stop_reason)}), "
+                      f"{meter_text}; the CSMS answered {answer}",
+                      seqs(row.first_stop_seq, first_reply_seq, row.stop_seq, reply_seq))
+
+
+def _reason_text(reason: Any) -> str:
+    reason = clean(reason)
+    return str(reason) if reason is not None else "absent, Local by default"
+
+
+def _replies_to(cap: Any, request_seqs: list[int]) -> dict[int, tuple[int | None, str]]:
+    """Per request seq: (its reply's seq, what the reply said: "CALLERROR <code>", "idTagInfo.status X",
+    or "no answer")."""
+    calls = cap.calls
+    rows = calls[calls["request_seq"].isin(request_seqs).to_numpy(dtype=bool, na_value=False)]
+    frames = cap.frames
+    error_rows = frames[frames["seq"].isin(rows["reply_seq"].dropna().tolist()).to_numpy(dtype=bool, na_value=False)]
+    description = dict(zip(error_rows["seq"].tolist(), error_rows["error_description"].tolist()))
+    out: dict[int, tuple[int | None, str]] = {}
+    for request_seq, reply_seq, outcome, error_code, response in zip(
+            rows["request_seq"].tolist(), rows["reply_seq"].tolist(), rows["outcome"].tolist(),
+            rows["error_code"].tolist(), rows["response"].tolist()):
+        if outcome == "error":
+            said = clean(description.get(reply_seq))
+            text = f"CALLERROR {clean(error_code) or ''}".rstrip() + (f" ({said!r})" if said else "")
+        elif clean(reply_seq) is None:
+            text = "no answer"
+        else:
+            info = response.get("idTagInfo") if isinstance(response, dict) else None
+            status = info.get("status") if isinstance(info, dict) else None
+            text = f"idTagInfo.status {status}" if status is not None else "a CALLRESULT"
+        out[int(request_seq)] = (as_int(reply_seq), text)
+    return out
 
 
 @check("transaction_id_reused", clause="OCPP 1.6 ed.2 §6.45 StartTransaction.conf transactionId; errata v4.0 "

@@ -2,7 +2,7 @@
 
 A session is a StartTransaction (its transactionId comes from the paired CALLRESULT) and the first
 later StopTransaction with that transactionId on the same charge point; a stop with no start is a
-row of its own. Energy:
+row of its own; a later stop repeating one of these adds no row (see :func:`duplicate_stops`). Energy:
 
 * ``energy_wh`` = meterStop - meterStart (both integer Wh by the spec);
 * ``energy_register_wh`` = last - first Energy.Active.Import.Register sample (overall value, no phase;
@@ -79,34 +79,75 @@ _FAR_FUTURE = pd.Timestamp("2262-01-01", tz="UTC")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
-def _match_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
-    """Sessions: every start with its first later stop of the same transactionId, and unmatched stops."""
-    starts = starts.copy()
-    starts["session"] = np.arange(len(starts))
-    stops = stops.copy()
-    stops["stop_row"] = np.arange(len(stops))
-    stops["_session"] = -1
-    known_start = starts[starts["transaction_id"].notna()]
-    known_stop = stops[stops["transaction_id"].notna()]
-    if len(known_start) and len(known_stop):
-        left = known_stop[["charge_point_id", "transaction_id", "stop_seq", "stop_row"]].copy()
-        left["transaction_id"] = left["transaction_id"].astype("int64")
-        right = known_start[["charge_point_id", "transaction_id", "reply_seq", "session"]].copy()
-        right["transaction_id"] = right["transaction_id"].astype("int64")
-        right["reply_seq"] = right["reply_seq"].astype("int64")
-        joined = pd.merge_asof(left.sort_values("stop_seq"), right.sort_values("reply_seq"),
+def _assign_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per stop (row of ``stops``): the session (row of ``starts``) it ends, else -1; and the stop row it
+    repeats, else -1. A stop ends the latest start of its charge point and transactionId answered before
+    it; a later stop for that same start repeats the first one (a duplicate stop, no session of its own),
+    and so does a later stop with the transactionId of an earlier stop that had no start."""
+    session = np.full(len(stops), -1, dtype=np.int64)
+    repeats = np.full(len(stops), -1, dtype=np.int64)
+    known_start = starts[starts["transaction_id"].notna().to_numpy()]
+    known_stop = stops[stops["transaction_id"].notna().to_numpy()]
+    if len(known_stop) == 0:
+        return session, repeats
+    left = pd.DataFrame({"charge_point_id": known_stop["charge_point_id"].to_numpy(),
+                         "transaction_id": known_stop["transaction_id"].to_numpy(dtype=np.int64),
+                         "stop_seq": known_stop["stop_seq"].to_numpy(dtype=np.int64),
+                         "stop_row": np.flatnonzero(stops["transaction_id"].notna().to_numpy())})
+    left = left.sort_values("stop_seq", kind="stable")
+    left["session"] = -1
+    if len(known_start):
+        right = pd.DataFrame({"charge_point_id": known_start["charge_point_id"].to_numpy(),
+                              "transaction_id": known_start["transaction_id"].to_numpy(dtype=np.int64),
+                              "reply_seq": known_start["reply_seq"].to_numpy(dtype=np.int64),
+                              "session": np.flatnonzero(starts["transaction_id"].notna().to_numpy())})
+        joined = pd.merge_asof(left.drop(columns="session"), right.sort_values("reply_seq", kind="stable"),
                                left_on="stop_seq", right_on="reply_seq",
                                by=["charge_point_id", "transaction_id"], direction="backward")
-        joined = joined[joined["session"].notna()].sort_values("stop_seq", kind="stable")
-        joined = joined.drop_duplicates("session", keep="first")  # a second stop is a stop without start
-        stops.loc[joined["stop_row"].to_numpy(), "_session"] = joined["session"].to_numpy().astype(np.int64)
-    matched = stops[stops["_session"] >= 0].set_index("_session")
-    sessions = starts.join(matched.drop(columns=["charge_point_id", "transaction_id", "stop_row"]),
-                           on="session")
-    orphans = stops[stops["_session"] < 0].drop(columns=["_session", "stop_row"])
+        left["session"] = joined["session"].fillna(-1).to_numpy(dtype=np.int64)
+    # The first stop of each session (or of each stop-only transactionId) counts; later ones repeat it.
+    group = np.where(left["session"].to_numpy() >= 0, left["session"].to_numpy(), -1)
+    left["_group"] = [(g,) if g >= 0 else (cp, tx) for g, cp, tx in
+                      zip(group.tolist(), left["charge_point_id"].tolist(), left["transaction_id"].tolist())]
+    first_row = left.groupby("_group", sort=False)["stop_row"].transform("first").to_numpy(dtype=np.int64)
+    rows = left["stop_row"].to_numpy(dtype=np.int64)
+    is_first = first_row == rows
+    session[rows[is_first]] = left["session"].to_numpy()[is_first]
+    repeats[rows[~is_first]] = first_row[~is_first]
+    return session, repeats
+
+
+def _match_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
+    """Sessions: every start with its first later stop of the same transactionId, and stops without a
+    start; repeated stops (see :func:`_assign_stops`) are left out."""
+    starts = starts.copy()
+    starts["session"] = np.arange(len(starts))
+    session, repeats = _assign_stops(starts, stops)
+    stops = stops.assign(_session=session)
+    matched = stops[session >= 0].set_index("_session")
+    sessions = starts.join(matched.drop(columns=["charge_point_id", "transaction_id"]), on="session")
+    orphans = stops[(session < 0) & (repeats < 0)].drop(columns=["_session"])
     orphans = orphans.assign(connector_id=pd.array([pd.NA] * len(orphans), dtype="Int64"))
     sessions = pd.concat([sessions.drop(columns=["session"]), orphans], ignore_index=True)
     return sessions
+
+
+def duplicate_stops(frames: pd.DataFrame) -> pd.DataFrame:
+    """StopTransactions that repeat an earlier stop of the same transaction (no session of their own), one
+    row each in capture order: charge_point_id ("" when unknown), transaction_id, stop_seq, stop_capture_ts,
+    meter_stop_wh, stop_reason (as sent), and first_stop_seq, first_meter_stop_wh, first_stop_reason of the
+    stop it repeats."""
+    starts = started_transactions(frames)
+    stops = stopped_transactions(frames)
+    _, repeats = _assign_stops(starts, stops)
+    dup = np.flatnonzero(repeats >= 0)
+    first = repeats[dup]
+    out = stops.iloc[dup][["charge_point_id", "transaction_id", "stop_seq", "stop_capture_ts", "meter_stop_wh",
+                           "stop_reason"]].reset_index(drop=True)
+    out["first_stop_seq"] = stops["stop_seq"].to_numpy()[first]
+    out["first_meter_stop_wh"] = stops["meter_stop_wh"].to_numpy()[first]
+    out["first_stop_reason"] = stops["stop_reason"].array.take(first)
+    return out
 
 
 def _key_codes(left_by: list[np.ndarray], right_by: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
