@@ -5,8 +5,12 @@ later StopTransaction with that transactionId on the same charge point; a stop w
 row of its own; a later stop repeating one of these adds no row (see :func:`duplicate_stops`). Energy:
 
 * ``energy_wh`` = meterStop - meterStart (both integer Wh by the spec);
-* ``energy_register_wh`` = last - first Energy.Active.Import.Register sample (overall value, no phase;
-  Outlet preferred) within the session, transactionData included;
+* ``energy_register_wh`` = last Energy.Active.Import.Register sample (overall value, no phase; Outlet
+  preferred) within the session, transactionData included, minus the register when the transaction
+  started (``register_start_wh``): the Transaction.Begin sample; else meterStart when it is consistent
+  with the register (not above the first sample, and below it by no more than the session's power
+  could deliver between the start and that sample, see :func:`_meter_start_consistent`); else the first
+  sample. NaN when there is no basis: no register sample, or a single one that is its own baseline;
 * ``energy_integrated_wh`` = active import power integrated over the sample times with the
   trapezoid rule. Power is Power.Active.Import (overall, else the sum of L1..L3), else
   sum over phases of Current.Import x Voltage. Samples of context Transaction.Begin/End and
@@ -51,7 +55,11 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "meter_start_wh": ("float64", "Wh", "meterStart"),
     "meter_stop_wh": ("float64", "Wh", "meterStop"),
     "energy_wh": ("float64", "Wh", "meter_stop_wh - meter_start_wh"),
-    "energy_register_wh": ("float64", "Wh", "last - first Energy.Active.Import.Register sample in the session"),
+    "energy_register_wh": ("float64", "Wh", "register_last_wh - register_start_wh; NaN when there is no basis "
+                                            "(see the module doc)"),
+    "register_start_wh": ("float64", "Wh", "the register when the transaction started (see register_start_source)"),
+    "register_start_source": ("str", "", "transaction_begin | meter_start | first_sample: where register_start_wh "
+                                         "comes from; <NA> when there is no register sample"),
     "register_first_wh": ("float64", "Wh", "first Energy.Active.Import.Register sample in the session"),
     "register_last_wh": ("float64", "Wh", "last Energy.Active.Import.Register sample in the session"),
     "register_first_ts": (TS_DTYPE, "UTC", "time of register_first_wh"),
@@ -310,10 +318,11 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
         "meter_stop_wh": sessions["meter_stop_wh"].to_numpy(dtype=np.float64),
     })
     table["energy_wh"] = table["meter_stop_wh"] - table["meter_start_wh"]
-    for column in ("energy_register_wh", "register_first_wh", "register_last_wh", "register_first_ts",
+    for column in ("register_first_wh", "register_last_wh", "register_first_ts",
                    "register_last_ts", "energy_integrated_wh", "max_power_w", "sample_interval_s",
                    "power_samples"):
         table[column] = energy[column]
+    _register_baseline(table, energy["_register_begin_wh"].to_numpy(), energy["_register_samples"].to_numpy())
     table["status_changes"] = durations["status_changes"]
     table["charging_s"] = durations["Charging"]
     table["suspended_ev_s"] = durations["SuspendedEV"]
@@ -337,6 +346,50 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
 # Defaults of the tolerance in energy_tolerance_wh; the energy check reads CheckConfig for its own.
 ENERGY_TOLERANCE_FRACTION = 0.01
 ENERGY_TOLERANCE_WH = 1.0
+
+REGISTER_START_SOURCES = ("transaction_begin", "meter_start", "first_sample")
+
+
+def _meter_start_consistent(table: pd.DataFrame) -> np.ndarray:
+    """Per session: meterStart can be the register at the start. It is not above the first register sample
+    (beyond the tolerance) and below it by no more than the session could have charged between the start
+    and that sample: at max_power_w, else at the register's own rate between its first and last samples,
+    plus the tolerance (a meterStart in another scale or from another counter fails this)."""
+    start = table["meter_start_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    first = table["register_first_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    last = table["register_last_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    first_t, last_t = epoch_s(table["register_first_ts"]), epoch_s(table["register_last_ts"])
+    lead_s = np.clip(np.nan_to_num(first_t - epoch_s(table["start_ts"])), 0.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate_w = np.where(last_t > first_t, (last - first) / (last_t - first_t) * 3600.0, np.nan)
+    power_w = table["max_power_w"].to_numpy(dtype=np.float64, na_value=np.nan)
+    power_w = np.nan_to_num(np.where(np.isnan(power_w), rate_w, power_w))
+    reach = np.clip(power_w, 0.0, None) * lead_s / 3600.0 * (1 + ENERGY_TOLERANCE_FRACTION)
+    with np.errstate(invalid="ignore"):
+        return (start <= first + ENERGY_TOLERANCE_WH) & (first - start <= reach + ENERGY_TOLERANCE_WH)
+
+
+def _register_baseline(table: pd.DataFrame, begin_wh: np.ndarray, register_samples: np.ndarray) -> None:
+    """register_start_wh, register_start_source and energy_register_wh of ``table`` (see the module doc).
+    ``begin_wh``: each session's Transaction.Begin register sample (NaN if none); ``register_samples``: its
+    number of register samples."""
+    has_begin = ~np.isnan(begin_wh)
+    by_meter_start = ~has_begin & _meter_start_consistent(table)
+    has_register = register_samples > 0
+    first = table["register_first_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    start_wh = np.where(has_begin, begin_wh,
+                        np.where(by_meter_start, table["meter_start_wh"].to_numpy(dtype=np.float64, na_value=np.nan),
+                                 first))
+    source = np.where(has_begin, 0, np.where(by_meter_start, 1, 2))
+    energy = table["register_last_wh"].to_numpy(dtype=np.float64, na_value=np.nan) - start_wh
+    # The baseline is the only sample: nothing measured after it.
+    alone = (register_samples == 1) & (source != 1)
+    energy[alone | ~has_register] = np.nan
+    start_wh[~has_register] = np.nan
+    table["energy_register_wh"] = energy
+    table["register_start_wh"] = start_wh
+    labels = np.asarray(REGISTER_START_SOURCES, dtype=object)[source]
+    table["register_start_source"] = pd.array(np.where(has_register, labels, None).tolist(), dtype="str")
 
 
 def _samples_with_ids(meter_values: pd.DataFrame, transaction_ids: pd.Series, columns: list[str]) -> pd.DataFrame:
@@ -419,6 +472,7 @@ def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFr
         "register_last_ts": pd.Series(pd.NaT, index=range(n), dtype=TS_DTYPE),
         "energy_integrated_wh": np.full(n, np.nan), "max_power_w": np.full(n, np.nan),
         "sample_interval_s": np.full(n, np.nan), "power_samples": np.zeros(n, dtype=np.int64),
+        "_register_samples": np.zeros(n, dtype=np.int64), "_register_begin_wh": np.full(n, np.nan),
     })
     relevant = meter_values["measurand"].isin(
         [spec16.ENERGY_IMPORT_REGISTER, spec16.POWER_IMPORT, spec16.CURRENT_IMPORT, spec16.VOLTAGE]
@@ -448,7 +502,7 @@ def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFr
 
 
 # Columns of meter_values that _register_span and power_readings read.
-_REGISTER_COLUMNS = ["ts", "location", "value_normalized", "seq"]
+_REGISTER_COLUMNS = ["ts", "location", "context", "value_normalized", "seq"]
 _POWER_COLUMNS = ["ts", "measurand", "phase", "value_normalized", "unit_normalized", "seq", "meter_value_index"]
 
 
@@ -478,7 +532,13 @@ def _register_span(reg: pd.DataFrame, result: pd.DataFrame) -> None:
     result.loc[sessions, "register_last_wh"] = value[order[last]]
     result.loc[sessions, "register_first_ts"] = times.take(order[first])
     result.loc[sessions, "register_last_ts"] = times.take(order[last])
-    result["energy_register_wh"] = result["register_last_wh"] - result["register_first_wh"]
+    result.loc[sessions, "_register_samples"] = last - first + 1
+    # The first Transaction.Begin sample of each session (in the same order), if it has one.
+    begin = (reg["context"] == spec16.TRANSACTION_BEGIN).to_numpy(dtype=bool, na_value=False)[order]
+    if begin.any():
+        at = np.flatnonzero(begin)
+        at = at[np.r_[True, sid[at][1:] != sid[at][:-1]]]
+        result.loc[sid[at], "_register_begin_wh"] = value[order[at]]
 
 
 def _integrated_power(mv: pd.DataFrame, work: pd.DataFrame, result: pd.DataFrame) -> None:
