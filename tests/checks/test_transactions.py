@@ -243,3 +243,32 @@ def test_a_repeated_stop_of_a_transaction_started_before_the_capture_is_one_sess
     cap = early.capture()
     assert len(cap.transactions) == 1
     assert cap.findings["check"].tolist() == ["transaction_stop_without_start", "transaction_stop_repeated"]
+
+
+def test_meter_values_after_the_stop_are_reported_with_a_register_above_meter_stop():
+    from checks.scenarios import samples
+    script = Script()
+    script.start_tx(10, 1, 7, 0)
+    script.meter(40, 1, 7, samples(20, 3000, three_phase=False))
+    script.stop(60, 7, 39, None)  # its reply comes 50 ms later
+    # 75 ms after the StopTransaction, the station sends the transaction's MeterValues once more.
+    script.meter(60.075, 1, 7, samples(63, 0, three_phase=False), sample_t=60.075)
+    cap = script.capture()
+    result = run_checks(cap, names=["meter_values_after_stop"])
+    assert len(result) == 1
+    row = result.iloc[0]
+    assert row["severity"] == "error" and row["transaction_id"] == 7
+    assert "1 MeterValues message(s) for transaction 7 after its StopTransaction (the first 75 ms later)" in row["message"]
+    assert "their register 63.0 Wh is above meterStop 39.0 Wh" in row["message"]
+    stop_seq = int(cap.transactions["stop_seq"].iloc[0])
+    assert row["frame_seqs"][0] == stop_seq and len(row["frame_seqs"]) == 2
+
+
+def test_meter_values_after_the_stop_below_meter_stop_are_a_warning_and_clean_days_are_silent():
+    from checks.scenarios import samples
+    script, truth = clean_day(sessions=1)
+    assert run_checks(script.capture(), names=["meter_values_after_stop"]).empty
+    last_t = max(t for t, _, _ in script.entries)
+    script.meter(last_t + 1, 1, truth[0]["transaction_id"], samples(truth[0]["meter_stop"], 0, three_phase=False))
+    result = run_checks(script.capture(), names=["meter_values_after_stop"])
+    assert result["severity"].tolist() == ["warning"] and "above meterStop" not in result["message"].iloc[0]

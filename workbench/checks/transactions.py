@@ -205,6 +205,62 @@ def meter_values_unknown_transaction(cap: Any, config: CheckConfig) -> Iterator[
                       seqs(group["seq"].tolist()))
 
 
+@check("meter_values_after_stop", clause="OCPP 1.6 ed.2 §6.31 MeterValues.req transactionId (of a running "
+                                         "transaction), §6.46 StopTransaction.req meterStop")
+def meter_values_after_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """MeterValues for a transaction after its StopTransaction (error when their register is above meterStop:
+    the stop understated the energy)."""
+    mv = cap.meter_values
+    use = np.flatnonzero(isin(mv["source"], ["MeterValues"]) & mv["transaction_id"].notna().to_numpy())
+    tx = cap.transactions
+    tx = tx[(tx["stop_seq"].notna() & tx["transaction_id"].notna()).to_numpy(dtype=bool, na_value=False)]
+    if len(use) == 0 or len(tx) == 0:
+        return
+    sub = mv[["capture_ts", "charge_point_id", "connector_id", "transaction_id", "seq", "measurand", "phase",
+              "unit_normalized", "value_normalized"]].iloc[use]
+    stop_seq = tx["stop_seq"].to_numpy(dtype="int64")
+    anchor = tx["start_reply_seq"].fillna(tx["start_seq"]).fillna(tx["stop_seq"]).to_numpy(dtype="int64")
+    # The session of each sample: the latest of its charge point and transactionId that began before it.
+    frame_where, session_where = joint_codes(
+        [cp_key(sub["charge_point_id"]), sub["transaction_id"].to_numpy(dtype="int64", na_value=0)],
+        [cp_key(tx["charge_point_id"]), tx["transaction_id"].to_numpy(dtype="int64")])
+    left = pd.DataFrame({"_where": frame_where, "seq": sub["seq"].to_numpy(dtype="int64"), "_row": np.arange(len(sub))})
+    right = pd.DataFrame({"_where": session_where, "anchor": anchor, "_session": np.arange(len(tx))})
+    joined = pd.merge_asof(left.sort_values("seq", kind="stable"), right.sort_values("anchor", kind="stable"),
+                           left_on="seq", right_on="anchor", by="_where", direction="backward")
+    session = joined["_session"].fillna(-1).to_numpy(dtype="int64")
+    rows = joined["_row"].to_numpy()
+    late = session >= 0
+    late[late] = joined["seq"].to_numpy()[late] > stop_seq[session[late]]
+    if not late.any():
+        return
+    late_rows, late_session = rows[late], session[late]
+    register = (isin(sub["measurand"], [spec16.ENERGY_IMPORT_REGISTER]) & sub["phase"].isna().to_numpy()
+                & isin(sub["unit_normalized"], ["Wh"]))
+    values = np.where(register, sub["value_normalized"].to_numpy(dtype=float, na_value=np.nan), np.nan)
+    for sid in pd.unique(late_session):
+        mine = late_rows[late_session == sid]
+        row = tx.iloc[sid]
+        frames = sorted(set(sub["seq"].to_numpy()[mine].tolist()))
+        delay_s = (sub["capture_ts"].iloc[mine].min() - row["stop_capture_ts"]).total_seconds()
+        highest = np.nanmax(values[mine]) if np.isfinite(values[mine]).any() else np.nan
+        meter_stop = clean(row["meter_stop_wh"])
+        above = meter_stop is not None and np.isfinite(highest) and highest > meter_stop + config.energy_tolerance_wh
+        message = (f"{len(frames)} MeterValues message(s) for transaction {clean(row['transaction_id'])} after its "
+                   f"StopTransaction (the first {_duration_text(delay_s)} later)")
+        if above:
+            message += f"; their register {fmt_wh(highest)} is above meterStop {fmt_wh(meter_stop)}"
+        yield Finding("meter_values_after_stop", "error" if above else "warning",
+                      clean(sub["capture_ts"].iloc[mine].min()), clean(row["charge_point_id"]),
+                      as_int(row["connector_id"]), as_int(row["transaction_id"]), message,
+                      seqs(row["stop_seq"], frames))
+
+
+def _duration_text(seconds: float) -> str:
+    """A delay for a message: milliseconds under 10 s, else seconds."""
+    return f"{seconds * 1000:,.0f} ms" if abs(seconds) < 10 else f"{seconds:,.0f} s"
+
+
 @check("charging_without_transaction", clause="OCPP 1.6 ed.2 §4.9 (Charging: a transaction is running), "
                                               "§4.8 StartTransaction")
 def charging_without_transaction(cap: Any, config: CheckConfig) -> Iterator[Finding]:
