@@ -160,3 +160,15 @@ def test_report_json_writes_null_for_missing_values() -> None:
     report = {"sessions": [{"charge_point_id": float("nan"), "energy_kwh": float("inf")}]}
     assert strict_loads(jsonout.dumps(report, indent=2)) == {"sessions": [{"charge_point_id": None,
                                                                             "energy_kwh": None}]}
+
+
+def test_summary_end_counts_rejected_upgrades_after_the_last_frame(tmp_path: Path) -> None:
+    from workbench.analysis import Capture
+    from workbench.capture import records as rec
+    from workbench.testing import charger_records, ts_at
+
+    records = charger_records("CP1", clean_session_script(), close_at_s=4000)
+    rejected = rec.upgrade_rejected(ts=ts_at(5000), connection_id="late", charge_point_id="CP1",
+                                    url_path="/ocpp/CP1", status_code=401, reason="Unauthorized")
+    summary = Capture.from_records(records + [rejected]).summary()
+    assert summary["end"] == pd.Timestamp(ts_at(5000))

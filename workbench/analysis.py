@@ -202,8 +202,12 @@ class Capture:
     def summary(self) -> dict[str, Any]:
         """Counts for a quick look: files, frames, connections, charge points, time span, parse errors."""
         frames = self.frames
-        start = frames["ts"].min() if len(frames) else None
-        end = frames["ts"].max() if len(frames) else None
+        # The span covers every record: frames, and connection opens, closes and rejected upgrades.
+        connections = self.connections
+        times = [frames["ts"]] + [connections[name] for name in ("ts", "close_ts") if name in connections]
+        times = [column for column in times if len(column) and column.notna().any()]
+        start = min(column.min() for column in times) if times else None
+        end = max(column.max() for column in times) if times else None
         return {
             "files": len(self.paths),
             "frames": len(frames),

@@ -83,3 +83,16 @@ def test_no_register_sample_no_source() -> None:
     row = _one(script)
     assert np.isnan(row["energy_register_wh"]) and np.isnan(row["register_start_wh"])
     assert pd.isna(row["register_start_source"])
+
+
+def test_a_stop_without_reason_shows_the_spec_default_local_marked_as_defaulted() -> None:
+    script = Script()
+    script.start_tx(10, 1, 1, 100)
+    script.call(100, "StopTransaction", {"transactionId": 1, "meterStop": 200, "timestamp": script.iso(100)},
+                {"idTagInfo": {"status": "Accepted"}})
+    script.start_tx(200, 1, 2, 200)
+    script.stop(300, 2, 300, None, reason="EVDisconnected")
+    script.start_tx(400, 1, 3, 300)  # still open at the end
+    tx = script.capture().transactions
+    assert tx["stop_reason"].tolist()[:2] == ["Local", "EVDisconnected"] and pd.isna(tx["stop_reason"].iloc[2])
+    assert tx["stop_reason_defaulted"].tolist() == [True, False, False]

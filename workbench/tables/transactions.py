@@ -73,7 +73,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "charging_s": ("float64", "s", "time in Charging during the session"),
     "suspended_ev_s": ("float64", "s", "time in SuspendedEV during the session"),
     "suspended_evse_s": ("float64", "s", "time in SuspendedEVSE during the session"),
-    "stop_reason": ("str", "", "StopTransaction reason as sent (absent means Local, §7.36)"),
+    "stop_reason": ("str", "", "StopTransaction reason; Local when the stop sent none (the §7.36 default)"),
+    "stop_reason_defaulted": ("bool", "", "the stop sent no reason: stop_reason is the default Local"),
     "completeness": ("str", "", "complete | open_at_end | started_before_capture | stop_without_start"),
     "start_seq": ("Int64", "", "frames.seq of the StartTransaction"),
     "start_reply_seq": ("Int64", "", "frames.seq of its reply"),
@@ -332,7 +333,10 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
         table["max_power_w"] * table["sample_interval_s"] / 3600.0 * (2.0 + table["status_changes"] / 2.0)
         + ENERGY_TOLERANCE_FRACTION * reference.fillna(0.0) + ENERGY_TOLERANCE_WH
     )
-    table["stop_reason"] = pd.array(sessions["stop_reason"].tolist(), dtype="str")
+    reason = sessions["stop_reason"].astype(object).to_numpy(na_value=None)
+    defaulted = has_stop & pd.isna(reason)
+    table["stop_reason"] = pd.array(np.where(defaulted, spec16.DEFAULT_STOP_REASON, reason).tolist(), dtype="str")
+    table["stop_reason_defaulted"] = defaulted
     table["completeness"] = pd.array(completeness.tolist(), dtype="str")
     table["start_seq"] = work["start_seq"].astype("Int64")
     table["start_reply_seq"] = work["reply_seq"].astype("Int64")
