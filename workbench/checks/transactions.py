@@ -211,16 +211,18 @@ def meter_values_after_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """MeterValues for a transaction after its StopTransaction (error when their register is above meterStop:
     the stop understated the energy)."""
     mv = cap.meter_values
-    use = np.flatnonzero(isin(mv["source"], ["MeterValues"]) & mv["transaction_id"].notna().to_numpy())
     tx = cap.transactions
     tx = tx[(tx["stop_seq"].notna() & tx["transaction_id"].notna()).to_numpy(dtype=bool, na_value=False)]
-    if len(use) == 0 or len(tx) == 0:
+    if len(tx) == 0:
         return
-    sub = mv[["capture_ts", "charge_point_id", "connector_id", "transaction_id", "seq", "measurand", "phase",
-              "unit_normalized", "value_normalized"]].iloc[use]
+    use = np.flatnonzero(isin(mv["source"], ["MeterValues"]) & mv["transaction_id"].notna().to_numpy())
+    if len(use) == 0:
+        return
+    use = use[first_of_each(mv["seq"].to_numpy()[use])]  # one row per frame: the join needs no more
+    sub = mv[["capture_ts", "charge_point_id", "transaction_id", "seq"]].iloc[use]
     stop_seq = tx["stop_seq"].to_numpy(dtype="int64")
     anchor = tx["start_reply_seq"].fillna(tx["start_seq"]).fillna(tx["stop_seq"]).to_numpy(dtype="int64")
-    # The session of each sample: the latest of its charge point and transactionId that began before it.
+    # The session of each frame: the latest of its charge point and transactionId that began before it.
     frame_where, session_where = joint_codes(
         [cp_key(sub["charge_point_id"]), sub["transaction_id"].to_numpy(dtype="int64", na_value=0)],
         [cp_key(tx["charge_point_id"]), tx["transaction_id"].to_numpy(dtype="int64")])
@@ -229,31 +231,35 @@ def meter_values_after_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     joined = pd.merge_asof(left.sort_values("seq", kind="stable"), right.sort_values("anchor", kind="stable"),
                            left_on="seq", right_on="anchor", by="_where", direction="backward")
     session = joined["_session"].fillna(-1).to_numpy(dtype="int64")
-    rows = joined["_row"].to_numpy()
     late = session >= 0
     late[late] = joined["seq"].to_numpy()[late] > stop_seq[session[late]]
     if not late.any():
         return
-    late_rows, late_session = rows[late], session[late]
-    register = (isin(sub["measurand"], [spec16.ENERGY_IMPORT_REGISTER]) & sub["phase"].isna().to_numpy()
-                & isin(sub["unit_normalized"], ["Wh"]))
-    values = np.where(register, sub["value_normalized"].to_numpy(dtype=float, na_value=np.nan), np.nan)
+    late_rows, late_session = joined["_row"].to_numpy()[late], session[late]
+    late_seq = sub["seq"].to_numpy()[late_rows]
+    # The overall register (Wh) of the late frames only.
+    in_late = np.flatnonzero(mv["seq"].isin(late_seq).to_numpy(dtype=bool, na_value=False))
+    samples = mv[["seq", "measurand", "phase", "unit_normalized", "value_normalized"]].iloc[in_late]
+    is_register = (isin(samples["measurand"], [spec16.ENERGY_IMPORT_REGISTER]) & samples["phase"].isna().to_numpy()
+                   & isin(samples["unit_normalized"], ["Wh"]))
+    register_of = samples[is_register].groupby("seq")["value_normalized"].max()
     for sid in pd.unique(late_session):
         mine = late_rows[late_session == sid]
         row = tx.iloc[sid]
         frames = sorted(set(sub["seq"].to_numpy()[mine].tolist()))
-        delay_s = (sub["capture_ts"].iloc[mine].min() - row["stop_capture_ts"]).total_seconds()
-        highest = np.nanmax(values[mine]) if np.isfinite(values[mine]).any() else np.nan
+        first_ts = sub["capture_ts"].iloc[mine].min()
+        delay_s = (first_ts - row["stop_capture_ts"]).total_seconds()
+        registers = register_of.reindex(frames).dropna()
+        highest = float(registers.max()) if len(registers) else np.nan
         meter_stop = clean(row["meter_stop_wh"])
         above = meter_stop is not None and np.isfinite(highest) and highest > meter_stop + config.energy_tolerance_wh
         message = (f"{len(frames)} MeterValues message(s) for transaction {clean(row['transaction_id'])} after its "
                    f"StopTransaction (the first {_duration_text(delay_s)} later)")
         if above:
             message += f"; their register {fmt_wh(highest)} is above meterStop {fmt_wh(meter_stop)}"
-        yield Finding("meter_values_after_stop", "error" if above else "warning",
-                      clean(sub["capture_ts"].iloc[mine].min()), clean(row["charge_point_id"]),
-                      as_int(row["connector_id"]), as_int(row["transaction_id"]), message,
-                      seqs(row["stop_seq"], frames))
+        yield Finding("meter_values_after_stop", "error" if above else "warning", clean(first_ts),
+                      clean(row["charge_point_id"]), as_int(row["connector_id"]), as_int(row["transaction_id"]),
+                      message, seqs(row["stop_seq"], frames))
 
 
 def _duration_text(seconds: float) -> str:
