@@ -80,3 +80,16 @@ def test_frames_of_a_connection_without_its_open_record_get_a_charge_point_of_th
     assert frames.groupby("connection_id")["charge_point_id"].nunique().eq(1).all()
     assert frames["charge_point_id"].nunique() == 2 and not frames["charge_point_id"].isna().any()
     assert pd.Series(frames["charge_point_id"].unique()).str.startswith("unknown:").all()
+
+
+def test_redaction_hides_an_id_that_only_the_url_path_names() -> None:
+    import json
+
+    from workbench.redact import redact_records
+
+    records = _as_old_addon_wrote(clean_day("STATION-42")[0].records(), "/ws/ocpp/STATION-42/")
+    _, redacted, _ = redact_records({}, records, b"k" * 32)
+    connection_records = [r for r in redacted if r["type"] != "frame"]  # (the script's message ids name it too)
+    assert "STATION-42" not in json.dumps(connection_records)
+    ids = Capture.from_records(redacted).charge_point_ids
+    assert len(ids) == 1 and ids[0].startswith("cp-")
