@@ -258,7 +258,8 @@ def test_meter_values_after_the_stop_are_reported_with_a_register_above_meter_st
     assert len(result) == 1
     row = result.iloc[0]
     assert row["severity"] == "error" and row["transaction_id"] == 7
-    assert "1 MeterValues message(s) for transaction 7 after its StopTransaction (the first 75 ms later)" in row["message"]
+    assert ("1 MeterValues message(s) for transaction 7 after its StopTransaction (the first 75 ms later)"
+            in row["message"])
     assert "their register 63.0 Wh is above meterStop 39.0 Wh" in row["message"]
     stop_seq = int(cap.transactions["stop_seq"].iloc[0])
     assert row["frame_seqs"][0] == stop_seq and len(row["frame_seqs"]) == 2

@@ -87,8 +87,10 @@ GENERIC_FROM_TO = re.compile(
 GENERIC_CP = re.compile(r"\b(?:chargePointId|charge_point_id|chargeBoxId|charge_box_id|cp_?id|cp|station)\s*[=:]\s*\"?(?P<cp>[\w.\-]+)", re.I)
 # A connection URL or an OCPP path in the line ("ws://host/ws/ocpp/CP1/", "/ocpp/CP1"): the charge point id
 # comes from it by the capture's own rule (capture.identity: the last non-empty path segment).
-GENERIC_URL = re.compile(r"\b(?:wss?|https?)://[^\s\"'<>\[\]]+|(?<![\w/.])/(?:[^\s/\"'<>\[\]]+/)*?ocpp[^\s/]*/[^\s\"'<>\[\]]+",
-                         re.I)
+GENERIC_URL = re.compile(
+    r"\b(?:wss?|https?)://[^\s\"'<>\[\]]+"  # a whole URL
+    r"|(?<![\w/.])/(?:[^\s/\"'<>\[\]]+/)*?ocpp[^\s/]*/[^\s\"'<>\[\]]+",  # or a path through an "ocpp..." segment
+    re.I)
 GENERIC_SESSION = re.compile(r"\b(?:sessionId|session_id|session|conn(?:ection)?_?id)\s*[=:]\s*\"?(?P<session>[\w.\-]+)", re.I)
 
 _ABSOLUTE = {
