@@ -1,5 +1,6 @@
 """Transaction checks: open, orphan, repeatedly stopped and reused transactions, unknown ids in MeterValues and
-MeterValues after the stop, and whether the connector status agrees with the power drawn (OCPP 1.6 ed.2 §4.8-4.10, §6.44-6.47, §7.7; ev.energy R10).
+MeterValues after the stop, and whether the connector status agrees with the power drawn (OCPP 1.6 ed.2
+§4.8-4.10, §6.44-6.47, §7.7; ev.energy R10).
 
 Status vs power: a power reading is judged against the status in force when it was taken, only when
 that status was reported at least ``status_settle_s`` before it and the next status comes at least
