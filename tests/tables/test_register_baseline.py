@@ -96,3 +96,37 @@ def test_a_stop_without_reason_shows_the_spec_default_local_marked_as_defaulted(
     tx = script.capture().transactions
     assert tx["stop_reason"].tolist()[:2] == ["Local", "EVDisconnected"] and pd.isna(tx["stop_reason"].iloc[2])
     assert tx["stop_reason_defaulted"].tolist() == [True, False, False]
+
+
+def test_a_synthetic_fleet_without_begin_samples_agrees_with_meter_stop_on_every_session(tmp_path) -> None:
+    """Honest meters, no Transaction.Begin samples and no transactionData (as third-party simulators send):
+    energy_register_wh equals energy_wh within 1 Wh plus what the power could deliver after the last sample."""
+    import json
+
+    from workbench.analysis import Capture
+    from workbench.capture import read_capture
+    from workbench.lab import synth
+
+    path = synth.generate(tmp_path / "fleet.ocpp.jsonl", chargers=4, days=1, seed=3, write_sidecar=False).path
+    _, records, _ = read_capture(path)
+    for record in records:
+        message = json.loads(record["text"]) if record.get("type") == "frame" and "text" in record else None
+        if not (isinstance(message, list) and message[0] == 2):
+            continue
+        if message[2] == "StopTransaction":
+            message[3].pop("transactionData", None)
+        elif message[2] == "MeterValues":
+            for element in message[3]["meterValue"]:
+                element["sampledValue"] = [v for v in element["sampledValue"]
+                                           if v.get("context") != "Transaction.Begin"]
+            message[3]["meterValue"] = [e for e in message[3]["meterValue"] if e["sampledValue"]]
+        record["text"] = json.dumps(message, separators=(",", ":"))
+    tx = Capture.from_records(records).transactions
+    tx = tx[tx["completeness"] == "complete"]
+    assert len(tx) >= 10
+    assert (tx["register_start_source"] == "meter_start").all()
+    after_last_s = (tx["stop_ts"] - tx["register_last_ts"]).dt.total_seconds().clip(lower=0)
+    allowed = 1.0 + tx["max_power_w"] * after_last_s / 3600.0
+    assert ((tx["energy_wh"] - tx["energy_register_wh"]).abs() <= allowed).all()
+    # Before, last minus first sample fell short by the energy before the first sample.
+    assert ((tx["energy_wh"] - (tx["register_last_wh"] - tx["register_first_wh"])) > allowed).any()
