@@ -136,7 +136,7 @@ def test_json_report_is_strict_json_on_third_party_captures(tmp_path: Path, caps
     # the report held bare NaN tokens that JSON.parse and jq reject.
     from workbench.capture.reader import read_capture
     from workbench.testing import write_capture
-    from tests.test_jsonout import strict_loads
+    from test_jsonout import strict_loads
 
     source = make_capture(tmp_path / "django.ocpp.jsonl", "CP1", clean_session_script(), close_at_s=4000)
     _, records, _ = read_capture(source)
@@ -154,7 +154,7 @@ def test_json_report_is_strict_json_on_third_party_captures(tmp_path: Path, caps
 
 
 def test_report_json_writes_null_for_missing_values() -> None:
-    from tests.test_jsonout import strict_loads
+    from test_jsonout import strict_loads
     from workbench import jsonout
 
     report = {"sessions": [{"charge_point_id": float("nan"), "energy_kwh": float("inf")}]}

@@ -129,7 +129,7 @@ def test_any_frame_text_survives_every_export(tmp_path, texts, directions):
 
 @pytest.mark.parametrize("fmt", EXPORT_FORMATS)
 def test_exports_are_strict_json_even_when_a_record_holds_nan(tmp_path, fmt):
-    from tests.test_jsonout import strict_loads
+    from test_jsonout import strict_loads
     from workbench.export import WRITERS
     from workbench.testing import call, charger_records, factory_header
 

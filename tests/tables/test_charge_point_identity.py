@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.checks.scenarios import clean_day
+from checks.scenarios import clean_day
 from workbench.analysis import Capture
 from workbench.capture.identity import (
     connection_charge_point_id,

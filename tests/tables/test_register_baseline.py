@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.checks.scenarios import Script, samples
+from checks.scenarios import Script, samples
 
 POWER_W = 7200.0  # 120 Wh per 60 s sample
 
