@@ -47,3 +47,21 @@ def test_an_id_named_in_the_log_or_given_by_the_user_says_so(tmp_path: Path) -> 
     bare.write_text('2025-01-06T08:00:00.000Z received: [2,"1","Heartbeat",{}]\n')
     opened = _opens(import_file(bare, charge_point_id="CP-4"))[0]
     assert (opened["charge_point_id"], opened["charge_point_id_source"]) == ("CP-4", "given")
+
+
+def test_connections_of_an_import_that_names_no_charge_point_are_never_merged(tmp_path: Path) -> None:
+    import workbench
+
+    lines = []
+    for connection, t in (("a", 0), ("b", 1)):
+        lines.append({"timestamp": f"2025-01-06T08:00:0{t}.000Z", "direction": "charger_to_csms",
+                      "connectionId": connection, "message": json.dumps([2, f"{connection}1", "Heartbeat", {}])})
+    path = tmp_path / "objects.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    opens = _opens(import_file(path))
+    assert [(r["charge_point_id"], r["charge_point_id_source"]) for r in opens] == [("unknown", "connection")] * 2
+    capture = tmp_path / "imported.ocpp.jsonl"
+    from workbench.testing import write_capture
+    write_capture(capture, import_file(path).records)
+    ids = workbench.load(capture).charge_point_ids
+    assert ids == sorted(f"unknown:{r['connection_id']}" for r in opens)

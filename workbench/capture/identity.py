@@ -69,8 +69,12 @@ def unknown_charge_point_id(connection_id: str) -> str:
 def connection_charge_point_id(record: Mapping[str, Any]) -> str | None:
     """The charge point id of a ``connection_open`` / ``upgrade_rejected`` record for the tables: the id
     recorded, else derived again from its URL path and auth user (captures written before the rule took
-    the last non-empty segment), else :func:`unknown_charge_point_id` of its connection."""
+    the last non-empty segment), else :func:`unknown_charge_point_id` of its connection (also when the
+    record says nothing named it, ``charge_point_id_source`` ``connection``, e.g. an import's "unknown")."""
     recorded = record.get("charge_point_id")
+    connection_id = record.get("connection_id")
+    if record.get("charge_point_id_source") == FROM_CONNECTION and isinstance(connection_id, str):
+        return unknown_charge_point_id(connection_id)  # whatever placeholder a writer put there
     if isinstance(recorded, str) and recorded:
         return recorded
     url_path, auth_user = record.get("url_path"), record.get("auth_user")
@@ -78,5 +82,4 @@ def connection_charge_point_id(record: Mapping[str, Any]) -> str | None:
                                         auth_user if isinstance(auth_user, str) else None)
     if derived:
         return derived
-    connection_id = record.get("connection_id")
     return unknown_charge_point_id(connection_id) if isinstance(connection_id, str) else None
