@@ -265,6 +265,8 @@ def meter_values_after_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
 
 def _duration_text(seconds: float) -> str:
     """A delay for a message: milliseconds under 10 s, else seconds."""
+    if not np.isfinite(seconds):
+        return "some time"
     return f"{seconds * 1000:,.0f} ms" if abs(seconds) < 10 else f"{seconds:,.0f} s"
 
 
