@@ -191,7 +191,8 @@ def workbench_load(t, script):
     return Capture.from_records(t.charger_records("CP1", script))
 
 
-def _repeat_last_stop(script: Script, truth: list[dict], answer: str, meter_offset: int = 0) -> int:
+def _repeat_last_stop(script: Script, truth: list[dict], answer: str, meter_offset: int = 0,
+                      first_answer: list | None = None) -> int:
     """At shutdown the charger repeats its last StopTransaction: first without reason, then with Local.
     ``answer``: "error" (CALLERROR) or "unknown" (idTagInfo Invalid). Returns the repeat's seq offset."""
     last = truth[-1]
@@ -200,7 +201,13 @@ def _repeat_last_stop(script: Script, truth: list[dict], answer: str, meter_offs
     old = {e[2][1] for e in script.entries if isinstance(e[2], list) and e[2][0] == 2
            and e[2][2] == "StopTransaction" and e[2][3]["transactionId"] == last["transaction_id"]}
     script.entries = [e for e in script.entries if e[2][1] not in old]  # the stop and its reply
-    script.call(stop_t - 5, "StopTransaction", first, {"idTagInfo": {"status": "Accepted"}})
+    if first_answer is None:
+        script.call(stop_t - 5, "StopTransaction", first, {"idTagInfo": {"status": "Accepted"}})
+    else:
+        first_uid = script.uid()
+        script.entries.append((stop_t - 5, "up", [2, first_uid, "StopTransaction", first]))
+        if first_answer:
+            script.entries.append((stop_t - 4.95, "down", [first_answer[0], first_uid, *first_answer[1:]]))
     second = dict(first, reason="Local", meterStop=last["meter_stop"] + meter_offset)
     uid = script.uid()
     script.entries.append((stop_t, "up", [2, uid, "StopTransaction", second]))
@@ -273,3 +280,13 @@ def test_meter_values_after_the_stop_below_meter_stop_are_a_warning_and_clean_da
     script.meter(last_t + 1, 1, truth[0]["transaction_id"], samples(truth[0]["meter_stop"], 0, three_phase=False))
     result = run_checks(script.capture(), names=["meter_values_after_stop"])
     assert result["severity"].tolist() == ["warning"] and "above meterStop" not in result["message"].iloc[0]
+
+
+def test_a_stop_repeated_after_a_callerror_or_no_answer_is_a_retry_and_info():
+    for first_answer, said in (([4, "InternalError", "database down", {}], "CALLERROR InternalError ('database down')"),
+                               ([], "no answer")):
+        script, truth = clean_day(sessions=1)
+        _repeat_last_stop(script, truth, "unknown", first_answer=first_answer)
+        result = run_checks(script.capture(), names=["transaction_stop_repeated"])
+        assert result["severity"].tolist() == ["info"]
+        assert f"(a retry: the first got {said})" in result["message"].iloc[0]

@@ -94,10 +94,12 @@ def transaction_stop_without_start(cap: Any, config: CheckConfig) -> Iterator[Fi
                           seqs(row["stop_seq"]))
 
 
-@check("transaction_stop_repeated", clause="OCPP 1.6 ed.2 §4.10 StopTransaction (one per transaction), §6.46")
+@check("transaction_stop_repeated", clause="OCPP 1.6 ed.2 §4.10 StopTransaction (one per transaction), §6.46; "
+                                           "§3.7 (retries only after a failure to process)")
 def transaction_stop_repeated(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """A second StopTransaction for a transaction already stopped: both frames, whether meterStop differs, and
-    what the CSMS answered to the repeat (a repeat is no session of its own)."""
+    what the CSMS answered to the repeat (a repeat is no session of its own). Info when the first got a CALLERROR
+    or no answer (the retry OCPP 1.6 §3.7 asks for), warning when it was confirmed."""
     repeats = memo(cap, ("duplicate_stops",), lambda: duplicate_stops(cap.frames))
     if len(repeats) == 0:
         return
@@ -110,11 +112,14 @@ def transaction_stop_repeated(cap: Any, config: CheckConfig) -> Iterator[Finding
             meter_text = f"meterStop {fmt_wh(meter)} differs from the first's {fmt_wh(first_meter)}"
         else:
             meter_text = f"same meterStop {fmt_wh(meter)}"
-        reply_seq, answer = replies.get(int(row.stop_seq), (None, "no answer"))
-        first_reply_seq, _ = replies.get(int(row.first_stop_seq), (None, ""))
-        yield Finding("transaction_stop_repeated", "warning", clean(row.stop_capture_ts),
-                      cp_or_none(row.charge_point_id), None, as_int(row.transaction_id),
-                      f"second StopTransaction for transaction {clean(row.transaction_id)} "
+        reply_seq, answer, _ = replies.get(int(row.stop_seq), (None, "no answer", False))
+        first_reply_seq, first_answer, first_confirmed = replies.get(int(row.first_stop_seq),
+                                                                     (None, "no answer", False))
+        # A repeat after a CALLERROR or no answer is the retry §3.7 asks for (info); after a .conf it is not.
+        retry = "" if first_confirmed else f" (a retry: the first got {first_answer})"
+        yield Finding("transaction_stop_repeated", "warning" if first_confirmed else "info",
+                      clean(row.stop_capture_ts), cp_or_none(row.charge_point_id), None, as_int(row.transaction_id),
+                      f"second StopTransaction for transaction {clean(row.transaction_id)}{retry} "
                       f"(reason {_reason_text(row.stop_reason)}; the first: {_reason_text(row.first_stop_reason)}), "
                       f"{meter_text}; the CSMS answered {answer}",
                       seqs(row.first_stop_seq, first_reply_seq, row.stop_seq, reply_seq))
@@ -125,15 +130,15 @@ def _reason_text(reason: Any) -> str:
     return str(reason) if reason is not None else "absent, Local by default"
 
 
-def _replies_to(cap: Any, request_seqs: list[int]) -> dict[int, tuple[int | None, str]]:
+def _replies_to(cap: Any, request_seqs: list[int]) -> dict[int, tuple[int | None, str, bool]]:
     """Per request seq: (its reply's seq, what the reply said: "CALLERROR <code>", "idTagInfo.status X",
-    or "no answer")."""
+    or "no answer", whether it was a CALLRESULT)."""
     calls = cap.calls
     rows = calls[calls["request_seq"].isin(request_seqs).to_numpy(dtype=bool, na_value=False)]
     frames = cap.frames
     error_rows = frames[frames["seq"].isin(rows["reply_seq"].dropna().tolist()).to_numpy(dtype=bool, na_value=False)]
     description = dict(zip(error_rows["seq"].tolist(), error_rows["error_description"].tolist()))
-    out: dict[int, tuple[int | None, str]] = {}
+    out: dict[int, tuple[int | None, str, bool]] = {}
     for request_seq, reply_seq, outcome, error_code, response in zip(
             rows["request_seq"].tolist(), rows["reply_seq"].tolist(), rows["outcome"].tolist(),
             rows["error_code"].tolist(), rows["response"].tolist()):
@@ -146,7 +151,8 @@ def _replies_to(cap: Any, request_seqs: list[int]) -> dict[int, tuple[int | None
             info = response.get("idTagInfo") if isinstance(response, dict) else None
             status = info.get("status") if isinstance(info, dict) else None
             text = f"idTagInfo.status {status}" if status is not None else "a CALLRESULT"
-        out[int(request_seq)] = (as_int(reply_seq), text)
+        confirmed = outcome == "answered"
+        out[int(request_seq)] = (as_int(reply_seq), text, confirmed)
     return out
 
 
