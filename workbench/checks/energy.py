@@ -142,14 +142,16 @@ def energy_register_rebased(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     # meterStart below the previous transaction's meterStop on the same connector.
     tx = cap.transactions
     tx = tx[tx["start_seq"].notna() & tx["connector_id"].notna()].sort_values("start_seq", kind="stable")
-    eligible = pd.Series(dtype="int64")  # per charge point key: sessions with an earlier one on their connector
+    eligible: dict[str, set[Any]] = {}  # per charge point key: transactionIds with an earlier session on their connector
     if len(tx) >= 2:
         key = [cp_key(tx["charge_point_id"]), tx["connector_id"].to_numpy()]
         grouped = tx.groupby(key, sort=False)
         prev_stop = grouped["meter_stop_wh"].shift(1)
         prev_seq = grouped["stop_seq"].shift(1)
         has_previous = grouped.cumcount().to_numpy() > 0
-        eligible = pd.Series(has_previous, index=cp_key(tx["charge_point_id"])).groupby(level=0).sum()
+        for cp, tid in zip(cp_key(tx["charge_point_id"])[has_previous].tolist(),
+                           tx["transaction_id"][has_previous].tolist()):
+            eligible.setdefault(cp, set()).add(clean(tid))
         restart = (tx["meter_start_wh"] < prev_stop - config.energy_tolerance_wh).fillna(False).to_numpy(dtype=bool)
         for ts, cp, connector, tid, start, before, seq, pseq in zip(
                 tx["ts"][restart].tolist(), tx["charge_point_id"][restart].tolist(),
@@ -165,11 +167,12 @@ def energy_register_rebased(cap: Any, config: CheckConfig) -> Iterator[Finding]:
         by_cp.setdefault(cp, []).append(event)
     for cp, rebased in by_cp.items():
         # Per-transaction metering: every session that could restart did (not a one-off meter swap).
-        every = len(rebased) >= 2 and len(rebased) >= int(eligible.get(cp, 0))
+        could = eligible.get(cp, set())
+        every = len(could) >= 2 and could <= {event["tx"] for event in rebased}
         if every:
             first = min(rebased, key=lambda e: (e["ts"] is None, e["ts"] or 0))
             yield Finding("energy_register_rebased", "warning", first["ts"], cp_or_none(cp), None, None,
-                          f"all {len(rebased)} sessions after the first on each connector restarted the register "
+                          f"all {len(could)} sessions after the first on each connector restarted the register "
                           f"(per-transaction metering): registers should not be rebased per session",
                           seqs(*(e["seqs"] for e in rebased)))
         for event in rebased:
