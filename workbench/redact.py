@@ -19,6 +19,8 @@ AuthorizationKey in ChangeConfiguration / GetConfiguration.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -26,16 +28,17 @@ import json
 import os
 import re
 import secrets
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .capture.reader import CaptureReader
-from .capture.records import format_ts, parse_ts
+from .capture.records import format_ts, frame_bytes, parse_ts
 from .capture.writer import CaptureWriter
 from .errors import WorkbenchError
-from .ocppj import MessageKind, parse_frame
+from .ocppj import MAX_UNIQUE_ID_LENGTH, MessageKind, parse_frame
 
 Record = dict[str, Any]
 
@@ -112,13 +115,16 @@ def default_key_file() -> Path:
 
 
 def load_or_create_key(path: str | os.PathLike[str]) -> bytes:
-    """The key in ``path``; created (32 random bytes, hex, mode 0600) if the file does not exist."""
+    """The key in ``path``; created (32 random bytes, hex, mode 0600) if the file does not exist,
+    which is announced on stderr (a new key means new pseudonyms: the user must know)."""
     path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32) + "\n")
+        print(f"created a new redaction key {path} (mode 0600): keep it to give later captures the same "
+              f"pseudonyms; never send it", file=sys.stderr)
     key = path.read_bytes().strip()
     if len(key) < 16:
         raise WorkbenchError(f"key file {path} holds fewer than 16 bytes; use a longer key")
@@ -132,6 +138,9 @@ class Pseudonyms:
         self.key = key
         self.table: dict[str, str] = {}
         self.changed: Counter[str] = Counter()
+        self._patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._sorted: list[str] = []
+        self._sorted_size = -1
 
     def make(self, value: str, kind: str, prefix: str, digits: int) -> str:
         if value in self.table:
@@ -146,11 +155,40 @@ class Pseudonyms:
         return self.make(value, kind, prefix, digits)
 
     def scrub(self, text: str) -> str:
-        """Replace every known identifier occurring inside ``text`` (longest first)."""
-        for original in sorted(self.table, key=len, reverse=True):
-            if len(original) >= MIN_SUBSTRING_LENGTH and original in text:
-                text = text.replace(original, self.table[original])
-        return text
+        """Replace every known identifier occurring inside ``text`` in one pass (longest first, so an
+        id inside a longer one is not replaced twice, and a pseudonym is never scanned again)."""
+        found = tuple(o for o in self._substring_originals() if o in text)
+        if not found:
+            return text
+        pattern = self._patterns.get(found)
+        if pattern is None:
+            pattern = self._patterns[found] = re.compile("|".join(map(re.escape, found)))
+        return pattern.sub(lambda match: self.table[match.group()], text)
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """:meth:`scrub` for binary frames: identifiers replaced where their UTF-8 bytes occur."""
+        for original in self._substring_originals():
+            encoded = original.encode("utf-8", "surrogatepass")
+            if encoded in data:
+                data = data.replace(encoded, self.table[original].encode("utf-8"))
+        return data
+
+    def _substring_originals(self) -> list[str]:
+        """Identifiers replaced inside other text, longest first (cached until the table grows)."""
+        if self._sorted_size != len(self.table):
+            self._sorted = sorted((o for o in self.table if len(o) >= MIN_SUBSTRING_LENGTH), key=len, reverse=True)
+            self._sorted_size = len(self.table)
+        return self._sorted
+
+    def message_id(self, unique_id: str) -> str:
+        """``unique_id`` with identifiers inside it replaced; a result longer than OCPP-J's 36
+        characters becomes one keyed pseudonym of the whole id. Both are functions of the id alone,
+        so a request and its reply still carry the same id."""
+        scrubbed = self.scrub(unique_id)
+        if scrubbed == unique_id or len(scrubbed) <= MAX_UNIQUE_ID_LENGTH or len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+            return scrubbed
+        digest = hmac.new(self.key, f"message_id\0{unique_id}".encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return "id-" + digest.hexdigest()[: MAX_UNIQUE_ID_LENGTH - 3]
 
 
 def _charge_point_pseudonym(names: Pseudonyms, cp: str) -> str:
@@ -165,10 +203,13 @@ def _redact_url(url: str, names: Pseudonyms, field: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
+        host = names.scrub(host)
         user, _, password = userinfo.partition(":")
         user = names.replace(user, "url_user", "user-", 8, f"{field} (user)") if user else ""
         password = names.replace(password, "url_password", "pw-", 12, f"{field} (password)") if password else ""
         netloc = f"{quote(user)}:{quote(password)}@{host}" if password else f"{quote(user)}@{host}"
+    else:
+        netloc = names.scrub(netloc)
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -176,9 +217,10 @@ def _redact_url(url: str, names: Pseudonyms, field: str) -> str:
         for name, value in pairs:
             if SECRET_QUERY.search(name) and value:
                 value = names.replace(value, "url_secret", "s-", 12, f"{field} (query {name})")
-            redacted.append((name, value))
+            redacted.append((name, names.scrub(value)))
         query = urlencode(redacted)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # A charge point id or serial in the path ("/upload/CP-007/") is an identity too.
+    return urlunsplit((parts.scheme, netloc, names.scrub(parts.path), query, names.scrub(parts.fragment)))
 
 
 def _walk(value: Any, names: Pseudonyms, action: str | None) -> Any:
@@ -210,7 +252,15 @@ def _walk(value: Any, names: Pseudonyms, action: str | None) -> Any:
 
 def _redact_frame(record: Record, names: Pseudonyms) -> Record:
     if record.get("binary"):
-        return record
+        try:
+            data = frame_bytes(record)
+        except (binascii.Error, ValueError, KeyError):
+            return record
+        scrubbed_bytes = names.scrub_bytes(data)
+        if scrubbed_bytes == data:
+            return record
+        names.changed["binary frame"] += 1
+        return {**record, "data_b64": base64.b64encode(scrubbed_bytes).decode("ascii")}
     text = record["text"]
     parsed = parse_frame(text)
     if parsed.kind is MessageKind.INVALID:
@@ -218,11 +268,19 @@ def _redact_frame(record: Record, names: Pseudonyms) -> Record:
         scrubbed = names.scrub(text)
         return {**record, "text": scrubbed}
     message = json.loads(text)
+    # Chargers build message ids from their identity ("CP-007-123"): the id is scrubbed like free
+    # text, the same way in the request and in its reply, so they still pair.
+    unique_id = names.message_id(message[1])
+    if unique_id != message[1]:
+        names.changed["message id"] += 1
+        message[1] = unique_id
     if parsed.kind is MessageKind.CALL:
         message[3] = _walk(message[3], names, parsed.action)
     elif parsed.kind is MessageKind.CALLRESULT:
         message[2] = _walk(message[2], names, None)
     else:
+        if isinstance(message[3], str):
+            message[3] = names.scrub(message[3])  # errorDescription is free text
         message[4] = _walk(message[4], names, None)
     return {**record, "text": json.dumps(message, ensure_ascii=False, separators=(",", ":"))}
 
