@@ -125,3 +125,41 @@ def test_any_frame_text_survives_every_export(tmp_path, texts, directions):
         out = tmp_path / f"h.{fmt}"
         export_capture(source, out, fmt)
         assert frame_view(import_file(out).records) == frame_view(original), fmt
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "captures" / "sample.ocpp.jsonl"
+
+
+def har_urls(path: Path) -> list[str]:
+    return [entry["request"]["url"] for entry in json.loads(path.read_text())["log"]["entries"]]
+
+
+def test_har_keeps_the_real_scheme_and_host_of_a_proxy_capture(tmp_path):
+    """sample.ocpp.jsonl: the charger leg had TLS, the CSMS is wss://127.0.0.1:44117."""
+    header, records, _ = read_capture(SAMPLE)
+    out = tmp_path / "sample.har"
+    export_capture(SAMPLE, out, "har")
+    paths = [r["url_path"] for r in records if r["type"] == "connection_open"]
+    assert har_urls(out) == [f"wss://127.0.0.1:44117{p}" for p in paths]
+
+
+def test_har_scheme_follows_the_charger_leg_and_sni(tmp_path):
+    source = tmp_path / "in.ocpp.jsonl"
+    with CaptureWriter(source, rec.header(tool="test", tool_version="0", proxy_mode="reverse:https://csms.example",
+                                          upstream_url="wss://csms.example:8443/ocpp")) as writer:
+        writer.write(rec.connection_open(ts=rec.format_ts(0), connection_id="plain", charge_point_id="CP-P",
+                                         url_path="/ocpp/CP-P"))
+        writer.write(rec.connection_open(ts=rec.format_ts(1), connection_id="tls", charge_point_id="CP-T",
+                                         url_path="/ocpp/CP-T",
+                                         charger_tls=rec.tls_facts("TLSv1.3", "TLS_AES_128_GCM_SHA256", "proxy.site")))
+    out = tmp_path / "x.har"
+    export_capture(source, out, "har")
+    assert har_urls(out) == ["ws://csms.example:8443/ocpp/CP-P", "wss://proxy.site/ocpp/CP-T"]
+
+
+def test_har_import_and_export_keep_the_host(tmp_path):
+    fixture = FIXTURES / "chrome.har"
+    original = [url for url in har_urls(fixture) if url.startswith("wss:")]  # the page itself is no WebSocket
+    out = tmp_path / "again.har"
+    export_capture(fixture, out, "har")
+    assert har_urls(out) == original

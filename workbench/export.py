@@ -9,7 +9,8 @@ export yields the same text, direction, time and charge point per frame):
   then one ``{"type": "message", "timestamp", "chargePointId", "connectionId", "origin"
   ("ChargePoint" | "CentralSystem"), "message"}`` per frame.
 - ``har``: HAR 1.2, one entry per connection with Chrome's ``_webSocketMessages`` (``send`` =
-  charger -> CSMS, since the charger is the WebSocket client; ``time`` in Unix seconds).
+  charger -> CSMS, since the charger is the WebSocket client; ``time`` in Unix seconds); the
+  request URL has the capture's real scheme and host (:func:`connection_url`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from .capture.records import Direction, frame_bytes, parse_ts
@@ -69,14 +71,31 @@ def to_open_ocpp_trace(header: Record, records: list[Record]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def connection_url(header: Record, opened: Record) -> str:
+    """The URL the charger opened, as far as the capture knows it: scheme ``wss`` when the charger
+    leg had TLS (proxy captures), else the scheme of the header's ``upstream_url`` for imported and
+    synthetic captures (``ws`` when none); host from the charger's SNI, else ``upstream_url``'s host,
+    else ``unknown.invalid`` (a reserved name: the capture does not say); path as the charger sent it."""
+    upstream = urlsplit(header.get("upstream_url") or "")
+    proxied = not str(header.get("proxy_mode") or "").startswith(("import:", "synthetic"))
+    tls = opened.get("charger_tls")
+    if proxied and "charger_tls" in opened:
+        scheme = "wss" if tls else "ws"
+    else:
+        scheme = {"http": "ws", "https": "wss"}.get(upstream.scheme, upstream.scheme) or "ws"
+    sni = tls.get("sni") if isinstance(tls, dict) else None
+    host = sni or upstream.netloc.rsplit("@", 1)[-1] or "unknown.invalid"
+    path = opened.get("url_path") or f"/{opened.get('charge_point_id') or ''}"
+    return f"{scheme}://{host}{path}"
+
+
 def to_har(header: Record, records: list[Record]) -> str:
     entries: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.get("type") == "connection_open":
-            path = record.get("url_path") or f"/{record.get('charge_point_id') or ''}"
             entries[record["connection_id"]] = {
                 "startedDateTime": record["ts"], "time": 0, "_resourceType": "websocket",
-                "request": {"method": "GET", "url": f"ws://imported.invalid{path}", "httpVersion": "HTTP/1.1",
+                "request": {"method": "GET", "url": connection_url(header, record), "httpVersion": "HTTP/1.1",
                             "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
                 "response": {"status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1",
                              "headers": ([{"name": "Sec-WebSocket-Protocol", "value": record["subprotocol"]}]

@@ -218,6 +218,7 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
         tool_version=__version__,
         started_at=records[0]["ts"] if records else None,
         proxy_mode=f"import:{fmt}",
+        upstream_url=out.server_url,
         source_file=source,
         import_dialects=sorted(d for d in out.dialects if d),
         import_summary={

@@ -81,6 +81,9 @@ class ReaderOutput:
     lines_read: int = 0
     connections: dict[str, ConnectionFacts] = field(default_factory=dict)
     dialects: set[str] = field(default_factory=set)
+    # "ws://host:port" / "wss://host" of the server the source names (HAR request URL, mitmproxy
+    # flow), so an export can give the real scheme and host back; None when the source names none.
+    server_url: str | None = None
 
     def skip(self, line_no: int | None, reason: str, text: str, status: LineStatus = LineStatus.SKIPPED) -> None:
         """Record a line that yields no frame (or a note), keeping its full text."""

@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 from .found import ConnectionFacts, FoundFrame, ReaderOutput, Said
-from .har import charge_point_from_path
+from .har import charge_point_from_path, server_url_of
 from .jsonscan import check_frame
 
 
@@ -81,6 +81,8 @@ def _read_flow(flow, number: int, out: ReaderOutput) -> None:
     )
     facts.closed = _when(websocket.timestamp_end)
     out.connections[key] = facts
+    if out.server_url is None:
+        out.server_url = server_url_of(request.url)
     cp = charge_point_from_path(facts.url_path)
     for message in websocket.messages:
         said = Said.CHARGER_TO_CSMS if message.from_client else Said.CSMS_TO_CHARGER
