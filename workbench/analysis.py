@@ -367,7 +367,12 @@ def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: s
                 str(row.get("raw", row.get("text", ""))) if ("raw" in columns or "text" in columns) else "",
                 "import",
             ))
-    return dict(result.header), list(result.records), problems
+    records = list(result.records)
+    if result.header.get("ocpp_version", "1.6") != "1.6":
+        # Another OCPP version (2.0.1): the import report says so in one row; its frames are not
+        # run through the 1.6 checks, which would report each of them as an error.
+        records = [r for r in records if r.get("type") != "frame"]
+    return dict(result.header), records, problems
 
 
 @pd.api.extensions.register_dataframe_accessor("ocpp")

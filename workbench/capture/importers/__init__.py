@@ -23,6 +23,7 @@ from .found import ReaderOutput, split_lines
 from .har import read_har
 from .loglines import read_log
 from .mitm import read_mitmproxy
+from .ocpp_version import ANALYSED, NOT_ANALYSED, trace_version
 from .report import build_report, summary_text
 from .structured import read_json_document, read_json_lines
 
@@ -116,11 +117,27 @@ def import_file(
     for note in notes:
         out.note(None, note)
     header, records = assemble(out, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
+    _mark_version(header, records, out)
     frame_cps = _frame_charge_points(records)
     report = build_report(out.frames, frame_cps, out.rows)
     return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
                         lines_read=out.lines_read,
                         frames_recovered=sum(1 for f in out.frames if f.problem is None))
+
+
+def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: ReaderOutput) -> None:
+    """A trace of another OCPP version than 1.6: said once in the report and in the header
+    (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept."""
+    version, why = trace_version([f.parsed for f in out.frames], out.stated_versions)
+    if version == ANALYSED:
+        return
+    header["ocpp_version"] = version
+    for record in records:
+        if record["type"] == "connection_open" and record.get("subprotocol") == "ocpp1.6":
+            record["subprotocol"], record["subprotocols_offered"] = None, []  # 1.6 was only assumed
+    frames = sum(1 for r in records if r["type"] == "frame")
+    out.skip(None, NOT_ANALYSED.format(version=version),
+             f"{frames} frames kept in the capture, not analysed: the workbench analyses OCPP 1.6 ({why})")
 
 
 def _frame_charge_points(records: list[dict[str, Any]]) -> list[str]:

@@ -109,6 +109,7 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
                     directions[index] = directions[request].reverse
                 elif directions[request] is None and directions[index] is not None:
                     directions[request] = directions[index].reverse
+    _report_conflicts(frames, parsed, cps, out)
     unknown = [frame.line_no for frame, direction in zip(frames, directions) if direction is None]
     if unknown:
         # One note per file, not per frame: a log of bare frames can have many.
@@ -116,6 +117,41 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
         out.note(unknown[0], f"{len(unknown)} frames with no direction word, known action or request to pair "
                              f"with; assumed charger_to_csms", f"lines {shown}")
     return [direction or Direction.CHARGER_TO_CSMS for direction in directions]
+
+
+def _stated(frame: FoundFrame) -> Direction | None:
+    if frame.said is Said.CHARGER_TO_CSMS:
+        return Direction.CHARGER_TO_CSMS
+    if frame.said is Said.CSMS_TO_CHARGER:
+        return Direction.CSMS_TO_CHARGER
+    return None
+
+
+def _report_conflicts(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out: ReaderOutput) -> None:
+    """Stated directions win over inference; where they contradict what inference would say (a
+    CALL the spec has the other side send, a reply going the same way as its request), one note per
+    kind says so, with the lines, so a wrong trace is not trusted silently."""
+    against_action: list[str] = []
+    same_as_request: list[str] = []
+    requests: dict[tuple[str, str], int] = {}
+    for index, (frame, message) in enumerate(zip(frames, parsed)):
+        if message is None or message.unique_id is None:
+            continue
+        stated = _stated(frame)
+        if message.kind is MessageKind.CALL:
+            requests[(cps[index], message.unique_id)] = index
+            side = action_side(message.action)
+            if stated is not None and side is not None and stated is not side:
+                against_action.append(f"{frame.line_no} ({message.action} stated {stated.value})")
+        elif message.kind is not MessageKind.INVALID:
+            request = requests.get((cps[index], message.unique_id))
+            if request is not None and stated is not None and _stated(frames[request]) is stated:
+                same_as_request.append(f"{frame.line_no} (reply to line {frames[request].line_no}, both {stated.value})")
+    for lines, why in ((against_action, "CALLs stated to go the way the spec does not send them"),
+                       (same_as_request, "replies stated to go the same way as their request")):
+        if lines:
+            shown = ", ".join(lines[:20]) + (" ..." if len(lines) > 20 else "")
+            out.note(None, f"direction conflict: {len(lines)} {why}; kept the stated direction", f"lines {shown}")
 
 
 def _charge_points(frames: list[FoundFrame], charge_point_id: str | None, out: ReaderOutput) -> list[str]:

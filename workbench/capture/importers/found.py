@@ -7,6 +7,7 @@ records happen once, in :mod:`.assemble`, for every format alike.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -84,6 +85,8 @@ class ReaderOutput:
     # "ws://host:port" / "wss://host" of the server the source names (HAR request URL, mitmproxy
     # flow), so an export can give the real scheme and host back; None when the source names none.
     server_url: str | None = None
+    # OCPP versions the source states ("1.6", "2.0.1", ...: ocppVersion fields, subprotocols), counted.
+    stated_versions: Counter[str] = field(default_factory=Counter)
 
     def skip(self, line_no: int | None, reason: str, text: str, status: LineStatus = LineStatus.SKIPPED) -> None:
         """Record a line that yields no frame (or a note), keeping its full text."""

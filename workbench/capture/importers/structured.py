@@ -17,36 +17,27 @@ import re
 from typing import Any
 
 from . import timestamps
+from ... import jsonfast
+from . import open_ocpp_trace
+from .direction import VIEWPOINT_KEYS, resolve_viewpoint, said_from_word, viewpoint_from
 from .found import FoundFrame, ReaderOutput, Said, split_lines
 from .jsonscan import FRAME_START, check_frame, slice_values
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "datetime", "date", "receivedAt", "sentAt")
 MESSAGE_KEYS = ("message", "msg", "frame", "data", "payload", "ocpp", "raw", "text")
 DIRECTION_KEYS = ("direction", "dir", "origin", "source", "from", "sender", "type")
+# stationId: what OCPP 2.0.1 tools call the charge point id (@ocpp-debugkit's trace metadata).
 CP_KEYS = ("chargePointId", "charge_point_id", "chargeBoxId", "chargeBoxIdentity", "cp", "cpId",
-           "cp_id", "stationId", "station", "identity")
+           "cp_id", "stationId", "station_id", "chargingStationId", "station", "identity")
+VERSION_KEYS = ("ocppVersion", "ocpp_version", "protocol", "subprotocol", "protocolVersion")
 CONNECTION_KEYS = ("connectionId", "connection_id", "sessionId", "session_id", "session")
 
-DIRECTION_WORDS: dict[str, Said] = {
-    "charger_to_csms": Said.CHARGER_TO_CSMS, "csms_to_charger": Said.CSMS_TO_CHARGER,
-    "cp->csms": Said.CHARGER_TO_CSMS, "csms->cp": Said.CSMS_TO_CHARGER, "cp->cs": Said.CHARGER_TO_CSMS,
-    "cs->cp": Said.CSMS_TO_CHARGER, "chargepoint": Said.CHARGER_TO_CSMS, "chargingstation": Said.CHARGER_TO_CSMS,
-    "charger": Said.CHARGER_TO_CSMS, "cp": Said.CHARGER_TO_CSMS, "client": Said.CHARGER_TO_CSMS,
-    "centralsystem": Said.CSMS_TO_CHARGER, "csms": Said.CSMS_TO_CHARGER, "cs": Said.CSMS_TO_CHARGER,
-    "server": Said.CSMS_TO_CHARGER, "up": Said.CHARGER_TO_CSMS, "upstream": Said.CHARGER_TO_CSMS,
-    "down": Said.CSMS_TO_CHARGER, "downstream": Said.CSMS_TO_CHARGER,
-    "out": Said.SENT, "outgoing": Said.SENT, "sent": Said.SENT, "send": Said.SENT, "tx": Said.SENT,
-    "in": Said.RECEIVED, "incoming": Said.RECEIVED, "received": Said.RECEIVED, "receive": Said.RECEIVED,
-    "recv": Said.RECEIVED, "rx": Said.RECEIVED,
-}
-
-
 def said_from(value: object) -> Said | None:
-    """A direction field's value -> what it says; None when it names no direction."""
+    """A direction field's value -> what it says; None when it names no direction (every vocabulary
+    of :mod:`.direction`)."""
     if not isinstance(value, str):
         return None
-    return DIRECTION_WORDS.get(re.sub(r"[\s_]+", "", value).lower().replace("→", "->")) or DIRECTION_WORDS.get(
-        value.strip().lower())
+    return said_from_word(value)
 
 
 class _Lines:
@@ -85,28 +76,48 @@ def _message_text(record: dict[str, Any], raw: str | None) -> str | None:
 
 def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
                  out: ReaderOutput, defaults: dict[str, Any] | None = None) -> None:
-    """Turn one ``{timestamp, direction, message, ...}`` object into a found frame or a report row."""
+    """Turn one ``{timestamp, direction, message, ...}`` object (or an Open OCPP Trace v1.1 record)
+    into a found frame or a report row."""
     defaults = defaults or {}
-    text = _message_text(record, raw)
     shown = raw if raw is not None else json.dumps(record, ensure_ascii=False)
     binary = None
-    if text is None and isinstance(record.get("message_b64"), str):  # a binary message, as our export writes it
+    decoded: Any = None
+    has_decoded = False
+    if open_ocpp_trace.is_trace_record(record):
+        text, binary_b64 = record.get("rawFrame"), record.get("rawFrameBase64")
+        if not isinstance(text, str) and not isinstance(binary_b64, str):
+            decoded = open_ocpp_trace.message_of(record)
+            if decoded is None:
+                out.skip(line_no, f"not a frame: unknown messageType {record.get('messageType')!r}", shown)
+                return
+            text, has_decoded = open_ocpp_trace.compact(decoded), True
+    else:
+        text, binary_b64 = _message_text(record, raw), record.get("message_b64")
+    if text is None and isinstance(binary_b64, str):  # a binary message, as our exports write it
         try:
-            binary = base64.b64decode(record["message_b64"], validate=True)
+            binary = base64.b64decode(binary_b64, validate=True)
         except (binascii.Error, ValueError):
-            out.skip(line_no, "invalid base64 in message_b64", shown)
+            out.skip(line_no, "invalid base64 in binary message", shown)
             return
         text = ""
     said = None
     for key in DIRECTION_KEYS:
-        said = said_from(record.get(key))
-        if said:
-            break
+        value = record.get(key)
+        if value is not None:
+            said = said_from(value)
+            if said:
+                break
+    if said is Said.SENT or said is Said.RECEIVED:
+        stated = next((record[k] for k in VIEWPOINT_KEYS if k in record), None)
+        said = resolve_viewpoint(said, viewpoint_from(stated) or defaults.get("viewpoint"))
     # A message with a direction is a WebSocket message even when it is no OCPP-J frame: it is kept
     # as a damaged frame. Without a direction, only frame-like text counts (the rest is log chatter).
     if binary is None and (text is None or (said is None and not FRAME_START.match(text.lstrip()))):
         out.skip(line_no, "not a frame", shown)
         return
+    version = next((record[k] for k in VERSION_KEYS if k in record), None)
+    if version is not None:
+        out.stated_versions[open_ocpp_trace.stated_version(version) or str(version)] += 1
     _, when_value = _first(record, TIME_KEYS)
     when = timestamps.parse_time(when_value, tz) if when_value is not None else None
     _, cp = _first(record, CP_KEYS)
@@ -120,13 +131,39 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
     if binary is not None:
         frame.text, frame.binary, frame.problem = "", binary, "binary frame"
     else:
-        frame.problem, frame.parsed = check_frame(text)
+        frame.problem, frame.parsed = _checked(text, decoded, has_decoded)
     out.frames.append(frame)
 
 
-def _array_frame(text: str, line_no: int, out: ReaderOutput, *, complete: bool = True) -> None:
+def _checked(text: str, decoded: Any, has_decoded: bool) -> tuple[str | None, Any]:
+    """:func:`check_frame` with the frame decoded once by the fast decoder (the usual, whole frame)."""
+    if not has_decoded:
+        try:
+            decoded, has_decoded = jsonfast.loads(text), True
+        except ValueError:
+            return check_frame(text)  # says why it is damaged
+        except RecursionError:
+            return "invalid JSON: nested too deeply", None
+    return check_frame(text, decoded=decoded, has_decoded=True)
+
+
+def _stated_defaults(meta: dict[str, Any], defaults: dict[str, Any], out: ReaderOutput) -> None:
+    """What a trace's metadata states for all its frames: charge point, viewpoint, OCPP version."""
+    _, cp = _first(meta, CP_KEYS)
+    if isinstance(cp, str):
+        defaults["charge_point_id"] = cp
+    viewpoint = viewpoint_from(next((meta[k] for k in VIEWPOINT_KEYS if k in meta), None))
+    if viewpoint:
+        defaults["viewpoint"] = viewpoint
+    version = next((meta[k] for k in VERSION_KEYS if k in meta), None)
+    if version is not None:
+        out.stated_versions[open_ocpp_trace.stated_version(version) or str(version)] += 1
+
+
+def _array_frame(text: str, line_no: int, out: ReaderOutput, *, complete: bool = True,
+                 decoded: Any = None, has_decoded: bool = False) -> None:
     frame = FoundFrame(line_no=line_no, text=text, dialect="bare")
-    frame.problem, frame.parsed = check_frame(text, complete=complete)
+    frame.problem, frame.parsed = check_frame(text, complete=complete, decoded=decoded, has_decoded=has_decoded)
     out.frames.append(frame)
 
 
@@ -143,20 +180,19 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
         if not stripped:
             continue
         try:
-            value = json.loads(stripped)
-        except ValueError:
+            value = jsonfast.loads(stripped)
+        except (ValueError, RecursionError):
             if FRAME_START.match(stripped):
                 _array_frame(stripped, line_no, out, complete=False)
             else:
                 out.skip(line_no, "invalid JSON", line)
             continue
         if isinstance(value, list):
-            _array_frame(stripped, line_no, out)
-        elif isinstance(value, dict) and value.get("type") == "meta":
+            _array_frame(stripped, line_no, out, decoded=value, has_decoded=True)
+        elif isinstance(value, dict) and (value.get("type") == "meta" or "metadata" in value):
             out.note(line_no, "trace metadata", line)
-            _, cp = _first(value, CP_KEYS)
-            if isinstance(cp, str):
-                defaults["charge_point_id"] = cp
+            _stated_defaults(value.get("metadata") if isinstance(value.get("metadata"), dict) else value,
+                             defaults, out)
         elif isinstance(value, dict):
             naive += _object_frame_is_naive(value, stripped, line_no, tz, out, defaults)
         else:
@@ -181,9 +217,7 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     if isinstance(document, dict):
         metadata = document.get("metadata") or document.get("meta") or {}
         if isinstance(metadata, dict):
-            _, cp = _first(metadata, CP_KEYS)
-            if isinstance(cp, str):
-                defaults["charge_point_id"] = cp
+            _stated_defaults(metadata, defaults, out)
         events_key = next((k for k in ("events", "messages", "frames", "entries") if isinstance(document.get(k), list)), None)
         if events_key is None:
             out.skip(1, "not a frame: JSON object without an events list", text)

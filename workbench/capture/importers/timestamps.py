@@ -68,6 +68,22 @@ def from_match(match: re.Match[str], default_tz: dt.tzinfo) -> LogTime | None:
         return None
 
 
+def _iso_with_zone(text: str) -> LogTime | None:
+    """The usual structured-log time (``2024-05-01T10:00:00.123Z``, with an offset) read at C speed;
+    None for anything else, which the general path reads. Gives what the general path would."""
+    if len(text) < 20 or text[4] != "-" or text[10] not in "T " or text[13] != ":" or text[16] != ":":
+        return None
+    if text[-1] != "Z" and "+" not in text[19:] and "-" not in text[19:]:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return LogTime(when.astimezone(dt.timezone.utc), True)
+
+
 def parse_time(value: object, default_tz: dt.tzinfo) -> LogTime | None:
     """A timestamp field of a structured log (ISO string, or Unix s/ms number) -> LogTime or None."""
     if isinstance(value, bool):
@@ -79,6 +95,9 @@ def parse_time(value: object, default_tz: dt.tzinfo) -> LogTime | None:
         except (ValueError, OverflowError, OSError):
             return None
     if isinstance(value, str):
+        fast = _iso_with_zone(value)
+        if fast is not None:
+            return fast
         text = value.strip()
         if re.fullmatch(r"\d+(\.\d+)?", text):
             return parse_time(float(text), default_tz)
