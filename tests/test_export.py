@@ -163,3 +163,47 @@ def test_har_import_and_export_keep_the_host(tmp_path):
     out = tmp_path / "again.har"
     export_capture(fixture, out, "har")
     assert har_urls(out) == original
+
+
+def test_open_ocpp_trace_is_the_published_v1_1_shape(tmp_path):
+    """One JSON object per frame with the published fields; replies carry their request's action;
+    the frame text is only repeated (rawFrame) when the fields cannot say it exactly."""
+    source = tmp_path / "in.ocpp.jsonl"
+    write_small_capture(source)
+    out = tmp_path / "out.jsonl"
+    export_capture(source, out, "open-ocpp-trace")
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 10  # one per frame, no meta line
+    published = {"schemaVersion", "timestamp", "ocppVersion", "chargePointId", "direction", "messageType",
+                 "messageId", "action", "payload"}
+    assert all(published <= set(line) for line in lines)
+    first = lines[0]
+    assert first == {"schemaVersion": "1.1", "timestamp": first["timestamp"], "ocppVersion": "1.6",
+                     "chargePointId": "CP-A", "direction": "cp-to-csms", "messageType": "CALL", "messageId": "1",
+                     "action": "Heartbeat", "payload": {}, "connectionId": "c0"}
+    pretty = next(line for line in lines if line["messageType"] == "CALLRESULT" and line["messageId"] == "1")
+    assert pretty["direction"] == "csms-to-cp" and pretty["action"] == "Heartbeat"
+    assert pretty["rawFrame"].startswith('[3, "1", {\n')  # spacing kept for the round trip
+    data = next(line for line in lines if line["action"] == "DataTransfer" and line["messageType"] == "CALL")
+    assert data["payload"] == {"vendorId": "Größe ✓", "data": "x"} and "rawFrame" not in data
+
+
+def test_open_ocpp_trace_callerror_and_long_integers_round_trip(tmp_path):
+    source = tmp_path / "in.ocpp.jsonl"
+    frames = [("charger_to_csms", '[2,"d1","DataTransfer",{"vendorId":"v","data":"' + "x" + '"}]'),
+              ("csms_to_charger", '[4,"d1","NotImplemented","no vendor v",{"hint":1}]'),
+              ("charger_to_csms", '[2,"m1","MeterValues",{"connectorId":123456789012345678901234567890,"meterValue":[]}]'),
+              ("csms_to_charger", '[3,"m1",{}]')]
+    with CaptureWriter(source, rec.header(tool="test", tool_version="0")) as writer:
+        writer.write(rec.connection_open(ts=rec.format_ts(1e9), connection_id="c", charge_point_id="CP-E",
+                                         url_path="/CP-E"))
+        for index, (direction, text) in enumerate(frames):
+            writer.write(rec.frame(ts=rec.format_ts(1e9 + index), connection_id="c", direction=direction, content=text))
+    out = tmp_path / "out.jsonl"
+    export_capture(source, out, "open-ocpp-trace")
+    error = json.loads(out.read_text().splitlines()[1])
+    assert (error["messageType"], error["action"], error["errorCode"], error["errorDescription"], error["payload"]) == (
+        "CALLERROR", "DataTransfer", "NotImplemented", "no vendor v", {"hint": 1})
+    result = import_file(out)
+    assert result.format == "open-ocpp-trace"
+    assert frame_view(result.records) == frame_view(read_capture(source)[1])

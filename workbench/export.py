@@ -5,9 +5,12 @@ export yields the same text, direction, time and charge point per frame):
 
 - ``ndjson``: one ``{"timestamp", "chargePointId", "connectionId", "direction", "message"}`` per
   frame; ``message`` is the frame text (binary frames: ``message_b64``).
-- ``open-ocpp-trace``: a ``{"type": "meta", "format": "open-ocpp-trace", "version": 1, ...}`` line,
-  then one ``{"type": "message", "timestamp", "chargePointId", "connectionId", "origin"
-  ("ChargePoint" | "CentralSystem"), "message"}`` per frame.
+- ``open-ocpp-trace``: the published Open OCPP Trace v1.1, one JSON object per frame:
+  ``schemaVersion``, ``timestamp``, ``ocppVersion``, ``chargePointId``, ``direction``
+  (``cp-to-csms`` | ``csms-to-cp``), ``messageType``, ``messageId``, ``action``, ``payload``, and
+  our extensions ``connectionId`` and ``rawFrame`` (only when the frame's text is not the compact
+  JSON of those fields). The importer still reads our earlier ``{"type": "meta", ...}`` /
+  ``{"type": "message", "origin", "message"}`` shape.
 - ``har``: HAR 1.2, one entry per connection with Chrome's ``_webSocketMessages`` (``send`` =
   charger -> CSMS, since the charger is the WebSocket client; ``time`` in Unix seconds); the
   request URL has the capture's real scheme and host (:func:`connection_url`).
@@ -24,6 +27,7 @@ from urllib.parse import urlsplit
 from typing import Any
 
 from .capture.records import Direction, frame_bytes, parse_ts
+from .ocppj import MessageKind, parse_frame
 
 EXPORT_FORMATS = ("ndjson", "open-ocpp-trace", "har")
 Record = dict[str, Any]
@@ -60,14 +64,28 @@ def to_ndjson(header: Record, records: list[Record]) -> str:
 
 
 def to_open_ocpp_trace(header: Record, records: list[Record]) -> str:
-    lines = [_dumps({"type": "meta", "format": "open-ocpp-trace", "version": 1,
-                     "created": header.get("started_at"), "source": header.get("tool")})]
+    """The published Open OCPP Trace v1.1: one record per frame, no meta line (see
+    :mod:`workbench.capture.importers.open_ocpp_trace` for the mapping and our extensions)."""
+    from .capture.importers.open_ocpp_trace import record_of, stated_version
+
+    lines = []
+    pending: dict[tuple[str, str], str] = {}  # (connection, message id) -> action of the open request
     for frame, opened in _frames(records):
-        origin = "ChargePoint" if frame["direction"] == Direction.CHARGER_TO_CSMS else "CentralSystem"
-        lines.append(_dumps({
-            "type": "message", "timestamp": frame["ts"], "chargePointId": opened.get("charge_point_id"),
-            "connectionId": frame["connection_id"], "origin": origin, **_message_fields(frame),
-        }))
+        text = None if frame.get("binary") else frame["text"]
+        parsed = parse_frame(text) if text is not None else None
+        request_action = None
+        if parsed is not None and parsed.unique_id is not None:
+            key = (frame["connection_id"], parsed.unique_id)
+            if parsed.kind is MessageKind.CALL:
+                pending[key] = parsed.action or ""
+            elif parsed.kind in (MessageKind.CALLRESULT, MessageKind.CALLERROR):
+                request_action = pending.pop(key, None)
+        version = stated_version(opened.get("subprotocol")) or header.get("ocpp_version") or "1.6"
+        lines.append(_dumps(record_of(
+            text=text, data_b64=frame.get("data_b64"), timestamp=frame["ts"],
+            charge_point_id=opened.get("charge_point_id"), direction=frame["direction"],
+            connection_id=frame["connection_id"], ocpp_version=version, request_action=request_action or None,
+        )))
     return "".join(line + "\n" for line in lines)
 
 

@@ -18,12 +18,14 @@ JSON the fields give (pretty-printed frames, number spellings, frames that are n
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 SCHEMA_VERSION = "1.1"
 TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 TYPE_NUMBERS = {"call": 2, "callresult": 3, "callerror": 4, "2": 2, "3": 3, "4": 4,
                 "request": 2, "result": 3, "response": 3, "error": 4}
+LONG_INTEGER = re.compile(r"\d{20}")
 DIRECTIONS = {"charger_to_csms": "cp-to-csms", "csms_to_charger": "csms-to-cp"}
 
 
@@ -87,7 +89,9 @@ def record_of(*, text: str | None, data_b64: str | None, timestamp: str, charge_
     else:
         record["action"] = request_action
         record["errorCode"], record["errorDescription"], record["payload"] = message[2], message[3], message[4]
-    if message_of(record) is None or compact(message_of(record)) != text:  # type: ignore[arg-type]
+    rebuilt = message_of(record)
+    # Integers beyond 64 bits are read back as floats by the fast decoder: keep such frames as text.
+    if rebuilt is None or compact(rebuilt) != text or LONG_INTEGER.search(text):
         record["rawFrame"] = text
     return record
 
