@@ -95,7 +95,7 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
         else:
             directions.append(None)
     # Pair replies with requests (per charge point and message id) both ways until nothing changes.
-    for _ in range(2):
+    for _ in range(2 if None in directions else 0):
         requests: dict[tuple[str, str], int] = {}
         for index, message in enumerate(parsed):
             if message is None or message.unique_id is None:
@@ -198,6 +198,13 @@ def _reverse_if_newest_first(frames: list[FoundFrame], out: ReaderOutput) -> lis
     return frames
 
 
+def _ts_text(when: dt.datetime) -> str:
+    """:func:`records.format_ts` of a UTC time, by ``isoformat`` (a quarter of ``strftime``'s cost)."""
+    if when.tzinfo is dt.timezone.utc and when.year >= 1000:
+        return when.isoformat(timespec="microseconds")[:-6] + "Z"
+    return rec.format_ts(when)
+
+
 def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str | None) -> tuple[dict, list[dict]]:
     """Build (header, records) from what a reader found; adds its notes to ``out.rows``."""
     from ... import __version__
@@ -220,13 +227,17 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
 
     records: list[dict] = []
     opened: set[str] = set()
+    no_facts = ConnectionFacts()
+    facts_of = {key: out.connections.get(key[1], no_facts) for key in connection_ids}
+    direction_text = {d: d.value for d in Direction}
     for index, frame in enumerate(frames):
-        cp = cps[index]
-        connection_id = connection_ids[keys[index]]
-        facts = out.connections.get(frame.connection_key or "", ConnectionFacts())
+        key = keys[index]
+        connection_id = connection_ids[key]
+        facts = facts_of[key]
         ts = times[index]
         if connection_id not in opened:
             opened.add(connection_id)
+            cp = cps[index]
             open_ts = min(ts, facts.opened) if facts.opened else ts
             records.append(rec.connection_open(
                 ts=rec.format_ts(open_ts), connection_id=connection_id, charge_point_id=cp,
@@ -235,14 +246,19 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
                 subprotocol=facts.subprotocol or "ocpp1.6", auth_scheme=facts.auth_scheme,
                 auth_user=facts.auth_user, auth_password_present=facts.auth_password_present,
             ))
-        record = rec.frame(
-            ts=rec.format_ts(ts), connection_id=connection_id, direction=directions[index],
-            content=frame.binary if frame.binary is not None else frame.text,
-            is_text=frame.binary is None, proxy_action=frame.proxy_action,
-        )
+        if frame.binary is None and frame.proxy_action is None:
+            # rec.frame's record for a text frame, built inline: this loop runs once per frame.
+            record = {"type": "frame", "ts": _ts_text(ts), "connection_id": connection_id,
+                      "direction": direction_text[directions[index]], "text": frame.text}
+        else:
+            record = rec.frame(
+                ts=_ts_text(ts), connection_id=connection_id, direction=directions[index],
+                content=frame.binary if frame.binary is not None else frame.text,
+                is_text=frame.binary is None, proxy_action=frame.proxy_action,
+            )
         record["source_line"] = frame.line_no  # where the frame is in the imported file
         records.append(record)
-        if last_index[connection_id] == index and facts.close_code is not None:
+        if facts.close_code is not None and last_index[connection_id] == index:
             close_ts = max(ts, facts.closed) if facts.closed else ts
             records.append(rec.connection_close(
                 ts=rec.format_ts(close_ts), connection_id=connection_id, close_code=facts.close_code,

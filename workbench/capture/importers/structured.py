@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from . import timestamps
@@ -41,13 +41,20 @@ def said_from(value: object) -> Said | None:
 
 
 class _Lines:
-    """Offset -> 1-based line number for one text."""
+    """Offset -> 1-based line number for one text. Offsets asked in increasing order (the usual
+    case) cost only the newlines between them, counted at C speed; no table of every line start."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.text = text
+        self.offset = 0
+        self.line = 1
 
     def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.starts, offset)
+        if offset < self.offset:
+            self.offset, self.line = 0, 1
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
 
 
 def _first(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -57,21 +64,71 @@ def _first(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, A
     return None, None
 
 
-def _message_text(record: dict[str, Any], raw: str | None) -> str | None:
-    """The frame text of a record: a string as is, an array sliced from ``raw`` when we have it."""
-    key, value = _first(record, MESSAGE_KEYS)
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which of the known keys a record has, in preference order: looked up once per set of keys
+    (the records of one file almost always share one), not once per record."""
+
+    message: tuple[str, ...]
+    direction: tuple[str, ...]
+    time: tuple[str, ...]
+    cp: tuple[str, ...]
+    connection: tuple[str, ...]
+    viewpoint: tuple[str, ...]
+    version: tuple[str, ...]
+    trace_record: bool
+
+
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+
+
+def _shape_of(record: dict[str, Any]) -> _Shape:
+    keys = tuple(record)
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        present = set(keys)
+
+        def having(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(name for name in names if name in present)
+
+        shape = _Shape(having(MESSAGE_KEYS), having(DIRECTION_KEYS), having(TIME_KEYS), having(CP_KEYS),
+                       having(CONNECTION_KEYS), having(VIEWPOINT_KEYS), having(VERSION_KEYS),
+                       open_ocpp_trace.is_trace_record(record))
+        if len(_SHAPES) < 1024:  # files of ever-changing keys do not grow the cache without bound
+            _SHAPES[keys] = shape
+    return shape
+
+
+def _first_of(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in keys:
+        value = record[key]
+        if value is not None:
+            return key, value
+    return None, None
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _message_text(record: dict[str, Any], raw: str | None, keys: tuple[str, ...]) -> tuple[str | None, Any, bool]:
+    """(frame text, its decoded value, whether that value is given) of a record (``keys``: its
+    message keys present, in preference order): a string as is; an array as written in ``raw``
+    when we have it (decoded there once more, exactly, so integers beyond 64 bits stay integers)."""
+    key, value = _first_of(record, keys)
     if isinstance(value, str):
-        return value
+        return value, None, False
     if isinstance(value, list):
         if raw is not None:
             match = re.search(r'"' + re.escape(key) + r'"\s*:\s*', raw)
             if match:
-                spans = slice_values("[" + raw[match.end():] + "]")
-                if spans:
-                    start, end = spans[0]
-                    return raw[match.end() + start - 1: match.end() + end - 1]
-        return json.dumps(value, ensure_ascii=False)
-    return None
+                try:
+                    exact, end = _DECODER.raw_decode(raw, match.end())
+                except (ValueError, RecursionError):
+                    exact, end = None, None
+                if end is not None:
+                    return raw[match.end(): end], exact, True
+        return json.dumps(value, ensure_ascii=False), value, True
+    return None, None, False
 
 
 def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
@@ -79,49 +136,49 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
     """Turn one ``{timestamp, direction, message, ...}`` object (or an Open OCPP Trace v1.1 record)
     into a found frame or a report row."""
     defaults = defaults or {}
-    shown = raw if raw is not None else json.dumps(record, ensure_ascii=False)
+    shape = _shape_of(record)
     binary = None
     decoded: Any = None
     has_decoded = False
-    if open_ocpp_trace.is_trace_record(record):
+    if shape.trace_record:
         text, binary_b64 = record.get("rawFrame"), record.get("rawFrameBase64")
         if not isinstance(text, str) and not isinstance(binary_b64, str):
             decoded = open_ocpp_trace.message_of(record)
             if decoded is None:
-                out.skip(line_no, f"not a frame: unknown messageType {record.get('messageType')!r}", shown)
+                out.skip(line_no, f"not a frame: unknown messageType {record.get('messageType')!r}", _shown(record, raw))
                 return
             text, has_decoded = open_ocpp_trace.compact(decoded), True
     else:
-        text, binary_b64 = _message_text(record, raw), record.get("message_b64")
+        text, decoded, has_decoded = _message_text(record, raw, shape.message)
+        binary_b64 = record.get("message_b64")
     if text is None and isinstance(binary_b64, str):  # a binary message, as our exports write it
         try:
             binary = base64.b64decode(binary_b64, validate=True)
         except (binascii.Error, ValueError):
-            out.skip(line_no, "invalid base64 in binary message", shown)
+            out.skip(line_no, "invalid base64 in binary message", _shown(record, raw))
             return
         text = ""
     said = None
-    for key in DIRECTION_KEYS:
-        value = record.get(key)
-        if value is not None:
-            said = said_from(value)
-            if said:
-                break
+    for key in shape.direction:
+        said = said_from(record[key])
+        if said:
+            break
     if said is Said.SENT or said is Said.RECEIVED:
-        stated = next((record[k] for k in VIEWPOINT_KEYS if k in record), None)
+        _, stated = _first_of(record, shape.viewpoint)
         said = resolve_viewpoint(said, viewpoint_from(stated) or defaults.get("viewpoint"))
     # A message with a direction is a WebSocket message even when it is no OCPP-J frame: it is kept
     # as a damaged frame. Without a direction, only frame-like text counts (the rest is log chatter).
     if binary is None and (text is None or (said is None and not FRAME_START.match(text.lstrip()))):
-        out.skip(line_no, "not a frame", shown)
+        out.skip(line_no, "not a frame", _shown(record, raw))
         return
-    version = next((record[k] for k in VERSION_KEYS if k in record), None)
-    if version is not None:
-        out.stated_versions[open_ocpp_trace.stated_version(version) or str(version)] += 1
-    _, when_value = _first(record, TIME_KEYS)
+    if shape.version:
+        _, version = _first_of(record, shape.version)
+        if version is not None:
+            out.stated_versions[open_ocpp_trace.stated_version(version) or str(version)] += 1
+    _, when_value = _first_of(record, shape.time)
     when = timestamps.parse_time(when_value, tz) if when_value is not None else None
-    _, cp = _first(record, CP_KEYS)
-    _, connection = _first(record, CONNECTION_KEYS)
+    _, cp = _first_of(record, shape.cp)
+    _, connection = _first_of(record, shape.connection)
     cp = cp if isinstance(cp, str) else defaults.get("charge_point_id")
     frame = FoundFrame(
         line_no=line_no, text=text, log_time=when.when if when else None,
@@ -133,6 +190,10 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
     else:
         frame.problem, frame.parsed = _checked(text, decoded, has_decoded)
     out.frames.append(frame)
+
+
+def _shown(record: dict[str, Any], raw: str | None) -> str:
+    return raw if raw is not None else json.dumps(record, ensure_ascii=False)
 
 
 def _checked(text: str, decoded: Any, has_decoded: bool) -> tuple[str | None, Any]:
@@ -207,8 +268,8 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     lines = _Lines(text)
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = jsonfast.loads(text)
+    except (ValueError, RecursionError) as exc:
         out.skip(1, f"invalid JSON: {exc}", text)
         return out
     defaults: dict[str, Any] = {}
