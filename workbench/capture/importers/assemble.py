@@ -25,6 +25,11 @@ from ...ocppj import MessageKind, parse_frame
 from .found import ConnectionFacts, FoundFrame, LineStatus, ReaderOutput, Said
 
 Direction = rec.Direction
+# Enum members as module constants: looked up once, not once per frame in the loops below.
+CALL, INVALID = MessageKind.CALL, MessageKind.INVALID
+SENT, RECEIVED = Said.SENT, Said.RECEIVED
+SAID_CHARGER, SAID_CSMS = Said.CHARGER_TO_CSMS, Said.CSMS_TO_CHARGER
+TO_CSMS, TO_CHARGER = Direction.CHARGER_TO_CSMS, Direction.CSMS_TO_CHARGER
 
 # OCPP 1.6 (and its security whitepaper) messages initiated by the charge point. DataTransfer
 # goes both ways, so it is in neither set. Every other action is initiated by the CSMS.
@@ -48,9 +53,9 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 def action_side(action: str | None) -> Direction | None:
     """The direction a CALL of ``action`` travels by the spec, or None (DataTransfer, unknown)."""
     if action in CHARGER_ACTION_NAMES:
-        return Direction.CHARGER_TO_CSMS
+        return TO_CSMS
     if action in CSMS_ACTION_NAMES:
-        return Direction.CSMS_TO_CHARGER
+        return TO_CHARGER
     return None
 
 
@@ -58,16 +63,16 @@ def _logger_sides(frames: list[FoundFrame], parsed: list[Any], out: ReaderOutput
     """Per dialect: is the log written by the charger or by the CSMS? Voted from CALL actions."""
     votes: dict[str | None, Counter[str]] = {}
     for frame, message in zip(frames, parsed):
-        if frame.said not in (Said.SENT, Said.RECEIVED) or message is None or message.kind is not MessageKind.CALL:
+        if frame.said not in (SENT, RECEIVED) or message is None or message.kind is not CALL:
             continue
         side = action_side(message.action)
         if side is None:
             continue
-        charger_sent = side is Direction.CHARGER_TO_CSMS
-        logger = "charger" if (frame.said is Said.SENT) == charger_sent else "csms"
+        charger_sent = side is TO_CSMS
+        logger = "charger" if (frame.said is SENT) == charger_sent else "csms"
         votes.setdefault(frame.dialect, Counter())[logger] += 1
     sides: dict[str | None, str] = {}
-    for dialect in sorted({f.dialect for f in frames if f.said in (Said.SENT, Said.RECEIVED)}, key=str):
+    for dialect in sorted({f.dialect for f in frames if f.said in (SENT, RECEIVED)}, key=str):
         counted = votes.get(dialect)
         if counted and counted["charger"] != counted["csms"]:
             sides[dialect] = counted.most_common(1)[0][0]
@@ -82,15 +87,15 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
     sides = _logger_sides(frames, parsed, out)
     directions: list[Direction | None] = []
     for frame, message in zip(frames, parsed):
-        if frame.said is Said.CHARGER_TO_CSMS:
-            directions.append(Direction.CHARGER_TO_CSMS)
-        elif frame.said is Said.CSMS_TO_CHARGER:
-            directions.append(Direction.CSMS_TO_CHARGER)
-        elif frame.said in (Said.SENT, Said.RECEIVED):
+        if frame.said is SAID_CHARGER:
+            directions.append(TO_CSMS)
+        elif frame.said is SAID_CSMS:
+            directions.append(TO_CHARGER)
+        elif frame.said in (SENT, RECEIVED):
             charger_wrote = sides[frame.dialect] == "charger"
-            sent = frame.said is Said.SENT
-            directions.append(Direction.CHARGER_TO_CSMS if sent == charger_wrote else Direction.CSMS_TO_CHARGER)
-        elif message is not None and message.kind is MessageKind.CALL:
+            sent = frame.said is SENT
+            directions.append(TO_CSMS if sent == charger_wrote else TO_CHARGER)
+        elif message is not None and message.kind is CALL:
             directions.append(action_side(message.action))
         else:
             directions.append(None)
@@ -101,7 +106,7 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
             if message is None or message.unique_id is None:
                 continue
             key = (cps[index], message.unique_id)
-            if message.kind is MessageKind.CALL:
+            if message.kind is CALL:
                 requests[key] = index
             elif key in requests:
                 request = requests[key]
@@ -116,14 +121,14 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
         shown = ", ".join(map(str, unknown[:20])) + (" ..." if len(unknown) > 20 else "")
         out.note(unknown[0], f"{len(unknown)} frames with no direction word, known action or request to pair "
                              f"with; assumed charger_to_csms", f"lines {shown}")
-    return [direction or Direction.CHARGER_TO_CSMS for direction in directions]
+    return [direction or TO_CSMS for direction in directions]
 
 
 def _stated(frame: FoundFrame) -> Direction | None:
-    if frame.said is Said.CHARGER_TO_CSMS:
-        return Direction.CHARGER_TO_CSMS
-    if frame.said is Said.CSMS_TO_CHARGER:
-        return Direction.CSMS_TO_CHARGER
+    if frame.said is SAID_CHARGER:
+        return TO_CSMS
+    if frame.said is SAID_CSMS:
+        return TO_CHARGER
     return None
 
 
@@ -138,12 +143,12 @@ def _report_conflicts(frames: list[FoundFrame], parsed: list[Any], cps: list[str
         if message is None or message.unique_id is None:
             continue
         stated = _stated(frame)
-        if message.kind is MessageKind.CALL:
+        if message.kind is CALL:
             requests[(cps[index], message.unique_id)] = index
             side = action_side(message.action)
             if stated is not None and side is not None and stated is not side:
                 against_action.append(f"{frame.line_no} ({message.action} stated {stated.value})")
-        elif message.kind is not MessageKind.INVALID:
+        elif message.kind is not INVALID:
             request = requests.get((cps[index], message.unique_id))
             if request is not None and stated is not None and _stated(frames[request]) is stated:
                 same_as_request.append(f"{frame.line_no} (reply to line {frames[request].line_no}, both {stated.value})")
@@ -248,7 +253,8 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
             ))
         if frame.binary is None and frame.proxy_action is None:
             # rec.frame's record for a text frame, built inline: this loop runs once per frame.
-            record = {"type": "frame", "ts": _ts_text(ts), "connection_id": connection_id,
+            ts_text = frame.ts_text if frame.ts_text is not None and ts is frame.log_time else _ts_text(ts)
+            record = {"type": "frame", "ts": ts_text, "connection_id": connection_id,
                       "direction": direction_text[directions[index]], "text": frame.text}
         else:
             record = rec.frame(

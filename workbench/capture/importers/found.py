@@ -53,7 +53,10 @@ class FoundFrame:
     dialect: str | None = None
     binary: bytes | None = None  # binary WebSocket message bytes (mitmproxy, HAR opcode 2)
     proxy_action: str | None = None
-    parsed: Any = None  # the ParsedFrame when the reader already decoded the text (saves a second decode)  # "injected"/"dropped" when a mitmproxy dump says so
+    parsed: Any = None  # the ParsedFrame when the reader already decoded the text (saves a second decode)
+    # log_time as a capture writes it, when the source wrote it so already ("...T10:00:00.123456Z"):
+    # saves formatting the time again, once per frame.
+    ts_text: str | None = None
 
 
 @dataclass(slots=True)

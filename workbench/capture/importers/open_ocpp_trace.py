@@ -21,10 +21,13 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 SCHEMA_VERSION = "1.1"
 TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 TYPE_NUMBERS = {"call": 2, "callresult": 3, "callerror": 4, "2": 2, "3": 3, "4": 4,
                 "request": 2, "result": 3, "response": 3, "error": 4}
+_orjson_dumps = orjson.dumps
 LONG_INTEGER = re.compile(r"\d{20}")
 DIRECTIONS = {"charger_to_csms": "cp-to-csms", "csms_to_charger": "csms-to-cp"}
 
@@ -35,8 +38,19 @@ def is_trace_record(value: dict[str, Any]) -> bool:
 
 
 def compact(message: list[Any]) -> str:
-    """The compact JSON text of an OCPP-J message (what a record without ``rawFrame`` stands for)."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    """The compact JSON text of an OCPP-J message (what a record without ``rawFrame`` stands for).
+
+    orjson where it gives what ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` would up to
+    float spelling (the writer compares with this same function, so both ends agree); the standard
+    library where orjson cannot (integers beyond 64 bits, lone surrogates) or may not be exact
+    (it writes NaN and Infinity as null: any "null" is checked by the standard library)."""
+    try:
+        text = _orjson_dumps(message).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        text = None
+    if text is None or "null" in text:
+        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    return text
 
 
 def message_of(record: dict[str, Any]) -> list[Any] | None:

@@ -132,9 +132,11 @@ def _message_text(record: dict[str, Any], raw: str | None, keys: tuple[str, ...]
 
 
 def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
-                 out: ReaderOutput, defaults: dict[str, Any] | None = None) -> None:
+                 out: ReaderOutput, defaults: dict[str, Any] | None = None,
+                 spans: dict[str, tuple[int, int]] | None = None, source: str | None = None) -> None:
     """Turn one ``{timestamp, direction, message, ...}`` object (or an Open OCPP Trace v1.1 record)
-    into a found frame or a report row."""
+    into a found frame or a report row. ``spans`` (with ``source``): where each value of the
+    record stands in ``source``, so an array message is taken as written without decoding again."""
     defaults = defaults or {}
     shape = _shape_of(record)
     binary = None
@@ -149,7 +151,12 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
                 return
             text, has_decoded = open_ocpp_trace.compact(decoded), True
     else:
-        text, decoded, has_decoded = _message_text(record, raw, shape.message)
+        key = next((k for k in shape.message if record[k] is not None), None)
+        if spans is not None and key is not None and isinstance(record[key], list):
+            start, end = spans[key]
+            text, decoded, has_decoded = source[start:end], record[key], True  # type: ignore[index]
+        else:
+            text, decoded, has_decoded = _message_text(record, raw, shape.message)
         binary_b64 = record.get("message_b64")
     if text is None and isinstance(binary_b64, str):  # a binary message, as our exports write it
         try:
@@ -185,11 +192,19 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
         zone_given=when.zone_given if when else True, said=said, charge_point_id=cp,
         connection_key=str(connection) if connection is not None else None, dialect="json-object",
     )
+    if when is not None and _is_capture_time(when_value):
+        frame.ts_text = when_value
     if binary is not None:
         frame.text, frame.binary, frame.problem = "", binary, "binary frame"
     else:
         frame.problem, frame.parsed = _checked(text, decoded, has_decoded)
     out.frames.append(frame)
+
+
+def _is_capture_time(value: object) -> bool:
+    """True for a time written exactly as a capture writes it (``2024-05-01T10:00:00.123456Z``)."""
+    return (isinstance(value, str) and len(value) == 27 and value[26] == "Z" and value[19] == "."
+            and value[10] == "T")
 
 
 def _shown(record: dict[str, Any], raw: str | None) -> str:
@@ -292,8 +307,18 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     else:
         out.skip(1, "not a frame", text)
         return out
-    spans = slice_values(items_text, base) or []
     naive = 0
+    scanned = _scan_objects(items_text, base, len(items))
+    if scanned is not None:
+        # Each item decoded once more by the standard library's C scanner, value by value: exact
+        # integers, and where each value stands, so an array message is sliced as written.
+        for (record, value_spans, start, end) in scanned:
+            line_no = lines.line_of(start)
+            naive += _object_frame_is_naive(record, items_text[start:end], line_no, tz, out, defaults,
+                                            value_spans, items_text)
+        _naive_note(out, naive, tz)
+        return out
+    spans = slice_values(items_text, base) or []
     for index, item in enumerate(items):
         raw = items_text[spans[index][0]: spans[index][1]] if index < len(spans) else None
         line_no = lines.line_of(spans[index][0]) if index < len(spans) else 1
@@ -307,11 +332,63 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     return out
 
 
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner: one JSON value at an index -> (value, end)
+
+
+def _scan_objects(text: str, start: int, count: int) -> list[tuple[dict[str, Any], dict[str, tuple[int, int]], int, int]] | None:
+    """The ``count`` objects of the JSON array at ``text[start]``, each as (object, key -> span of
+    its value, start, end); None when the array holds anything else (then the general path reads it)."""
+    skip = _WHITESPACE.match
+    index = skip(text, start).end()
+    if not text.startswith("[", index):
+        return None
+    index = skip(text, index + 1).end()
+    found = []
+    try:
+        while len(found) < count:
+            if not text.startswith("{", index):
+                return None
+            item_start = index
+            record: dict[str, Any] = {}
+            spans: dict[str, tuple[int, int]] = {}
+            index = skip(text, index + 1).end()
+            if text.startswith("}", index):
+                index += 1
+            else:
+                while True:
+                    if not text.startswith('"', index):
+                        return None
+                    key, index = _SCAN_ONCE(text, index)
+                    index = skip(text, index).end()
+                    if not text.startswith(":", index):
+                        return None
+                    index = skip(text, index + 1).end()
+                    value, end = _SCAN_ONCE(text, index)
+                    record[key], spans[key] = value, (index, end)
+                    index = skip(text, end).end()
+                    if text.startswith(",", index):
+                        index = skip(text, index + 1).end()
+                        continue
+                    if not text.startswith("}", index):
+                        return None
+                    index += 1
+                    break
+            found.append((record, spans, item_start, index))
+            index = skip(text, index).end()
+            if text.startswith(",", index):
+                index = skip(text, index + 1).end()
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return found
+
+
 def _object_frame_is_naive(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
-                           out: ReaderOutput, defaults: dict[str, Any]) -> bool:
+                           out: ReaderOutput, defaults: dict[str, Any],
+                           spans: dict[str, tuple[int, int]] | None = None, source: str | None = None) -> bool:
     """:func:`object_frame`, and whether the frame it added had a time without a zone (counted for one note)."""
     before = len(out.frames)
-    object_frame(record, raw, line_no, tz, out, defaults)
+    object_frame(record, raw, line_no, tz, out, defaults, spans, source)
     return len(out.frames) > before and not out.frames[-1].zone_given
 
 
