@@ -13,7 +13,8 @@ JSON trace, then times, in the same process and run, per file:
   reader is one orjson call per line (~1-3 us per frame); the import path must also find, classify
   and place every frame, so this ratio is far below 0.5 and printed for the record, not as the target.
 
-Each is timed ``--repeat`` times, best kept (a shared machine's slow spells only ever add time).
+Each is timed ``--repeat`` times in CPU time of this process, best kept (a shared machine's slow
+spells only ever add time).
 
     .venv/bin/python bench/import_speed.py --quick     # ~18.5k frames, under 60 s on a loaded 2-core VM
     .venv/bin/python bench/import_speed.py              # ~340k frames
@@ -71,11 +72,13 @@ def write_json_trace(native: Path, path: Path) -> None:
 
 
 def best_of(repeat: int, work) -> float:
+    """Best CPU time (s) of ``repeat`` runs: this process's CPU time, not wall time, which on a
+    shared machine also counts the turns of every other process."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         work()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best
 
 

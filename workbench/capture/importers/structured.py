@@ -151,8 +151,8 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
                 return
             text, has_decoded = open_ocpp_trace.compact(decoded), True
     else:
-        key = next((k for k in shape.message if record[k] is not None), None)
-        if spans is not None and key is not None and isinstance(record[key], list):
+        key = _first_of(record, shape.message)[0] if spans is not None else None
+        if key is not None and isinstance(record[key], list):
             start, end = spans[key]
             text, decoded, has_decoded = source[start:end], record[key], True  # type: ignore[index]
         else:
@@ -167,7 +167,8 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
         text = ""
     said = None
     for key in shape.direction:
-        said = said_from(record[key])
+        value = record[key]
+        said = said_from_word(value) if isinstance(value, str) else None
         if said:
             break
     if said is Said.SENT or said is Said.RECEIVED:

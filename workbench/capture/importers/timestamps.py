@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import WorkbenchError
@@ -23,9 +23,9 @@ ISO_TS = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LogTime:
-    """A log-line time: ``when`` in UTC; ``zone_given`` False when the log wrote no zone."""
+class LogTime(NamedTuple):
+    """A log-line time: ``when`` in UTC; ``zone_given`` False when the log wrote no zone.
+    (A named tuple: made once per frame, at a third of a frozen dataclass's cost.)"""
 
     when: dt.datetime
     zone_given: bool
