@@ -118,3 +118,11 @@ def test_ocpp_version_field_of_a_v1_1_trace_is_honoured(tmp_path):
     result = import_file(path)
     assert result.header["ocpp_version"] == "2.0.1"
     assert (result.report["reason"] == "OCPP 2.0.1, not analysed").sum() == 1
+
+
+def test_a_protocol_field_naming_no_ocpp_version_changes_nothing(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"ts": "2024-05-01T10:00:00Z", "protocol": "websocket", "direction": "CP->CSMS",
+                                "message": [2, "1", "Heartbeat", {}]}) + "\n")
+    result = import_file(path)
+    assert "ocpp_version" not in result.header and result.lines_skipped == 0

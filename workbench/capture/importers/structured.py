@@ -181,8 +181,9 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
         return
     if shape.version:
         _, version = _first_of(record, shape.version)
-        if version is not None:
-            out.stated_versions[open_ocpp_trace.stated_version(version) or str(version)] += 1
+        version = open_ocpp_trace.stated_version(version)
+        if version is not None:  # a "protocol" field naming something else says nothing
+            out.stated_versions[version] += 1
     _, when_value = _first_of(record, shape.time)
     when = timestamps.parse_time(when_value, tz) if when_value is not None else None
     _, cp = _first_of(record, shape.cp)
@@ -232,9 +233,9 @@ def _stated_defaults(meta: dict[str, Any], defaults: dict[str, Any], out: Reader
     viewpoint = viewpoint_from(next((meta[k] for k in VIEWPOINT_KEYS if k in meta), None))
     if viewpoint:
         defaults["viewpoint"] = viewpoint
-    version = next((meta[k] for k in VERSION_KEYS if k in meta), None)
+    version = open_ocpp_trace.stated_version(next((meta[k] for k in VERSION_KEYS if k in meta), None))
     if version is not None:
-        out.stated_versions[open_ocpp_trace.stated_version(version) or str(version)] += 1
+        out.stated_versions[version] += 1
 
 
 def _array_frame(text: str, line_no: int, out: ReaderOutput, *, complete: bool = True,
