@@ -162,6 +162,8 @@ class Pseudonyms:
             return text
         pattern = self._patterns.get(found)
         if pattern is None:
+            if len(self._patterns) >= 4096:  # one per combination of identifiers met in one string
+                self._patterns.clear()
             pattern = self._patterns[found] = re.compile("|".join(map(re.escape, found)))
         return pattern.sub(lambda match: self.table[match.group()], text)
 

@@ -206,7 +206,7 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
 def _is_capture_time(value: object) -> bool:
     """True for a time written exactly as a capture writes it (``2024-05-01T10:00:00.123456Z``)."""
     return (isinstance(value, str) and len(value) == 27 and value[26] == "Z" and value[19] == "."
-            and value[10] == "T")
+            and value[10] == "T" and value[0] != "0")  # years before 1000 are written otherwise
 
 
 def _shown(record: dict[str, Any], raw: str | None) -> str:
