@@ -104,8 +104,10 @@ def record_of(*, text: str | None, data_b64: str | None, timestamp: str, charge_
         record["action"] = request_action
         record["errorCode"], record["errorDescription"], record["payload"] = message[2], message[3], message[4]
     rebuilt = message_of(record)
-    # Integers beyond 64 bits are read back as floats by the fast decoder: keep such frames as text.
-    if rebuilt is None or compact(rebuilt) != text or LONG_INTEGER.search(text):
+    # Integers beyond 64 bits are read back as floats by the fast decoder, and NaN/Infinity are no
+    # JSON a strict writer keeps: such frames are also kept as text.
+    if (rebuilt is None or compact(rebuilt) != text or LONG_INTEGER.search(text)
+            or "NaN" in text or "Infinity" in text):
         record["rawFrame"] = text
     return record
 
