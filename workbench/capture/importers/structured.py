@@ -80,6 +80,8 @@ class _Shape:
 
 
 _SHAPES: dict[tuple[str, ...], _Shape] = {}
+_fast_loads = jsonfast.loads
+_iso_with_zone = timestamps.iso_with_zone
 
 
 def _shape_of(record: dict[str, Any]) -> _Shape:
@@ -184,15 +186,22 @@ def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.t
         version = open_ocpp_trace.stated_version(version)
         if version is not None:  # a "protocol" field naming something else says nothing
             out.stated_versions[version] += 1
-    _, when_value = _first_of(record, shape.time)
-    when = timestamps.parse_time(when_value, tz) if when_value is not None else None
-    _, cp = _first_of(record, shape.cp)
-    _, connection = _first_of(record, shape.connection)
-    cp = cp if isinstance(cp, str) else defaults.get("charge_point_id")
+    # The usual record has one key of each kind: read it directly (this runs once per frame).
+    when_value = record[shape.time[0]] if len(shape.time) == 1 else _first_of(record, shape.time)[1]
+    if when_value is None:
+        when = None
+    else:
+        when = (_iso_with_zone(when_value) if type(when_value) is str else None) or timestamps.parse_time(when_value, tz)
+    cp = record[shape.cp[0]] if len(shape.cp) == 1 else _first_of(record, shape.cp)[1]
+    connection = record[shape.connection[0]] if len(shape.connection) == 1 else _first_of(record, shape.connection)[1]
+    if type(cp) is not str:
+        cp = defaults.get("charge_point_id")
+    if connection is not None and type(connection) is not str:
+        connection = str(connection)
     frame = FoundFrame(
         line_no=line_no, text=text, log_time=when.when if when else None,
         zone_given=when.zone_given if when else True, said=said, charge_point_id=cp,
-        connection_key=str(connection) if connection is not None else None, dialect="json-object",
+        connection_key=connection, dialect="json-object",
     )
     if when is not None and _is_capture_time(when_value):
         frame.ts_text = when_value
@@ -217,7 +226,7 @@ def _checked(text: str, decoded: Any, has_decoded: bool) -> tuple[str | None, An
     """:func:`check_frame` with the frame decoded once by the fast decoder (the usual, whole frame)."""
     if not has_decoded:
         try:
-            decoded, has_decoded = jsonfast.loads(text), True
+            decoded, has_decoded = _fast_loads(text), True
         except ValueError:
             return check_frame(text)  # says why it is damaged
         except RecursionError:
