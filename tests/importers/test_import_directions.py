@@ -126,3 +126,13 @@ def test_a_protocol_field_naming_no_ocpp_version_changes_nothing(tmp_path):
                                 "message": [2, "1", "Heartbeat", {}]}) + "\n")
     result = import_file(path)
     assert "ocpp_version" not in result.header and result.lines_skipped == 0
+
+
+def test_an_imported_2_0_1_trace_written_as_a_capture_stays_one_finding(tmp_path):
+    from workbench.cli import main
+
+    out = tmp_path / "201.ocpp.jsonl"
+    assert main(["import", str(FIXTURES / "ocpp201_events.json"), "-o", str(out)]) == 0
+    cap = analysis.load(out)
+    assert len(cap.findings) == 1 and "OCPP 2.0.1, not analysed" in cap.findings["message"].iloc[0]
+    assert "6 frames" in cap.findings["message"].iloc[0] and len(cap.connections) == 1

@@ -145,7 +145,7 @@ def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: Re
             record["subprotocol"], record["subprotocols_offered"] = None, []  # 1.6 was only assumed
     frames = sum(1 for r in records if r["type"] == "frame")
     out.skip(None, NOT_ANALYSED.format(version=version),
-             f"{frames} frames kept in the capture, not analysed: the workbench analyses OCPP 1.6 ({why})")
+             f"{frames} frames kept, not analysed (OCPP 1.6 only); {why}")
 
 
 def _frame_charge_points(records: list[dict[str, Any]]) -> list[str]:

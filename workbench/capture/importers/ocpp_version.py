@@ -23,7 +23,7 @@ def trace_version(parsed: list[Any], stated: Counter[str]) -> tuple[str, str]:
     (actions of one version only; a BootNotification's payload shape), else 1.6."""
     if stated:
         version, count = stated.most_common(1)[0]
-        return version, f"stated by {count} ocppVersion/subprotocol fields"
+        return version, f"stated {count} times"
     votes: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for message in parsed:
@@ -38,5 +38,5 @@ def trace_version(parsed: list[Any], stated: Counter[str]) -> tuple[str, str]:
             votes[version] += 1
             examples.setdefault(version, action)
     if votes["2.0.1"] > votes["1.6"]:
-        return "2.0.1", f"{votes['2.0.1']} CALLs of 2.0.1 only (such as {examples['2.0.1']}), {votes['1.6']} of 1.6 only"
+        return "2.0.1", f"{votes['2.0.1']} CALLs of 2.0.1 only, e.g. {examples['2.0.1']}; {votes['1.6']} of 1.6 only"
     return ANALYSED, "1.6 actions"
