@@ -363,3 +363,32 @@ def test_one_key_path_in_readme_docs_and_default(monkeypatch, tmp_path):
         assert "~/.config/ocpp-workbench/redact.key" in text, doc
         named = set(re.findall(r"~/[\w./-]*\.key", text))
         assert named == {"~/.config/ocpp-workbench/redact.key"}, (doc, named)
+
+
+def test_a_fleet_of_identifiers_is_scrubbed_from_ids_and_text_too(tmp_path, key_file):
+    """Past 64 identifiers the substrings are found by their lengths (cost per text, not per
+    identifier): the same result as searching for each."""
+    source, out = tmp_path / "fleet.ocpp.jsonl", tmp_path / "fleet.out.ocpp.jsonl"
+    originals = []
+    with CaptureWriter(source, rec.header(tool="test", tool_version="0")) as w:
+        for n in range(120):
+            cp, tag = f"FLEET-CP-{n:04d}", f"FLEETTAG{n:05d}"
+            originals += [cp, tag]
+            w.write(rec.connection_open(ts=rec.format_ts(n), connection_id=f"c{n}", charge_point_id=cp,
+                                        url_path=f"/ocpp/{cp}"))
+            w.write(rec.frame(ts=rec.format_ts(n), connection_id=f"c{n}", direction="charger_to_csms",
+                              content=json.dumps([2, f"{cp}-1", "Authorize", {"idTag": tag}])))
+            w.write(rec.frame(ts=rec.format_ts(n + 0.5), connection_id=f"c{n}", direction="csms_to_charger",
+                              content=json.dumps([3, f"{cp}-1", {"idTagInfo": {"status": "Accepted"}}])))
+            w.write(rec.frame(ts=rec.format_ts(n + 0.6), connection_id=f"c{n}", direction="charger_to_csms",
+                              content=json.dumps([2, f"s-{cp}", "StatusNotification", {
+                                  "connectorId": 1, "errorCode": "NoError", "status": "Available",
+                                  "info": f"{tag} seen at {cp}; next {originals[0]}"}])))
+            w.write(rec.frame(ts=rec.format_ts(n + 0.7), connection_id=f"c{n}", direction="csms_to_charger",
+                              content=json.dumps([3, f"s-{cp}", {}])))
+    redact_capture(source, out, key_file)
+    text = out.read_text()
+    assert not [o for o in originals if o in text]
+    after = load(out)
+    assert len(after.calls) == 240 and set(after.calls["outcome"]) == set(load(source).calls["outcome"])
+    assert not set(after.findings["check"]) & {"unanswered_request", "reply_without_request"}

@@ -140,7 +140,9 @@ class Pseudonyms:
         self.changed: Counter[str] = Counter()
         self._patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
         self._sorted: list[str] = []
+        self._lengths: list[int] = []
         self._sorted_size = -1
+        self.learning = False  # True during the first pass, which only learns identifiers
 
     def make(self, value: str, kind: str, prefix: str, digits: int) -> str:
         if value in self.table:
@@ -157,7 +159,9 @@ class Pseudonyms:
     def scrub(self, text: str) -> str:
         """Replace every known identifier occurring inside ``text`` in one pass (longest first, so an
         id inside a longer one is not replaced twice, and a pseudonym is never scanned again)."""
-        found = tuple(o for o in self._substring_originals() if o in text)
+        if self.learning:
+            return text
+        found = self._found_in(text)
         if not found:
             return text
         pattern = self._patterns.get(found)
@@ -179,8 +183,22 @@ class Pseudonyms:
         """Identifiers replaced inside other text, longest first (cached until the table grows)."""
         if self._sorted_size != len(self.table):
             self._sorted = sorted((o for o in self.table if len(o) >= MIN_SUBSTRING_LENGTH), key=len, reverse=True)
+            self._lengths = sorted({len(o) for o in self._sorted}, reverse=True)
             self._sorted_size = len(self.table)
         return self._sorted
+
+    def _found_in(self, text: str) -> tuple[str, ...]:
+        """The identifiers occurring in ``text``, longest first. A few identifiers are each searched
+        for (C speed); a fleet's thousands are found by looking up every slice of ``text`` of each
+        identifier length there is, so the cost follows the text's length and the number of distinct
+        lengths, not the number of identifiers."""
+        originals = self._substring_originals()
+        if len(originals) <= 64 or len(text) * len(self._lengths) * 4 > len(originals):
+            return tuple(o for o in originals if o in text)
+        known = self.table
+        found = {piece for width in self._lengths for index in range(len(text) - width + 1)
+                 if (piece := text[index:index + width]) in known}
+        return tuple(sorted(found, key=len, reverse=True))
 
     def message_id(self, unique_id: str) -> str:
         """``unique_id`` with identifiers inside it replaced; a result longer than OCPP-J's 36
@@ -315,9 +333,11 @@ def redact_records(header: Record, records: list[Record], key: bytes) -> tuple[R
                 names.make(record["auth_user"], "auth_user", "user-", 12)
     # A first pass over the frames learns every identifier, so one that first appears late is
     # still scrubbed from free text (DataTransfer data) earlier in the file.
+    names.learning = True
     for record in records:
         if record.get("type") == "frame":
             _redact_frame(record, names)
+    names.learning = False
     names.changed.clear()
     out: list[Record] = []
     for record in records:
