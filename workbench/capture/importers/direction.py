@@ -42,8 +42,7 @@ ONE_WORD: dict[str, Said] = {
     **{name: Said.CSMS_TO_CHARGER for name in CSMS_NAMES},
     "cs": Said.CSMS_TO_CHARGER,  # 1.6 origin "CS" = Central System
 }
-_ARROW = re.compile(r"^(?P<a>[a-z]+?)(?:->|=>|→|>|2|to)(?P<b>[a-z]+)$")
-_PREPOSITION = re.compile(r"^(?P<prep>from|to|fromthe|tothe)(?P<end>[a-z]+)$")
+_PREPOSITION = re.compile(r"^(?P<prep>fromthe|tothe|from|to)(?P<end>[a-z]+)$")
 _SEPARATORS = re.compile(r"[\s_\-.\[\]()]+")
 
 
@@ -77,7 +76,7 @@ def said_from_word(value: str) -> Said | None:
         return RELATIVE[raw]
     # "CS_TO_CSMS", "cp-to-csms", "[client->target]", "Charge Point → CSMS", "cp2cs"
     arrowed = raw.replace("→", "->").replace("=>", "->")
-    parts = [p for p in re.split(r"\s*(?:->|<-)\s*", arrowed)] if ("->" in arrowed or "<-" in arrowed) else None
+    parts = re.split(r"\s*(?:->|<-)\s*", arrowed) if ("->" in arrowed or "<-" in arrowed) else None
     if parts is not None and len(parts) == 2:
         a, b = (_SEPARATORS.sub("", p) for p in parts)
         return _arrow(a, b) if "->" in arrowed else _arrow(b, a)
@@ -114,7 +113,8 @@ def said_from_word(value: str) -> Said | None:
 
 
 def viewpoint_from(value: object) -> str | None:
-    """``"charger"`` or ``"csms"`` from a stated viewpoint (``"csms"``, ``"chargePoint"``, ``"CS"`` ...)."""
+    """``"charger"`` or ``"csms"`` from a stated viewpoint (``"csms"``, ``"chargePoint"``, ``"server"`` ...;
+    a bare ``"CS"`` is ambiguous and says nothing)."""
     if not isinstance(value, str):
         return None
     word = _SEPARATORS.sub("", value.strip().lower())
