@@ -21,6 +21,17 @@ from .jsonscan import check_frame
 from .structured import _Lines
 
 
+def server_url_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a WebSocket (or its HTTP upgrade) URL, as ws/wss; None if it names no host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme.lower(), parts.scheme.lower())
+    host = parts.netloc.rsplit("@", 1)[-1]  # never credentials
+    return f"{scheme}://{host}" if scheme in ("ws", "wss") and host else None
+
+
 def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     out = ReaderOutput()
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
@@ -43,6 +54,8 @@ def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
         request = entry.get("request") or {}
         url = request.get("url") if isinstance(request, dict) else None
         path = urlsplit(url).path if isinstance(url, str) else None
+        if out.server_url is None and isinstance(url, str):
+            out.server_url = server_url_of(url)
         key = f"har-{number}"
         facts = ConnectionFacts(url_path=path)
         opened = timestamps.parse_time(entry.get("startedDateTime"), tz)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..identity import FROM_URL_PATH, charge_point_id_from_path
 from . import timestamps
+from .direction import said_from_word
 from .found import FoundFrame, ReaderOutput, Said
 from .jsonscan import (ABBREVIATION, ESCAPED_FRAME_START, FRAME_START, Balance, check_frame, decode_prefix,
                        unescape_string_at)
@@ -77,6 +78,8 @@ DIALECTS: tuple[Dialect, ...] = (
 # Direction words of generic and charger-internal logs, just before the frame.
 GENERIC_WORD = re.compile(
     r"(?<![\w>-])(?P<word>CP\s*(?:->|→|=>)\s*CS(?:MS)?|CS(?:MS)?\s*(?:->|→|=>)\s*CP|charger_to_csms|csms_to_charger"
+    r"|\[(?:client|target|server)\s*(?:->|→|=>)\s*(?:client|target|server)\]|CS_TO_CSMS|CSMS_TO_CS|CP_TO_CSMS"
+    r"|CSMS_TO_CP|FROM_CP|TO_CP|FROM_CSMS|TO_CSMS|uplink|downlink|cp-to-csms|csms-to-cp"
     r"|to\s+CSMS|from\s+CSMS|to\s+charger|from\s+charger|TX|RX|>>|<<|-->|<--|SEND|RECV|[Ss]ent|[Ss]end(?:ing)?"
     r"|[Rr]ecv|[Rr]eceived?|[Rr]eceiving|OUT|IN|[Oo]utgoing|[Ii]ncoming)(?![\w])\s*[:>]?\s*$"
 )
@@ -99,7 +102,10 @@ _ABSOLUTE = {
 
 
 def generic_said(word: str) -> Said | None:
-    """Map a generic direction word to what it says."""
+    """Map a generic direction word to what it says (the shared vocabulary first)."""
+    said = said_from_word(word)
+    if said is not None:
+        return said
     w = re.sub(r"\s+", "", word).lower()
     if w in _ABSOLUTE:
         return _ABSOLUTE[w]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..identity import derive_charge_point_id
 from .found import ConnectionFacts, FoundFrame, ReaderOutput, Said
+from .har import server_url_of
 from .jsonscan import check_frame
 
 
@@ -82,6 +83,8 @@ def _read_flow(flow, number: int, out: ReaderOutput) -> None:
     facts.closed = _when(websocket.timestamp_end)
     out.connections[key] = facts
     cp, cp_source = derive_charge_point_id(facts.url_path, facts.auth_user)
+    if out.server_url is None:
+        out.server_url = server_url_of(request.url)
     for message in websocket.messages:
         said = Said.CHARGER_TO_CSMS if message.from_client else Said.CSMS_TO_CHARGER
         frame = FoundFrame(line_no=number, text="", log_time=_when(message.timestamp), said=said,
