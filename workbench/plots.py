@@ -706,7 +706,7 @@ def sequence_chart(cap: Any, charge_point_id: str | None = None, *, start: Any =
         title=_note(title, notes), height=max(320, 110 + 22 * len(frames)), showlegend=True,
         xaxis={"tickvals": [*lane_x.values(), csms_x], "ticktext": [*lane_x.keys(), "CSMS"], "side": "top",
                "range": [-0.6, csms_x + 0.6], "showgrid": False, "zeroline": False},
-        yaxis={"autorange": "reversed", "tickvals": tick_rows, "showgrid": False, "zeroline": False,
+        yaxis={"range": [len(frames) - 0.4, -1.2], "tickvals": tick_rows, "showgrid": False, "zeroline": False,
                "ticktext": [f"{frames['ts'].iloc[i]:%H:%M:%S.%f}"[:-3] for i in tick_rows], "title": "time (UTC)"},
         margin={"t": 110}, legend={"x": 1.02, "y": 1.0, "yanchor": "top"})
     return figure
@@ -735,6 +735,24 @@ def _link_replies(cap: Any, figure: go.Figure, row_of_seq: dict[int, int], frame
         hovers += [text, text, None]
     figure.add_scatter(x=xs, y=ys, mode="lines", name="request ↔ reply", line={"color": "#777", "width": 1, "dash": "dot"},
                        hovertext=hovers, hoverinfo="text")
+
+
+def frames_window(cap: Any, seqs: Iterable[int], charge_point_id: str | None = None, *,
+                  context: int = 12, max_frames: int = 60) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """(start, end) of the frames around ``seqs`` (e.g. a finding's proof frames) on one charge
+    point: ``context`` frames before the first and after the last, or around the first alone when
+    they lie more than ``max_frames`` apart. None when no seq is a frame of that charge point."""
+    frames = cap.frames
+    if charge_point_id is not None:
+        frames = frames[frames["charge_point_id"] == charge_point_id]
+    positions = np.flatnonzero(frames["seq"].isin({int(s) for s in seqs}).to_numpy())
+    if len(positions) == 0:
+        return None
+    first, last = int(positions[0]), int(positions[-1])
+    if last - first + 2 * context > max_frames:
+        last = first
+    lo, hi = max(0, first - context), min(len(frames) - 1, last + context)
+    return frames["ts"].iloc[lo], frames["ts"].iloc[hi]
 
 
 def window_around(ts: Any, seconds: float = 30.0) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -839,7 +857,8 @@ def meter_interval_histogram(cap: Any, charge_point_id: str | None = None, *,
     else:
         median = float(intervals["interval_s"].median())
         figure.add_vline(x=median, line={"color": "#7f7f7f", "dash": "dot"},
-                         annotation_text=f"observed median {median:g} s (no configured interval in the capture)")
+                         annotation_text=f"observed median {median:g} s (no configured interval in the capture)",
+                         annotation_position="top left")
     right = max([float(observed.max()), *(v * tolerance_factor for v in values[:5])]) * 1.1 + size
     figure.update_layout(title=_note(title, notes), xaxis_title="seconds between readings", yaxis_title="readings",
                          bargap=0.05, showlegend=False, xaxis={"range": [0, right]})
