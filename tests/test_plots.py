@@ -266,3 +266,28 @@ def test_power_curve_puts_each_connector_in_its_own_row(sample: Capture) -> None
     figure = plots.power_curve(sample, "LAB-CP1")
     assert {trace.yaxis for trace in figure.data} == {"y", "y2"}
     assert any(None in list(trace.y) for trace in figure.data)  # the pause between sessions is a break
+
+
+def test_repeated_transaction_begin_readings_are_marks_not_a_saw_tooth() -> None:
+    times = pd.date_range("2026-01-01", periods=7, freq="10s", tz="UTC")
+    register = pd.DataFrame({
+        "ts": times, "seq": range(7), "value_normalized": [100.0, 110, 100, 120, 100, 130, 130],
+        "context": ["Transaction.Begin", "Sample.Periodic", "Transaction.Begin", "Sample.Periodic",
+                    "Transaction.Begin", "Transaction.End", "Transaction.End"]})
+    line, repeated = plots._split_boundary_readings(register)
+    assert line["seq"].tolist() == [0, 1, 3, 6]  # first Begin, periodic readings, last End
+    assert repeated["seq"].tolist() == [2, 4, 5]
+
+
+def test_many_energy_notes_are_written_upwards(sample: Capture) -> None:
+    from types import SimpleNamespace
+
+    sessions = sample.transactions.iloc[:6]
+    extra = pd.DataFrame({"ts": sessions["start_ts"], "check": "energy_integrated_mismatch", "severity": "warning",
+                          "charge_point_id": sessions["charge_point_id"], "connector_id": sessions["connector_id"],
+                          "transaction_id": sessions["transaction_id"], "message": "m", "frame_seqs": [()] * 6})
+    fake = SimpleNamespace(transactions=sample.transactions,
+                           findings=pd.concat([sample.findings, extra], ignore_index=True))
+    figure = wb.energy_reconciliation(fake)
+    notes = [a for a in figure.layout.annotations if a.textangle == -90]
+    assert len(notes) == 7 and all(len(a.text) <= 44 for a in notes)  # the first 6 sessions, and tx 12 (its kWh finding)

@@ -392,8 +392,17 @@ def session_view(cap: Any, transaction_id: int, charge_point_id: str | None = No
                            hovertemplate="%{x|%H:%M:%S.%L}: %{y:,.3f} Wh<extra>integrated</extra>")
     register = _register_samples(samples)
     if len(register):
+        register, repeated = _split_boundary_readings(register)
         register, _ = _thin(register, MAX_POINTS // 4)
         _plot_register(figure, register, session, max_gap_s)
+        if len(repeated):
+            figure.add_scatter(x=repeated["ts"].dt.tz_convert(None), y=np.zeros(len(repeated)), mode="markers",
+                               name="Transaction.Begin/End register sent again", secondary_y=True,
+                               marker={"symbol": "line-ns-open", "size": 10, "color": "#d62728"},
+                               customdata=np.stack([repeated["value_normalized"], repeated["context"].astype(str),
+                                                    repeated["seq"]], axis=1),
+                               hovertemplate="%{customdata[1]} register %{customdata[0]:,.3f} Wh sent again "
+                                             "(frame %{customdata[2]})<extra></extra>")
     _mark_meter_start_stop(figure, session)
     _shade_suspended(cap, figure, session)
     if not len(power) and register.empty and pd.isna(session.get("meter_start_wh")):
@@ -421,6 +430,19 @@ def _register_samples(samples: pd.DataFrame) -> pd.DataFrame:
         return register
     outlet = register[register["location"] == "Outlet"]
     return (outlet if len(outlet) else register).sort_values(["ts", "seq"], kind="stable")
+
+
+def _split_boundary_readings(register: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the register line: periodic readings plus the first Transaction.Begin and the last
+    Transaction.End, the boundary readings sent again). A charger that repeats its Begin value in
+    every MeterValues would otherwise draw a saw-tooth down to the start value."""
+    context = register["context"].astype(str)
+    begin = np.flatnonzero((context == "Transaction.Begin").to_numpy())
+    end = np.flatnonzero((context == "Transaction.End").to_numpy())
+    extra = np.zeros(len(register), dtype=bool)
+    extra[begin[1:]] = True
+    extra[end[:-1]] = True
+    return register[~extra], register[extra]
 
 
 def _plot_register(figure: go.Figure, register: pd.DataFrame, session: pd.Series, max_gap_s: float) -> None:
@@ -600,16 +622,27 @@ def energy_reconciliation(cap: Any, truth: pd.DataFrame | None = None, *, max_se
     top = np.nanmax(sessions[list(ENERGY_WAYS)].to_numpy(dtype=float), axis=1, initial=0.0)
     with_tolerance = (sessions["energy_integrated_wh"] + sessions["energy_tolerance_wh"]).to_numpy(dtype=float)
     ceiling = float(np.nanmax(np.append(np.append(top, with_tolerance), 0.0)))
+    flagged = int(sessions["_notes"].map(bool).sum())
+    level = 0
     for label, words, height in zip(sessions["_label"], sessions["_notes"], top):
         if words:
-            figure.add_annotation(x=label, y=height if not np.isnan(height) else 0, yshift=28,
-                                  text="<br>".join(html.escape(w) for w in words), showarrow=True, arrowhead=2,
-                                  ax=0, ay=-30 - 12 * len(words), font={"color": "#b00", "size": 11},
-                                  bgcolor="rgba(255,255,255,0.85)", bordercolor="#b00")
+            # Neighbouring notes at staggered heights so they do not cover each other; with many, only
+            # the first cause of each (the sessions table and hover have them all).
+            common = {"x": label, "y": height if not np.isnan(height) else 0, "showarrow": True, "arrowhead": 2,
+                      "ax": 0, "font": {"color": "#b00", "size": 11}, "bgcolor": "rgba(255,255,255,0.85)",
+                      "bordercolor": "#b00", "hovertext": "<br>".join(html.escape(w) for w in words)}
+            if flagged <= 3:
+                figure.add_annotation(text="<br>".join(html.escape(w) for w in words), yshift=28,
+                                      ay=-30 - 12 * len(words) - 34 * (level % 2), **common)
+            else:  # many: the first cause of each, written upwards so neighbours do not cover each other
+                text = words[0] if len(words[0]) <= 44 else words[0][:43] + "…"
+                figure.add_annotation(text=html.escape(text), textangle=-90, yshift=20, ay=-(16 + 3.2 * len(text)),
+                                      **common)
+            level += 1
     figure.update_layout(title=_note(title, title_notes), barmode="group", yaxis_title="Wh", xaxis_title=None,
                          yaxis={"range": [min(0.0, float(np.nanmin(sessions[list(ENERGY_WAYS)].to_numpy(dtype=float),
-                                                                    initial=0.0)) * 1.2), ceiling * 1.35 + 1]},
-                         height=520, margin={"t": 90},
+                                                                    initial=0.0)) * 1.2), ceiling * (1.35 if flagged <= 1 else 1.6) + 1]},
+                         height=520 if flagged <= 3 else 640, margin={"t": 90 if flagged <= 3 else 190},
                          updatemenus=[{"type": "buttons", "direction": "left", "x": 1.0, "xanchor": "right", "y": 1.12,
                                        "buttons": [{"label": "linear", "method": "relayout",
                                                     "args": [{"yaxis.type": "linear", "yaxis.autorange": True}]},
