@@ -291,3 +291,13 @@ def test_many_energy_notes_are_written_upwards(sample: Capture) -> None:
     figure = wb.energy_reconciliation(fake)
     notes = [a for a in figure.layout.annotations if a.textangle == -90]
     assert len(notes) == 7 and all(len(a.text) <= 44 for a in notes)  # the first 6 sessions, and tx 12 (its kWh finding)
+
+
+def test_meter_interval_histogram_shows_a_long_gap_beside_the_usual_interval() -> None:
+    cap = wb.load(ROOT / "captures" / "synth-small.ocpp.jsonl")  # its truth has one meter_gap fault
+    figure = wb.meter_interval_histogram(cap)
+    longer = next(trace for trace in figure.data if trace.name == "longer")
+    assert sum(longer.y) == 1
+    assert "1 interval longer than" in figure.layout.title.text
+    usual = next(trace for trace in figure.data if trace.name == "observed")
+    assert max(usual.y) > 1000 and max(usual.x) < 130  # the 60 s interval keeps its own axis

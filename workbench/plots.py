@@ -856,7 +856,8 @@ def meter_interval_histogram(cap: Any, charge_point_id: str | None = None, *,
     """Histogram of the time between periodic MeterValues (s) with the configured
     MeterValueSampleInterval(s) from ChangeConfiguration / GetConfiguration as solid lines and the
     gap threshold (``tolerance_factor`` x interval, as the ``meter_values_gap`` check uses) dashed.
-    Without a configured interval the observed median is drawn instead."""
+    Without a configured interval the observed median is drawn instead. The bins are counted here
+    (at most 5 000 bars), so any number of readings makes a small figure."""
     title = "MeterValues interval" + (f": {charge_point_id}" if charge_point_id else "")
     intervals = meter_intervals(cap, charge_point_id)
     if intervals.empty:
@@ -869,33 +870,64 @@ def meter_interval_histogram(cap: Any, charge_point_id: str | None = None, *,
     if charge_point_id is not None and len(configured):
         configured = configured[configured["_cp"] == charge_point_id]
     values = sorted({float(v) for v in configured["value_s"] if v > 0})
-    notes = []
-    sample, step = _thin(intervals, MAX_POINTS)
-    if step > 1:
-        notes.append(f"every {step}th of {len(intervals):,} intervals")
-    figure = go.Figure()
-    observed = sample["interval_s"]
-    # Bins of a twentieth of the typical interval (finer when the spread is wide): a charger that
-    # keeps its interval exactly shows one narrow bar at it, not a bar one second wide.
-    spread = float(observed.max() - observed.min())
-    size = max(spread / 80, abs(float(observed.median())) / 20, 1e-3)
-    figure.add_histogram(x=observed, name="observed", marker_color="#1f77b4",
-                         xbins={"start": float(observed.min()) - size / 2, "size": size})
-    if values:
-        for value in values[:5]:
-            figure.add_vline(x=value, line={"color": "#2ca02c", "width": 2},
-                             annotation_text=f"configured {value:g} s", annotation_position="top right")
-            figure.add_vline(x=value * tolerance_factor, line={"color": "#d62728", "dash": "dash"},
-                             annotation_text=f"gap > {value * tolerance_factor:g} s", annotation_position="top left")
-    else:
-        median = float(intervals["interval_s"].median())
+    notes: list[str] = []
+    observed = intervals["interval_s"]
+    lines = [v * f for v in values[:5] for f in (1.0, tolerance_factor)]
+    # The main panel ends past the 99th percentile and the lines, so one outage of hours does not
+    # squeeze the usual interval into one bar at zero; longer intervals (the gaps) get a panel of
+    # their own with bins doubling in length. Bins are counted here: a small figure for any capture.
+    upper = max([float(np.quantile(observed, 0.99)) * 1.5, *(v * 1.3 for v in lines)])
+    low = float(observed.min())
+    size = max((upper - low) / 80, abs(float(observed.median())) / 20, 1e-3)
+    low -= size / 2
+    bins = min(int(np.ceil((upper - low) / size)) + 1, 5000)
+    top = low + bins * size
+    counts, edges = np.histogram(observed.to_numpy(dtype=float), bins=bins, range=(low, top))
+    longer = observed[observed > top].to_numpy(dtype=float)
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.75, 0.25], horizontal_spacing=0.08,
+                           subplot_titles=["", f"longer than {_duration(top)}" if len(longer) else ""]) \
+        if len(longer) else go.Figure()
+    where = {"row": 1, "col": 1} if len(longer) else {}
+    filled = counts > 0
+    figure.add_trace(go.Bar(x=((edges[:-1] + edges[1:]) / 2)[filled], y=counts[filled], width=size, name="observed",
+                            marker_color="#1f77b4", customdata=np.stack([edges[:-1], edges[1:]], axis=1)[filled],
+                            hovertemplate="%{customdata[0]:.3g} .. %{customdata[1]:.3g} s: %{y} intervals<extra></extra>"),
+                     **where)
+    if len(longer):
+        factor = max(2.0, (longer.max() / top) ** (1 / 12))
+        gap_edges = [top]
+        while gap_edges[-1] < longer.max():
+            gap_edges.append(gap_edges[-1] * factor)
+        gap_counts, _ = np.histogram(longer, bins=gap_edges)
+        labels = [f"{_duration(a)}-{_duration(b)}" for a, b in zip(gap_edges[:-1], gap_edges[1:])]
+        figure.add_trace(go.Bar(x=labels, y=gap_counts, marker_color="#d62728", name="longer",
+                                hovertemplate="%{x}: %{y} intervals<extra></extra>"), row=1, col=2)
+        notes.append(f"{len(longer):,} interval{'s' if len(longer) > 1 else ''} longer than {_duration(top)}, "
+                     f"up to {_duration(float(longer.max()))}")
+    for value in values[:5]:
+        figure.add_vline(x=value, line={"color": "#2ca02c", "width": 2},
+                         annotation_text=f"configured {value:g} s", annotation_position="top right", **where)
+        figure.add_vline(x=value * tolerance_factor, line={"color": "#d62728", "dash": "dash"},
+                         annotation_text=f"gap > {value * tolerance_factor:g} s", annotation_position="top left", **where)
+    if not values:
+        median = float(observed.median())
         figure.add_vline(x=median, line={"color": "#7f7f7f", "dash": "dot"},
                          annotation_text=f"observed median {median:g} s (no configured interval in the capture)",
-                         annotation_position="top left")
-    right = max([float(observed.max()), *(v * tolerance_factor for v in values[:5])]) * 1.1 + size
-    figure.update_layout(title=_note(title, notes), xaxis_title="seconds between readings", yaxis_title="readings",
-                         bargap=0.05, showlegend=False, xaxis={"range": [0, right]})
+                         annotation_position="top left", **where)
+    right = max([top, *(v * 1.1 for v in lines)]) + size
+    figure.update_layout(title=_note(title, notes), bargap=0.05, showlegend=False)
+    figure.update_xaxes(title_text="seconds between readings", range=[0, right], **where)
+    figure.update_yaxes(title_text="intervals", **where)
     return figure
+
+
+def _duration(seconds: float) -> str:
+    """A short duration label: 45 s, 12 min, 3.5 h."""
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 # --- older helpers, kept -------------------------------------------------------------------------
