@@ -301,3 +301,11 @@ def test_meter_interval_histogram_shows_a_long_gap_beside_the_usual_interval() -
     assert "1 interval longer than" in figure.layout.title.text
     usual = next(trace for trace in figure.data if trace.name == "observed")
     assert max(usual.y) > 1000 and max(usual.x) < 130  # the 60 s interval keeps its own axis
+
+
+def test_status_timeline_of_a_large_fleet_keeps_the_charge_points_with_findings(
+        sample: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plots, "MAX_LANES", 3)  # room for one charge point
+    figure = wb.status_timeline(sample)
+    assert figure.layout.yaxis.categoryarray[0] == "LAB-CP3-FAULTY link"
+    assert "1 of 3 charge points, those with the most findings" in figure.layout.title.text

@@ -192,8 +192,11 @@ def status_timeline(cap: Any, charge_point_id: str | None = None, *, start: Any 
 
     cps = sorted({str(c) for c in status["charge_point_id"].dropna()} | {str(c) for c in connections["charge_point_id"].dropna()})
     if len(cps) * 3 > MAX_LANES:
-        keep = cps[: max(1, MAX_LANES // 3)]
-        notes.append(f"first {len(keep)} of {len(cps)} charge points; pass charge_point_id= for others")
+        # The charge points with the most findings are the ones to look at first.
+        counts = findings["charge_point_id"].value_counts()
+        keep = sorted(sorted(cps, key=lambda cp: (-int(counts.get(cp, 0)), cp))[: max(1, MAX_LANES // 3)])
+        notes.append(f"{len(keep)} of {len(cps)} charge points, those with the most findings; "
+                     "pass charge_point_id= for others")
         status = status[status["charge_point_id"].isin(keep)]
         connections = connections[connections["charge_point_id"].isin(keep)]
         findings = findings[findings["charge_point_id"].isin(keep)]
