@@ -272,3 +272,17 @@ def test_report_in_headless_chromium(sample_report: Path, tmp_path: Path) -> Non
         assert plot["svg"] >= 1 and plot["traces"] >= 1, f"{plot['id']} drew no SVG: {plot}"
     assert [tuple(row) for row in facts["findings"]] == SAMPLE_FINDINGS
     assert screenshot.stat().st_size > 50_000  # a drawn page, not a blank one
+
+
+def test_report_leaves_out_the_proxy_mode_string(tmp_path: Path) -> None:
+    # mitmproxy's mode string is kept in the header as typed; a user may have typed credentials into it.
+    from workbench.capture import records
+    from workbench.testing import charger_records, clean_session_script, write_capture
+
+    header = records.header(tool="ocpp-workbench addon", tool_version="0.1.0",
+                            proxy_mode="upstream:https://cp1:s3cret-pw@csms.example:443",
+                            upstream_url="wss://csms.example/ocpp")
+    capture = write_capture(tmp_path / "h.ocpp.jsonl", charger_records("CP1", clean_session_script()), header)
+    cap = wb.load(capture)
+    for text in (report_html(cap), report_markdown(cap)):
+        assert "s3cret-pw" not in text and "wss://csms.example/ocpp" in text

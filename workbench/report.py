@@ -116,7 +116,10 @@ def summary_rows(cap: Any) -> list[tuple[str, str]]:
     header = cap.header or {}
     rows = [
         ("files", ", ".join(str(p) for p in cap.paths) or "(in memory)"),
-        ("recorded by", " ".join(_text(header.get(k)) for k in ("tool", "tool_version", "proxy_mode") if header.get(k))),
+        # Not the proxy's mode string: it may hold the upstream URL as typed (credentials and all);
+        # the header's upstream_url has them stripped by the addon.
+        ("recorded by", " ".join(_text(header.get(k)) for k in ("tool", "tool_version") if header.get(k))),
+        ("upstream", _text(header.get("upstream_url"))),
         ("time span", f"{_text(facts['start'])} .. {_text(facts['end'])}"),
         ("frames", f"{facts['frames']:,}" + (f" ({facts['invalid_frames']:,} invalid)" if facts["invalid_frames"] else "")),
         ("connections", f"{facts['connections']:,}"),
