@@ -286,3 +286,28 @@ def test_report_leaves_out_the_proxy_mode_string(tmp_path: Path) -> None:
     cap = wb.load(capture)
     for text in (report_html(cap), report_markdown(cap)):
         assert "s3cret-pw" not in text and "wss://csms.example/ocpp" in text
+
+
+def test_report_and_plots_of_a_damaged_capture(tmp_path: Path) -> None:
+    from workbench import plots
+
+    capture = make_capture(tmp_path / "bad.ocpp.jsonl", "CP-BAD", [
+        (0.0, "up", '[2,"a","BootNotification",{"chargePointVendor":"V"'),   # cut JSON
+        (0.5, "up", b"\x00\x01binary"),                                         # a binary frame
+        (1.0, "down", result("nobody", {})),                                    # a reply without request
+        (2.0, "up", call("m1", "MeterValues", {"connectorId": 1, "transactionId": 5, "meterValue": [
+            {"timestamp": "not a time", "sampledValue": [{"value": "abc"}]}]})),
+        (3.0, "up", call("s1", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+                                                      "timestamp": "yesterday"})),
+    ])
+    with capture.open("a", encoding="utf-8") as fh:
+        fh.write('{"type": "frame", "ts": "2026-01-01T00:0')  # a last line cut by a crash
+    cap = wb.load(capture)
+    assert len(cap.findings) > 3
+    html = report_html(cap)
+    assert html.count("<tr class='finding") == len(cap.findings)
+    report_markdown(cap)
+    for figure in (plots.status_timeline(cap), plots.sequence_chart(cap), plots.latency_by_action(cap),
+                   plots.meter_interval_histogram(cap), plots.energy_reconciliation(cap), plots.session_view(cap, 5),
+                   plots.findings_timeline(cap), plots.power_curve(cap, "CP-BAD")):
+        figure.to_json()
