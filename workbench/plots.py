@@ -190,7 +190,8 @@ def status_timeline(cap: Any, charge_point_id: str | None = None, *, start: Any 
     capture_end = frames_end if frames_end is not None and not pd.isna(frames_end) else status["ts"].max()
     notes: list[str] = []
 
-    cps = sorted({str(c) for c in status["charge_point_id"].dropna()} | {str(c) for c in connections["charge_point_id"].dropna()})
+    cps = sorted({str(c) for c in status["charge_point_id"].dropna()}
+                 | {str(c) for c in connections["charge_point_id"].dropna()})
     if len(cps) * 3 > MAX_LANES:
         # The charge points with the most findings are the ones to look at first.
         counts = findings["charge_point_id"].value_counts()
@@ -272,8 +273,9 @@ def _link_periods(connections: pd.DataFrame, capture_end: Any) -> pd.DataFrame:
             stop = close if not pd.isna(close) else capture_end
             if previous_end is not None and start > previous_end:
                 rows.append((cp, _lane_name(cp, "link"), "disconnected", previous_end, start, "no WebSocket"))
-            detail = ("open at the end of the capture" if pd.isna(close)
-                      else f"closed by {closed_by if isinstance(closed_by, str) else '?'}, code {code} {reason if isinstance(reason, str) else ''}")
+            who = closed_by if isinstance(closed_by, str) else "?"
+            why = reason if isinstance(reason, str) else ""
+            detail = "open at the end of the capture" if pd.isna(close) else f"closed by {who}, code {code} {why}"
             rows.append((cp, _lane_name(cp, "link"), "connected", start, stop, detail))
             previous_end = stop if previous_end is None else max(previous_end, stop)
     table = pd.DataFrame(rows, columns=columns)
@@ -642,9 +644,9 @@ def energy_reconciliation(cap: Any, truth: pd.DataFrame | None = None, *, max_se
                 figure.add_annotation(text=html.escape(text), textangle=-90, yshift=20, ay=-(16 + 3.2 * len(text)),
                                       **common)
             level += 1
+    floor = min(0.0, float(np.nanmin(sessions[list(ENERGY_WAYS)].to_numpy(dtype=float), initial=0.0)) * 1.2)
     figure.update_layout(title=_note(title, title_notes), barmode="group", yaxis_title="Wh", xaxis_title=None,
-                         yaxis={"range": [min(0.0, float(np.nanmin(sessions[list(ENERGY_WAYS)].to_numpy(dtype=float),
-                                                                    initial=0.0)) * 1.2), ceiling * (1.35 if flagged <= 1 else 1.6) + 1]},
+                         yaxis={"range": [floor, ceiling * (1.35 if flagged <= 1 else 1.6) + 1]},
                          height=520 if flagged <= 3 else 640, margin={"t": 90 if flagged <= 3 else 190},
                          updatemenus=[{"type": "buttons", "direction": "left", "x": 1.0, "xanchor": "right", "y": 1.12,
                                        "buttons": [{"label": "linear", "method": "relayout",
