@@ -72,6 +72,7 @@ def test_energy_notebook_on_another_capture_with_tariff_and_csv(tmp_path: Path) 
     assert sessions["notes"].fillna("").str.contains("kWh sent as Wh").any()  # synth-small's kwh_as_wh fault
 
 
+@pytest.mark.timeout(1200)  # may install Chromium first (see tests/test_report.py)
 def test_executed_notebook_exported_to_html_draws_its_plots_offline(tmp_path: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter

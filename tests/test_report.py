@@ -261,6 +261,7 @@ async def inspect_page(chromium: str, page: Path, screenshot: Path | None = None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a fresh machine installs Chromium first (apt-get), minutes on a slow mirror
 def test_report_in_headless_chromium(sample_report: Path, tmp_path: Path) -> None:
     chromium = chromium_or_skip()
     screenshot = tmp_path / "report.png"
