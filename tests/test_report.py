@@ -139,7 +139,7 @@ def chromium_or_skip() -> str:
         pytest.skip("SKIPPED: no Chromium, and it cannot be installed here (needs root and apt-get): "
                     "the report was NOT checked in a browser")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             pytest.skip(f"SKIPPED: Chromium could not be installed ({' '.join(command)}: "
