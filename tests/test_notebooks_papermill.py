@@ -68,7 +68,7 @@ def test_energy_notebook_on_another_capture_with_tariff_and_csv(tmp_path: Path) 
                  CSV_OUT=str(csv))
     sessions = pd.read_csv(csv)
     assert len(sessions) > 0 and {"billed_kwh", "cost_GBP", "notes", "register_minus_meter_wh"} <= set(sessions.columns)
-    assert (sessions["cost_GBP"] - (sessions["billed_kwh"] * 0.5).round(2)).abs().max() < 1e-9
+    assert (sessions["cost_GBP"] - (sessions["billed_kwh"] * 0.5).round(4)).abs().max() < 1e-9
     assert sessions["notes"].fillna("").str.contains("kWh sent as Wh").any()  # synth-small's kwh_as_wh fault
 
 
