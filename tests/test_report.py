@@ -82,6 +82,13 @@ def test_report_default_path_next_to_the_capture(tmp_path: Path, capsys: pytest.
     assert str(tmp_path / "site.report.md") in capsys.readouterr().out
 
 
+def test_report_of_a_file_without_frames_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    assert main(["report", str(empty), "-o", str(tmp_path / "r.html")]) == 2
+    assert "no OCPP frame" in capsys.readouterr().err and not (tmp_path / "r.html").exists()
+
+
 def test_report_of_a_foreign_log_and_of_an_empty_capture(tmp_path: Path) -> None:
     out = tmp_path / "foreign.html"
     assert main(["report", str(FOREIGN_LOG), "-o", str(out)]) == 0
@@ -118,7 +125,8 @@ def test_unwritable_report_path_is_one_line(tmp_path: Path, capsys: pytest.Captu
     blocker.write_text("x")
     assert main(["report", str(SAMPLE), "-o", str(blocker / "sub" / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("ocpp-workbench report: cannot write the report") and "Traceback" not in err
+    assert err.startswith(f"ocpp-workbench report: -o {blocker / 'sub' / 'r.html'}: cannot be created")
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 # --- the page in a real browser ------------------------------------------------------------------

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ..errors import WorkbenchError
+from . import _paths
+from ..errors import NoFramesError, WorkbenchError
 
 NAME = "report"
 HELP = "write a self-contained HTML (or Markdown) report of captures: summary, sessions, findings, plots"
@@ -32,20 +32,27 @@ def default_out(first: Path, fmt: str) -> Path:
     for suffix in (".gz", ".jsonl", ".ocpp", ".log", ".json", ".txt"):
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
-    return first.with_name(f"{name}.report.{fmt}") if first.is_file() else first / f"report.{fmt}"
+    return first.with_name(f"{name}.report.{fmt}") if not first.is_dir() else first / f"report.{fmt}"
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import capture_files, load
     from ..report import write_report
+    from .analyze import _why_no_frames
 
-    files = capture_files(args.files)
+    _paths.input_paths(args.files)
     fmt = args.format or ("md" if args.out is not None and args.out.suffix.lower() in (".md", ".markdown") else "html")
     out = args.out or default_out(Path(args.files[0]), fmt)
+    _paths.output_file(out, "-o")
+    files = capture_files(args.files)
+    for path in files:
+        _paths.distinct(path, out)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz)
+    if not len(cap.frames):
+        raise NoFramesError([str(p) for p in files], _why_no_frames(cap, files))
     try:
         path = write_report(cap, out, format=fmt, title=args.title)
     except OSError as exc:
         raise WorkbenchError(f"cannot write the report to {out}: {exc}") from exc
-    print(f"report written: {path}", file=sys.stdout)
+    print(f"report written: {path}")
     return 0
