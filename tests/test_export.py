@@ -125,3 +125,17 @@ def test_any_frame_text_survives_every_export(tmp_path, texts, directions):
         out = tmp_path / f"h.{fmt}"
         export_capture(source, out, fmt)
         assert frame_view(import_file(out).records) == frame_view(original), fmt
+
+
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+def test_exports_are_strict_json_even_when_a_record_holds_nan(tmp_path, fmt):
+    from test_jsonout import strict_loads
+    from workbench.export import WRITERS
+    from workbench.testing import call, charger_records, factory_header
+
+    records = charger_records("CP1", [(0, "up", call("1", "Heartbeat", {}))])
+    records[0]["charge_point_id"] = float("nan")  # Python's json reads a bare NaN token into a record
+    text = WRITERS[fmt](factory_header(), records)
+    lines = text.splitlines() if fmt != "har" else [text]
+    for line in lines:
+        strict_loads(line)

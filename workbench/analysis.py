@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .capture.identity import connection_charge_point_id
 from .capture.reader import CaptureReader
 from .display import duration_text, ts_ms, styled
 from .errors import CaptureFormatError, WorkbenchError
@@ -127,7 +128,7 @@ class Capture:
             if record.get("type") in ("connection_open", "upgrade_rejected"):
                 connection_id = record.get("connection_id")
                 if isinstance(connection_id, str):
-                    mapping.setdefault(connection_id, record.get("charge_point_id"))
+                    mapping.setdefault(connection_id, connection_charge_point_id(record))
         self._meter_collector = MeterValueCollector()
         frames = self._frame_collector.to_frame(mapping, meter=self._meter_collector)
         self._pairing = self._frame_collector.last_pairing
@@ -202,8 +203,12 @@ class Capture:
     def summary(self) -> dict[str, Any]:
         """Counts for a quick look: files, frames, connections, charge points, time span, parse errors."""
         frames = self.frames
-        start = frames["ts"].min() if len(frames) else None
-        end = frames["ts"].max() if len(frames) else None
+        # The span covers every record: frames, and connection opens, closes and rejected upgrades.
+        connections = self.connections
+        times = [frames["ts"]] + [connections[name] for name in ("ts", "close_ts") if name in connections]
+        times = [column for column in times if len(column) and column.notna().any()]
+        start = min(column.min() for column in times) if times else None
+        end = max(column.max() for column in times) if times else None
         return {
             "files": len(self.paths),
             "frames": len(frames),

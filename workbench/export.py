@@ -15,12 +15,12 @@ export yields the same text, direction, time and charge point per frame):
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import jsonout
 from .capture.records import Direction, frame_bytes, parse_ts
 
 EXPORT_FORMATS = ("ndjson", "open-ocpp-trace", "har")
@@ -44,7 +44,7 @@ def _message_fields(frame: Record) -> dict[str, Any]:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsonout.dumps(value, separators=(",", ":"))  # strict JSON: a NaN read from a record is null
 
 
 def to_ndjson(header: Record, records: list[Record]) -> str:
@@ -96,7 +96,7 @@ def to_har(header: Record, records: list[Record]) -> str:
             })
     har = {"log": {"version": "1.2", "creator": {"name": "ocpp-workbench", "version": header.get("tool_version", "")},
                    "pages": [], "entries": list(entries.values())}}
-    return json.dumps(har, ensure_ascii=False, indent=1) + "\n"
+    return jsonout.dumps(har, indent=1) + "\n"
 
 
 WRITERS = {"ndjson": to_ndjson, "open-ocpp-trace": to_open_ocpp_trace, "har": to_har}

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from .capture.identity import charge_point_id_from_path
 from .capture.reader import CaptureReader
 from .capture.records import format_ts, parse_ts
 from .capture.writer import CaptureWriter
@@ -249,8 +250,12 @@ def redact_records(header: Record, records: list[Record], key: bytes) -> tuple[R
     # Charge point ids and user names first, so every later occurrence is scrubbed consistently.
     for record in records:
         if record.get("type") in ("connection_open", "upgrade_rejected"):
-            if record.get("charge_point_id"):
-                _charge_point_pseudonym(names, record["charge_point_id"])
+            # An id the record does not name (older captures of URLs ending in '/') is still in its URL path.
+            url_path = record.get("url_path")
+            charge_point_id = record.get("charge_point_id") or charge_point_id_from_path(
+                url_path if isinstance(url_path, str) else None)
+            if isinstance(charge_point_id, str) and charge_point_id:
+                _charge_point_pseudonym(names, charge_point_id)
             if record.get("auth_user") and record["auth_user"] not in names.table:
                 names.make(record["auth_user"], "auth_user", "user-", 12)
     # A first pass over the frames learns every identifier, so one that first appears late is

@@ -8,7 +8,6 @@ worst of them; writes every table as Parquet (and CSV with ``--csv``) to ``--out
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from .. import jsonout
 from ..analysis import Capture, capture_files, load
 from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
 from ..errors import NoFramesError, WorkbenchError
@@ -114,19 +114,10 @@ def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         dtype = out[column].dtype
         if dtype == object or isinstance(dtype, PayloadDtype):
-            out[column] = str_column([None if v is None else json.dumps(_plain(v), default=str, ensure_ascii=False)
-                                      for v in out[column].tolist()])
+            out[column] = str_column([None if v is None else jsonout.dumps(v) for v in out[column].tolist()])
         elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
             out[column] = str_column(out[column].to_numpy(dtype=object, na_value=None).tolist())
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
@@ -326,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
         bar.finish()
     report = build_report(cap, tables, worst=args.worst, written=written)
     if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        sys.stdout.write(jsonout.dumps(report, indent=2) + "\n")  # strict: missing values are null
     else:
         sys.stdout.write(render_text(report))
     reason = fail_on_reason(tables["findings"], args.fail_on)

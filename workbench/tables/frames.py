@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import jsonfast
+from ..capture.identity import connection_charge_point_id, unknown_charge_point_id
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
 from ._columns import ARROW_STR, paused_gc, sparse_str_column, str_column, utc_times
@@ -187,9 +188,11 @@ class FrameCollector:
 
 def _charge_points(connections: pd.api.extensions.ExtensionArray,
                    charge_point_by_connection: Mapping[str, str | None]) -> pd.api.extensions.ExtensionArray:
-    """The charge point of each frame, looked up once per distinct connection (Arrow dictionary codes)."""
+    """The charge point of each frame, looked up once per distinct connection (Arrow dictionary codes). A
+    connection the mapping does not name is a charge point of its own (never merged with another one)."""
     encoded = pa.array(connections).dictionary_encode()
-    charge_points = str_column([charge_point_by_connection.get(c) for c in encoded.dictionary.to_pylist()])
+    charge_points = str_column([charge_point_by_connection.get(c) or (unknown_charge_point_id(c) if c else None)
+                                for c in encoded.dictionary.to_pylist()])
     return pd.array(pa.array(charge_points).take(encoded.indices), dtype=ARROW_STR)
 
 
@@ -365,7 +368,7 @@ def build_frames(records: Iterable[Mapping[str, Any]],
         elif kind in ("connection_open", "upgrade_rejected") and charge_point_by_connection is None:
             connection_id = record.get("connection_id")
             if isinstance(connection_id, str):
-                mapping.setdefault(connection_id, record.get("charge_point_id"))
+                mapping.setdefault(connection_id, connection_charge_point_id(record))
     return collector.to_frame(mapping)
 
 

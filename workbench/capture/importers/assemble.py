@@ -20,6 +20,7 @@ from typing import Any
 
 from ocpp.v16.enums import Action
 
+from .. import identity
 from .. import records as rec
 from ...ocppj import MessageKind, parse_frame
 from .found import ConnectionFacts, FoundFrame, LineStatus, ReaderOutput, Said
@@ -162,6 +163,15 @@ def _reverse_if_newest_first(frames: list[FoundFrame], out: ReaderOutput) -> lis
     return frames
 
 
+def _id_source(frame: FoundFrame, given: str | None, cp: str) -> str:
+    """How the charge point id of ``frame``'s connection was found (capture.identity.ID_SOURCES)."""
+    if frame.charge_point_id:
+        return frame.charge_point_id_source or identity.FROM_LOG
+    if given:
+        return identity.FROM_USER
+    return identity.FROM_CONNECTION if cp == UNKNOWN_CHARGE_POINT else identity.FROM_LOG
+
+
 def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str | None) -> tuple[dict, list[dict]]:
     """Build (header, records) from what a reader found; adds its notes to ``out.rows``."""
     from ... import __version__
@@ -194,6 +204,7 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
             open_ts = min(ts, facts.opened) if facts.opened else ts
             records.append(rec.connection_open(
                 ts=rec.format_ts(open_ts), connection_id=connection_id, charge_point_id=cp,
+                charge_point_id_source=_id_source(frame, charge_point_id, cp),
                 url_path=facts.url_path or f"/{cp}", client_address=facts.client_address,
                 subprotocols_offered=[facts.subprotocol] if facts.subprotocol else ["ocpp1.6"],
                 subprotocol=facts.subprotocol or "ocpp1.6", auth_scheme=facts.auth_scheme,

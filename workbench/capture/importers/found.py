@@ -52,6 +52,7 @@ class FoundFrame:
     dialect: str | None = None
     binary: bytes | None = None  # binary WebSocket message bytes (mitmproxy, HAR opcode 2)
     proxy_action: str | None = None
+    charge_point_id_source: str | None = None  # how charge_point_id was found (capture.identity.ID_SOURCES)
     parsed: Any = None  # the ParsedFrame when the reader already decoded the text (saves a second decode)  # "injected"/"dropped" when a mitmproxy dump says so
 
 
