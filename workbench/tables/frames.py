@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import jsonfast
+from ..jsonfast import too_deep
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
 from ._columns import ARROW_STR, paused_gc, sparse_str_column, str_column, utc_times
@@ -217,6 +218,7 @@ def _size(text: Any) -> int:
 # trailing data) goes through parse_frame, which has json.loads semantics.
 _orjson_loads = orjson.loads
 _OrjsonError = orjson.JSONDecodeError
+_DEEP_CHARS = 2 * jsonfast.MAX_DEPTH  # a shorter text cannot nest deeper than the limit
 _MISSING = object()
 _METER_SOURCES = frozenset(SOURCES)
 
@@ -279,6 +281,9 @@ class _FrameParser:
                     message = decode(raw)
                 except _OrjsonError:
                     message = None  # let parse_frame (json.loads semantics) decide
+                else:
+                    if len(raw) > _DEEP_CHARS and too_deep(raw, message):
+                        message = None  # parse_frame makes it an invalid row that says so
             if message.__class__ is list:
                 size = len(message)
                 if size == 4 and message[0].__class__ is int and message[0] == 2:

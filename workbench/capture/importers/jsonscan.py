@@ -56,7 +56,7 @@ def decode_prefix(text: str) -> tuple[object, int] | None:
     """
     try:
         return _DECODER.raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep: the slow path makes it a frame with its error
         return None
 
 

@@ -1,0 +1,118 @@
+"""One hostile frame never takes down a table or a check (issue 10, section 1).
+
+A frame that cannot be decoded within limits is a frame row with its error; a value that cannot be
+represented is a finding, never an exception; a check that crashes is a finding and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench import jsonfast
+from workbench.analysis import Capture
+from workbench.capture.importers import import_file
+from workbench.capture.importers.jsonscan import decode_prefix
+from workbench.cli import main
+from workbench.ocppj import MessageKind, parse_frame
+from workbench.redact import redact_capture
+from workbench.schemas import schema_validator
+from workbench.testing import call, charger_records, clean_session_script, make_capture
+
+
+def nested_objects(levels: int) -> str:
+    """A Heartbeat CALL whose payload nests ``levels`` objects (the frame is ``levels + 1`` deep)."""
+    return '[2,"deep","Heartbeat",' + '{"a":' * (levels - 1) + "{}" + "}" * (levels - 1) + "]"
+
+
+def nested_arrays(levels: int) -> str:
+    return '[2,"deeper","DataTransfer",{"vendorId":"V","data":' + "[" * levels + "]" * levels + "}]"
+
+
+def charging_profile(levels: int) -> list:
+    """A SetChargingProfile (its schema uses multipleOf, so floats go through schemas._decimals)."""
+    inner: object = 1.5
+    for _ in range(levels):
+        inner = {"x": inner}
+    return call("scp", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": inner})
+
+
+def test_json_nested_beyond_the_limit_is_refused_as_a_value_error() -> None:
+    at_limit = "[" * jsonfast.MAX_DEPTH + "]" * jsonfast.MAX_DEPTH
+    assert jsonfast.depth(jsonfast.loads(at_limit)) == jsonfast.MAX_DEPTH
+    for levels in (jsonfast.MAX_DEPTH + 1, 900, 5000):  # orjson reads up to 1024 levels; json.loads fewer
+        text = "[" * levels + "]" * levels
+        with pytest.raises(jsonfast.TooDeep):
+            jsonfast.loads(text)
+        with pytest.raises(ValueError):
+            jsonfast.std_loads(text.encode())
+    # Brackets inside strings do not count.
+    assert jsonfast.loads(json.dumps(["[" * 5000])) == ["[" * 5000]
+
+
+@pytest.mark.parametrize("text", [nested_objects(3000), nested_arrays(3000), nested_objects(500),
+                                  '{"a":' * 100_000])
+def test_parse_frame_turns_deep_nesting_into_an_invalid_frame(text: str) -> None:
+    parsed = parse_frame(text)
+    assert parsed.kind is MessageKind.INVALID
+    assert parsed.parse_error is not None
+
+
+def test_a_deep_frame_is_an_invalid_row_and_every_table_and_check_still_runs() -> None:
+    script = clean_session_script() + [(5000, "up", nested_objects(3000)), (5001, "up", nested_arrays(600)),
+                                       (5002, "down", charging_profile(600)),
+                                       (5003, "up", nested_objects(jsonfast.MAX_DEPTH - 1))]
+    cap = Capture.from_records(charger_records("CP1", script))
+    tables = cap.tables()
+    frames = tables["frames"]
+    deep = frames[frames["parse_error"].fillna("").str.contains("nested deeper")]
+    assert len(deep) == 3 and set(deep["message_type"]) == {"invalid"}
+    assert frames.iloc[-1]["message_type"] == "CALL"  # just within the limit: read as usual
+    assert len(tables["transactions"]) == 1
+    findings = tables["findings"]
+    assert not findings["message"].str.contains("crashed").any()
+    assert (findings["check"] == "invalid_frame").sum() == 3
+
+
+def test_schema_validation_of_a_payload_too_deep_for_python_is_an_error_not_a_crash() -> None:
+    validator = schema_validator("SetChargingProfile", False)
+    assert validator is not None and validator.uses_decimal
+    payload = charging_profile(5000)[3]
+    assert validator.slow_errors(payload) == ["payload cannot be validated: RecursionError"]
+
+
+def test_decode_prefix_of_a_deep_text_gives_none_for_the_slow_path() -> None:
+    assert decode_prefix(nested_objects(5000)) is None
+    assert decode_prefix('[3,"x",{}] trailing') == ([3, "x", {}], 10)
+
+
+def test_import_keeps_a_deep_frame_damaged_and_the_others(tmp_path: Path) -> None:
+    log = tmp_path / "deep.log"
+    log.write_text(f'2025-01-06T08:00:00Z CP1 send [2,"h1","Heartbeat",{{}}]\n'
+                   f"2025-01-06T08:00:01Z CP1 send {nested_objects(3000)}\n", encoding="utf-8")
+    imported = import_file(log)
+    texts = [r["text"] for r in imported.records if r.get("type") == "frame"]
+    assert texts == ['[2,"h1","Heartbeat",{}]', nested_objects(3000)]
+
+
+def test_redact_passes_a_deep_frame_through_scrubbed(tmp_path: Path) -> None:
+    source = make_capture(tmp_path / "in.ocpp.jsonl", "CP1",
+                          clean_session_script() + [(5000, "up", nested_objects(3000))])
+    out = tmp_path / "out.ocpp.jsonl"
+    redact_capture(source, out, tmp_path / "key", shift_s=60)
+    frames = workbench.load(out).frames
+    assert frames.iloc[-1]["raw"] == nested_objects(3000)
+
+
+def test_analyze_writes_every_table_for_a_capture_with_a_deep_frame(tmp_path: Path, capsys) -> None:
+    path = make_capture(tmp_path / "deep.ocpp.jsonl", "CP1",
+                        clean_session_script() + [(5000, "up", nested_objects(3000))])
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "Sessions (1)" in capsys.readouterr().out
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.parquet"))
+    assert written == sorted(f"{name}.parquet" for name in Capture.TABLES)
+    assert len(pd.read_parquet(tmp_path / "out" / "frames.parquet")) == 83
