@@ -21,7 +21,7 @@ from workbench.cli import main
 from workbench.ocppj import MessageKind, parse_frame
 from workbench.redact import redact_capture
 from workbench.schemas import schema_validator
-from workbench.testing import call, charger_records, clean_session_script, make_capture
+from workbench.testing import call, charger_records, clean_session_script, iso_at, make_capture
 
 
 def nested_objects(levels: int) -> str:
@@ -116,3 +116,64 @@ def test_analyze_writes_every_table_for_a_capture_with_a_deep_frame(tmp_path: Pa
     written = sorted(p.name for p in (tmp_path / "out").glob("*.parquet"))
     assert written == sorted(f"{name}.parquet" for name in Capture.TABLES)
     assert len(pd.read_parquet(tmp_path / "out" / "frames.parquet")) == 83
+
+
+# --- lone surrogates --------------------------------------------------------------------------
+
+def surrogate_meter_values(t_s: float) -> str:
+    """A MeterValues CALL whose measurand (and other fields) are lone surrogate escapes, as sent."""
+    return ('[2,"sur","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"%s",'
+            '"sampledValue":[{"value":"5","measurand":"\\udc80"},{"value":"\\ud800","unit":"W\\udc81",'
+            '"context":"\\udfff","phase":"\\udc82","location":"\\udc83","format":"\\udc84"}]}]}]') % iso_at(t_s)
+
+
+def surrogate_session_script() -> list:
+    """The clean session with a lone surrogate in every string of every CALL payload but timestamps."""
+    def poison(value: object, key: str | None = None) -> object:
+        if isinstance(value, str):
+            return value if key == "timestamp" else value + "\udc80"
+        if isinstance(value, list):
+            return [poison(item) for item in value]
+        if isinstance(value, dict):
+            return {k: poison(v, k) for k, v in value.items()}
+        return value
+
+    script = []
+    for t_s, direction, message in clean_session_script():
+        if isinstance(message, list) and message[0] == 2:
+            message = json.dumps([*message[:3], poison(message[3])])  # ensure_ascii: "\udc80" escapes
+        script.append((t_s, direction, message))
+    return script
+
+
+def test_a_lone_surrogate_in_a_measurand_leaves_meter_values_and_transactions_whole() -> None:
+    script = clean_session_script() + [(100.5, "up", surrogate_meter_values(100))]
+    cap = Capture.from_records(charger_records("CP1", script))
+    tables = cap.tables()
+    frames, meter_values = tables["frames"], tables["meter_values"]
+    assert frames.iloc[-1]["raw"] == surrogate_meter_values(100)  # as sent, escapes and all
+    odd = meter_values[meter_values["seq"] == frames.iloc[-1]["seq"]]
+    assert odd["measurand"].astype(str).tolist() == ["\\udc80", "Energy.Active.Import.Register"]
+    assert odd["unit"].astype(str).tolist()[1] == "W\\udc81"
+    assert len(tables["transactions"]) == 1
+    assert not tables["findings"]["message"].str.contains("crashed").any()
+
+
+def test_surrogates_in_every_field_never_crash_a_table_or_check() -> None:
+    cap = Capture.from_records(charger_records("CP1", surrogate_session_script()))
+    tables = cap.tables()
+    assert len(tables["meter_values"]) > 0 and len(tables["transactions"]) == 1
+    assert not tables["findings"]["message"].str.contains("crashed").any()
+
+
+def test_analyze_of_a_capture_with_surrogates_reports_its_session_and_writes_every_table(
+        tmp_path: Path, capsys) -> None:
+    path = make_capture(tmp_path / "sur.ocpp.jsonl", "CP1",
+                        clean_session_script() + [(100.5, "up", surrogate_meter_values(100))])
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--csv"]) == 0
+    out = capsys.readouterr().out
+    assert "Sessions (1)" in out and "crashed" not in out
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.parquet"))
+    assert written == sorted(f"{name}.parquet" for name in Capture.TABLES)
+    frames = pd.read_parquet(tmp_path / "out" / "frames.parquet")
+    assert frames["raw"].iloc[-1] == surrogate_meter_values(100)

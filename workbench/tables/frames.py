@@ -25,7 +25,7 @@ from .. import jsonfast
 from ..jsonfast import too_deep
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
-from ._columns import ARROW_STR, paused_gc, sparse_str_column, str_column, utc_times
+from ._columns import ARROW_STR, arrow_safe, paused_gc, sparse_str_column, str_column, utc_times
 from .meter_values import SOURCES, MeterValueCollector
 from .pairing import Pairing, pair_frames
 from .payloads import PayloadArray
@@ -316,8 +316,11 @@ class _FrameParser:
         self.unique_ids.append(parsed.unique_id)
         self.actions.append(parsed.action)
         self.slots.append(-1)
-        if parsed.payload is not None:
-            self.objects[row] = parsed.payload
+        # Only this path can meet lone surrogates (orjson refuses them): the tables get them spelled as
+        # escapes, as every str column spells them, so Arrow can hold them; raw keeps them as sent.
+        payload = arrow_safe(parsed.payload)
+        if payload is not None:
+            self.objects[row] = payload
         if parsed.error_code is not None:
             self.error_codes[row] = parsed.error_code
         if parsed.error_description is not None:
@@ -327,7 +330,7 @@ class _FrameParser:
         if kind == "CALL" and parsed.action is not None:
             self._validate(row, parsed.action, parsed.payload, False)
             if self.meter is not None and parsed.action in _METER_SOURCES and direction == "charger_to_csms":
-                self.meter.add_payload(row, parsed.action, parsed.payload)
+                self.meter.add_payload(row, parsed.action, payload)
         elif kind == "CALLRESULT":
             self.reply_rows.append(row)
 
