@@ -21,7 +21,7 @@ from workbench.cli import main
 from workbench.ocppj import MessageKind, parse_frame
 from workbench.redact import redact_capture
 from workbench.schemas import schema_validator
-from workbench.testing import call, charger_records, clean_session_script, iso_at, make_capture
+from workbench.testing import call, charger_records, clean_session_script, iso_at, make_capture, result
 
 
 def nested_objects(levels: int) -> str:
@@ -177,3 +177,38 @@ def test_analyze_of_a_capture_with_surrogates_reports_its_session_and_writes_eve
     assert written == sorted(f"{name}.parquet" for name in Capture.TABLES)
     frames = pd.read_parquet(tmp_path / "out" / "frames.parquet")
     assert frames["raw"].iloc[-1] == surrogate_meter_values(100)
+
+
+# --- integers beyond 64 bits ---------------------------------------------------------------------
+
+def test_findings_with_ids_beyond_64_bits_keep_the_finding_and_quote_the_id() -> None:
+    from workbench.checks.registry import Finding, findings_frame
+
+    table = findings_frame([Finding("x", "error", None, "CP1", 2**70, -(2**64), "bad", (3,)),
+                            Finding("x", "info", None, "CP1", 2, 7, "fine", (4,))])
+    assert len(table) == 2
+    bad = table[table["message"].str.startswith("bad")].iloc[0]
+    assert pd.isna(bad["connector_id"]) and pd.isna(bad["transaction_id"])
+    assert str(2**70) in bad["message"] and str(-(2**64)) in bad["message"]
+    assert table[table["message"] == "fine"]["connector_id"].tolist() == [2]
+
+
+@pytest.mark.parametrize("big", [2**53 + 1, 2**62, 2**63 - 1, 2**63, 2**64 + 1, 10**30])
+def test_ids_too_big_for_the_tables_never_crash_a_table_or_the_findings(big: int) -> None:
+    start = {"connectorId": big, "idTag": "T", "meterStart": big, "timestamp": iso_at(10)}
+    mv = {"connectorId": big, "transactionId": big,
+          "meterValue": [{"timestamp": iso_at(20), "sampledValue": [{"value": str(big)}]}]}
+    script = clean_session_script() + [
+        (10, "up", call("s", "StartTransaction", start)),
+        (10.1, "down", result("s", {"transactionId": big, "idTagInfo": {"status": "Accepted"}})),
+        (20, "up", call("m", "MeterValues", mv)),
+        (30, "up", call("x", "StopTransaction", {"transactionId": big, "meterStop": big, "timestamp": iso_at(30)})),
+        # A session whose start the capture missed takes its connector from its MeterValues.
+        (40, "up", call("m2", "MeterValues", {**mv, "transactionId": 99})),
+        (50, "up", call("y", "StopTransaction", {"transactionId": 99, "meterStop": 5, "timestamp": iso_at(50)})),
+        (31, "up", f'[2,"n","StatusNotification",{{"connectorId":{big},"errorCode":"NoError","status":"Charging",'
+                   f'"timestamp":"{iso_at(31)}","info":NaN}}]'),
+    ]
+    tables = Capture.from_records(charger_records("CP1", script)).tables()
+    assert len(tables["transactions"]) >= 2
+    assert not tables["findings"]["message"].str.contains("crashed").any()

@@ -10,6 +10,7 @@ finding, so a bug in one check never hides the others' results.
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -144,9 +145,30 @@ def _optional_int(value: Any) -> int | None:
         return None
 
 
+_INT64_RANGE = range(-2**63, 2**63)
+
+
+def _representable(finding: Finding) -> Finding:
+    """``finding`` with every id an Int64 column can hold: one that cannot (a charger can send any integer)
+    is left out of its column and quoted in the message instead, so the finding is never lost."""
+    changes: dict[str, Any] = {}
+    notes = []
+    for name in ("connector_id", "transaction_id"):
+        value = _optional_int(getattr(finding, name))
+        if value is not None and value not in _INT64_RANGE:
+            changes[name] = None
+            notes.append(f"{name} {value} does not fit a 64-bit integer")
+    seqs = tuple(s for s in finding.frame_seqs if _optional_int(s) in _INT64_RANGE)
+    if len(seqs) != len(finding.frame_seqs):
+        changes["frame_seqs"] = seqs
+    if notes:
+        changes["message"] = f"{finding.message} ({'; '.join(notes)})"
+    return dataclasses.replace(finding, **changes) if changes else finding
+
+
 def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     """The findings table (columns as in :data:`FINDING_COLUMNS`), in the order of :func:`sort_findings`."""
-    rows = list(findings)
+    rows = [_representable(f) for f in findings]
     ts = pd.array([_to_ts(f.ts) for f in rows], dtype="datetime64[us, UTC]") if rows else pd.array(
         [], dtype="datetime64[us, UTC]")
     frame = pd.DataFrame({
