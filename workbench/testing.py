@@ -356,4 +356,5 @@ def fuzzed_script(frames: int, *, seed: int = 0, start: dt.datetime = DEFAULT_ST
             ))))
     if huge_frame_bytes > 0:
         entries.append((t_s + 1.0, "up", call("huge", "DataTransfer", {"vendorId": "V", "data": "x" * huge_frame_bytes})))
-    return entries
+    # As a charger sends them: UTF-8 text, so a lone surrogate travels as its JSON escape.
+    return [(t, d, m if isinstance(m, str) else json.dumps(m, separators=(",", ":"))) for t, d, m in entries]
