@@ -212,3 +212,86 @@ def test_ids_too_big_for_the_tables_never_crash_a_table_or_the_findings(big: int
     tables = Capture.from_records(charger_records("CP1", script)).tables()
     assert len(tables["transactions"]) >= 2
     assert not tables["findings"]["message"].str.contains("crashed").any()
+
+
+# --- an analysis that is incomplete says so -------------------------------------------------------
+
+@pytest.fixture
+def two_chargers(tmp_path: Path) -> Path:
+    from workbench.testing import merge_records, write_capture
+
+    return write_capture(tmp_path / "two.ocpp.jsonl", merge_records(
+        charger_records("CP1", clean_session_script()), charger_records("CP2", clean_session_script())))
+
+
+@pytest.fixture
+def crashing_on_cp2():
+    """A registered check that crashes on CP2's rows and finds one thing on every other charge point."""
+    from workbench.checks.registry import CHECKS, check
+
+    before = dict(CHECKS)
+
+    @check("test_crashes_on_cp2", clause="none")
+    def crashes_on_cp2(cap, config):
+        """Crashes on CP2."""
+        from workbench.checks.registry import Finding
+
+        for cp in sorted(cap.frames["charge_point_id"].dropna().unique()):
+            if cp == "CP2":
+                raise RuntimeError("cannot judge CP2")
+            yield Finding("test_crashes_on_cp2", "info", None, cp, None, None, f"judged {cp}")
+
+    yield
+    CHECKS.clear()
+    CHECKS.update(before)
+
+
+def test_a_check_crashing_on_one_charge_point_is_a_finding_and_exit_3(
+        two_chargers: Path, crashing_on_cp2, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["analyze", str(two_chargers), "--out", str(out)]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        "ocpp-workbench analyze: analysis incomplete: 1 check(s) crashed (test_crashes_on_cp2) (see the error findings)"]
+    assert "Traceback" not in captured.out + captured.err
+    findings = pd.read_parquet(out / "findings.parquet")
+    mine = findings[findings["check"] == "test_crashes_on_cp2"]
+    assert mine["charge_point_id"].tolist() == ["CP1", "CP2"]
+    assert mine["message"].tolist()[0] == "judged CP1"
+    assert mine["message"].tolist()[1].startswith("check test_crashes_on_cp2 crashed on CP2: RuntimeError")
+    assert sorted(p.name for p in out.glob("*.parquet")) == sorted(f"{n}.parquet" for n in Capture.TABLES)
+
+
+def test_a_table_that_cannot_be_built_or_written_is_a_finding_and_exit_3(
+        two_chargers: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import workbench.commands.analyze as analyze
+    import workbench.tables.status as status
+
+    def broken_status(frames):
+        raise ValueError("status cannot be built")
+
+    real_ready = analyze.parquet_ready
+
+    def ready_but_not_calls(table):
+        if "request_seq" in table.columns:
+            raise TypeError("calls cannot be converted")
+        return real_ready(table)
+
+    monkeypatch.setattr(status, "build_status", broken_status)
+    monkeypatch.setattr(analyze, "parquet_ready", ready_but_not_calls)
+    out = tmp_path / "out"
+    assert main(["analyze", str(two_chargers), "--out", str(out), "--fail-on", "warning"]) == 3
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1  # status and the transactions built from it; the checks that read them
+    assert "analysis incomplete: 2 table(s) not built; 1 table(s) not written; " in err and "check(s) crashed" in err
+    written = sorted(p.name for p in out.glob("*.parquet"))
+    assert "status.parquet" not in written and "calls.parquet" not in written and "frames.parquet" in written
+    findings = pd.read_parquet(out / "findings.parquet")
+    assert {"table_build", "table_write"} <= set(findings["check"])
+    assert findings[findings["check"] == "table_write"]["message"].iloc[0] == (
+        "table calls could not be written: TypeError: calls cannot be converted")
+
+
+def test_a_complete_analysis_still_exits_0(two_chargers: Path, capsys) -> None:
+    assert main(["analyze", str(two_chargers)]) == 0
+    assert capsys.readouterr().err == ""

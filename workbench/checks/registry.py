@@ -11,6 +11,7 @@ finding, so a bug in one check never hides the others' results.
 from __future__ import annotations
 
 import dataclasses
+import re
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -199,8 +200,10 @@ def sort_findings(frame: pd.DataFrame) -> pd.DataFrame:
 def run_checks(cap: Any, config: CheckConfig | None = None, names: Iterable[str] | None = None) -> pd.DataFrame:
     """Run the named checks (all registered ones by default) on ``cap``; returns the findings table.
 
-    A check that raises becomes one ``error`` finding ``"check X crashed: ..."``; an unknown name
-    raises ValueError (API misuse).
+    A check that raises is run again on each charge point's rows alone: the charge points it fails on get one
+    ``error`` finding ``"check X crashed on CP: ..."`` each (``"check X crashed: ..."`` when it fails on the
+    capture as a whole), the others keep their findings. :func:`crashed` tells these findings apart. An unknown
+    name raises ValueError (API misuse).
     """
     import workbench.checks  # noqa: F401  (registers every check module)
 
@@ -210,17 +213,78 @@ def run_checks(cap: Any, config: CheckConfig | None = None, names: Iterable[str]
     if unknown:
         raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(CHECKS)}")
     findings: list[Finding] = []
+    by_charge_point: list[tuple[str | None, Any]] | None = None
     for name in selected:
         info = CHECKS[name]
         try:
-            found = list(info.fn(cap, config))
-            bad = [f for f in found if not isinstance(f, Finding) or f.severity not in SEVERITIES]
-            if bad:
-                raise TypeError(f"returned {len(bad)} item(s) that are not Findings with a known severity")
+            findings.extend(_run_one(info, cap, config))
+            continue
         except Exception as exc:  # noqa: BLE001  (a crashing check is itself a finding, by contract)
-            where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-            at = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
-            found = [Finding(name, "error", None, None, None, None,
-                             f"check {name} crashed: {type(exc).__name__}: {exc}{at}")]
-        findings.extend(found)
+            failure = exc
+        if by_charge_point is None:
+            by_charge_point = _by_charge_point(cap)
+        if len(by_charge_point) < 2:
+            findings.append(_crash(name, failure, None))  # one charge point (or none): the capture's crash
+            continue
+        for charge_point_id, part in by_charge_point:
+            try:
+                findings.extend(_run_one(info, part, config))
+            except Exception as exc:  # noqa: BLE001
+                findings.append(_crash(name, exc, charge_point_id))
     return findings_frame(findings)
+
+
+def _run_one(info: CheckInfo, cap: Any, config: CheckConfig) -> list[Finding]:
+    found = list(info.fn(cap, config))
+    bad = [f for f in found if not isinstance(f, Finding) or f.severity not in SEVERITIES]
+    if bad:
+        raise TypeError(f"returned {len(bad)} item(s) that are not Findings with a known severity")
+    return found
+
+
+_CRASH = re.compile(r"check \S+ crashed[: ]")
+
+
+def _crash(name: str, exc: BaseException, charge_point_id: str | None) -> Finding:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
+    on = f" on {charge_point_id}" if charge_point_id is not None else ""
+    return Finding(name, "error", None, charge_point_id, None, None,
+                   f"check {name} crashed{on}: {type(exc).__name__}: {exc}{at}")
+
+
+def crashed(findings: pd.DataFrame) -> pd.Series:
+    """Which rows of a findings table say that their check crashed (bool Series)."""
+    if not len(findings):
+        return pd.Series([], dtype=bool)
+    messages = findings["message"].astype(object).fillna("")
+    return pd.Series([_CRASH.match(m) is not None and m.startswith(f"check {c} ")
+                      for m, c in zip(messages.tolist(), findings["check"].astype(object).tolist())],
+                     index=findings.index, dtype=bool)
+
+
+def _by_charge_point(cap: Any) -> list[tuple[str | None, Any]]:
+    """``cap`` split into one capture per charge point (rows without one form their own), for running a check
+    that crashed on the whole again; [] when the tables cannot be built (then the crash is the whole's)."""
+    from ..analysis import Capture
+
+    try:
+        tables = {name: getattr(cap, name) for name in Capture.TABLES if name != "findings"}
+        ids = pd.concat([table["charge_point_id"].astype(object) for table in tables.values()
+                         if "charge_point_id" in table.columns], ignore_index=True)
+        keys: list[str | None] = sorted({str(i) for i in ids.dropna().tolist()})
+        if ids.isna().any():
+            keys.append(None)
+        parts = []
+        for key in keys:
+            part = {}
+            for name, table in tables.items():
+                if "charge_point_id" in table.columns:
+                    column = table["charge_point_id"].astype(object)
+                    mask = column.isna() if key is None else (column == key)
+                    table = table[mask.to_numpy(dtype=bool)].reset_index(drop=True)
+                part[name] = table
+            parts.append((key, Capture.from_tables(getattr(cap, "headers", [{}]), part, (), getattr(cap, "paths", ()))))
+        return parts
+    except Exception:  # noqa: BLE001  (tables that cannot be built: the crash stays the whole capture's)
+        return []

@@ -2,7 +2,8 @@
 
 Prints the sessions (energy three ways, in kWh), findings counted by severity and check and the
 worst of them; writes every table as Parquet (and CSV with ``--csv``) to ``--out``; exits 1 when
-``--fail-on`` is met. Bad input gives a one-line message or a finding, never a traceback.
+``--fail-on`` is met, 3 when the analysis is incomplete (a table not built or not written, a check
+crashed: each is an error finding too). Bad input gives a one-line message or a finding, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from ..analysis import Capture, capture_files, load
-from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
+from ..checks.registry import SEVERITIES, CheckConfig, Finding, crashed, findings_frame
 from ..errors import WorkbenchError
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
@@ -29,6 +30,9 @@ HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
 LARGE_INPUT_BYTES = 50 * 2**20
 """Inputs larger than this show a progress bar even when stderr is not a terminal."""
 SESSION_ROWS_SHOWN = 50
+EXIT_INCOMPLETE = 3
+"""Exit code when a table could not be built or written, or a check crashed (0 done, 1 ``--fail-on`` met,
+2 unreadable input)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,26 +153,62 @@ def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) ->
     return tables, broken
 
 
-def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
+    """Write every table (findings last); (paths written, a ``table_write`` finding per table that could not
+    be converted). Those findings are added to the findings table before it is written."""
     try:
         return _write_tables_to(tables, out, csv)
     except OSError as exc:
         raise WorkbenchError(f"cannot write tables to {out}: {exc}") from exc
 
 
-def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[str] = []
+    unwritten: list[Finding] = []
     for name, table in tables.items():
-        ready = parquet_ready(table)
-        path = out / f"{name}.parquet"
-        ready.to_parquet(path, index=False)
-        written.append(str(path))
-        if csv:
-            csv_path = out / f"{name}.csv"
-            ready.to_csv(csv_path, index=False)
-            written.append(str(csv_path))
-    return written
+        if name == "findings":
+            continue
+        try:
+            written += _write_table(name, table, out, csv)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a table Parquet cannot hold must not stop the others)
+            unwritten.append(Finding("table_write", "error", None, None, None, None,
+                                     f"table {name} could not be written: {type(exc).__name__}: {exc}"))
+    if unwritten:
+        tables["findings"] = pd.concat([findings_frame(unwritten), tables["findings"]], ignore_index=True)
+    if "findings" in tables:
+        written += _write_table("findings", tables["findings"], out, csv)
+    return written, unwritten
+
+
+def _write_table(name: str, table: pd.DataFrame, out: Path, csv: bool) -> list[str]:
+    ready = parquet_ready(table)
+    path = out / f"{name}.parquet"
+    ready.to_parquet(path, index=False)
+    if not csv:
+        return [str(path)]
+    csv_path = out / f"{name}.csv"
+    ready.to_csv(csv_path, index=False)
+    return [str(path), str(csv_path)]
+
+
+def incomplete(findings: pd.DataFrame) -> str | None:
+    """What is missing from the analysis (tables not built or not written, checks that crashed), in one line;
+    None when it is complete."""
+    if not len(findings):
+        return None
+    parts = []
+    for kind, verb in (("table_build", "not built"), ("table_write", "not written")):
+        count = int((findings["check"] == kind).sum())
+        if count:
+            parts.append(f"{count} table(s) {verb}")
+    crashes = findings[crashed(findings).to_numpy(dtype=bool)]
+    if len(crashes):
+        names = sorted(set(crashes["check"].astype(str)))
+        parts.append(f"{len(names)} check(s) crashed ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return "; ".join(parts) or None
 
 
 def _kwh(value: Any) -> float | None:
@@ -301,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
                progress=bar.update if bar else None, partitions=args.partitions)
     tables, _ = _build_tables(cap, config, bar)
-    written = _write_tables(tables, args.out, args.csv) if args.out else []
+    written = _write_tables(tables, args.out, args.csv)[0] if args.out else []
     if bar:
         bar.finish()
     report = build_report(cap, tables, worst=args.worst, written=written)
@@ -310,4 +350,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
         sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
+    missing = incomplete(tables["findings"])
+    if missing is not None:
+        # Never a silent success: the report above is partial, and each gap is an error finding.
+        print(f"ocpp-workbench analyze: analysis incomplete: {missing} (see the error findings)", file=sys.stderr)
+        return EXIT_INCOMPLETE
     return 1 if fail_on_met(tables["findings"], args.fail_on) else 0
