@@ -263,19 +263,32 @@ def crashed(findings: pd.DataFrame) -> pd.Series:
                      index=findings.index, dtype=bool)
 
 
-def _by_charge_point(cap: Any) -> list[tuple[str | None, Any]]:
-    """``cap`` split into one capture per charge point (rows without one form their own), for running a check
-    that crashed on the whole again; [] when the tables cannot be built (then the crash is the whole's)."""
-    from ..analysis import Capture
+TABLE_NAMES = ("frames", "calls", "connections", "meter_values", "status", "transactions")
+"""The tables a check may read (``cap.<name>``)."""
 
+
+class ChargePointView:
+    """The rows of one charge point of a capture, as a check sees a capture: its tables and header, no load
+    problems (those belong to the capture as a whole)."""
+
+    def __init__(self, header: Any, tables: dict[str, pd.DataFrame]) -> None:
+        self.header = header
+        self.load_problems: list[Any] = []
+        for name, table in tables.items():
+            setattr(self, name, table)
+
+
+def _by_charge_point(cap: Any) -> list[tuple[str | None, Any]]:
+    """``cap`` split into one view per charge point (rows without one form their own), for running a check
+    that crashed on the whole again; [] when the tables cannot be built (then the crash is the whole's)."""
     try:
-        tables = {name: getattr(cap, name) for name in Capture.TABLES if name != "findings"}
+        tables = {name: getattr(cap, name) for name in TABLE_NAMES}
         ids = pd.concat([table["charge_point_id"].astype(object) for table in tables.values()
                          if "charge_point_id" in table.columns], ignore_index=True)
         keys: list[str | None] = sorted({str(i) for i in ids.dropna().tolist()})
         if ids.isna().any():
             keys.append(None)
-        parts = []
+        parts: list[tuple[str | None, Any]] = []
         for key in keys:
             part = {}
             for name, table in tables.items():
@@ -284,7 +297,7 @@ def _by_charge_point(cap: Any) -> list[tuple[str | None, Any]]:
                     mask = column.isna() if key is None else (column == key)
                     table = table[mask.to_numpy(dtype=bool)].reset_index(drop=True)
                 part[name] = table
-            parts.append((key, Capture.from_tables(getattr(cap, "headers", [{}]), part, (), getattr(cap, "paths", ()))))
+            parts.append((key, ChargePointView(getattr(cap, "header", {}), part)))
         return parts
     except Exception:  # noqa: BLE001  (tables that cannot be built: the crash stays the whole capture's)
         return []
