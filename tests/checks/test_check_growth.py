@@ -122,3 +122,11 @@ def test_a_charger_that_reboots_often_gets_one_interrupted_finding_per_transacti
     assert sorted(f.transaction_id for f in found) == list(range(200))  # not 200 x 400 pairs
     first = next(f for f in found if f.transaction_id == 3)
     assert first.frame_seqs == (12, 14)  # its start and the first boot after it
+
+
+def test_boots_with_only_a_stop_without_start_find_nothing_and_do_not_crash() -> None:
+    stop = '[2,"a","StopTransaction",{"transactionId":0,"meterStop":0,"timestamp":"%s"}]' % iso_at(0)
+    cap = Capture.from_records(merge_records(
+        charger_records("CP1", [(0.0, "up", call("a", "BootNotification", {})), (0.0, "up", stop)]),
+        charger_records("CP2", [(0.0, "up", call("a", "BootNotification", {}))])))
+    assert list(transaction_interrupted_by_boot(cap, CheckConfig())) == []

@@ -309,6 +309,8 @@ def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[F
         return
     tx = tx[tx["start_capture_ts"].notna().to_numpy(dtype=bool)]
     boots = boots[boots["ts"].notna().to_numpy(dtype=bool)]
+    if len(boots) == 0 or len(tx) == 0:
+        return
     # The first boot after each start, per charge point: a sorted as-of join (n log n), where pairing every
     # boot with every transaction grew with their product on a charger that reboots often.
     left = tx[["charge_point_id", "connector_id", "transaction_id", "start_capture_ts", "stop_capture_ts",
@@ -317,6 +319,7 @@ def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[F
     right = pd.DataFrame({"_cp": cp_key(boots["charge_point_id"]),
                           "_boot": boots["ts"].astype(TS_DTYPE).to_numpy(), "ts": boots["ts"].to_numpy(),
                           "seq": boots["seq"].to_numpy()})
+    left["_cp"], right["_cp"] = left["_cp"].astype(object), right["_cp"].astype(object)  # one key dtype
     pairs = pd.merge_asof(left.sort_values("_start", kind="stable"), right.sort_values("_boot", kind="stable"),
                           left_on="_start", right_on="_boot", by="_cp", direction="forward",
                           allow_exact_matches=False)
