@@ -5,7 +5,9 @@ Built in one pass: each frame's text is JSON-decoded at most once (orjson, with
 become one DataFrame. The same pass validates each payload against its 1.6 schema (``schema_error``)
 and hands MeterValues and StopTransaction payloads to the meter_values collector; then the decoded
 payload is dropped: the ``payload`` column decodes ``raw`` again when read (:mod:`.payloads`).
-A malformed frame is a row with ``message_type == "invalid"`` and its ``parse_error``; nothing is dropped.
+A malformed frame is a row with ``message_type == "invalid"`` and its ``parse_error``, and so is one nested
+deeper than :data:`workbench.jsonfast.MAX_DEPTH`; nothing is dropped. A lone surrogate escape reaches the
+tables spelled as its escape text (Arrow cannot hold it); ``raw`` keeps every frame exactly as sent.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "unique_id": ("str", "", "OCPP-J message id (as sent), or missing when unreadable"),
     "action": ("str", "", "the CALL's action; for a reply, the action of the request it answers"),
     "payload": ("ocpp_payload", "", "CALL/CALLRESULT payload (dict), or the CALLERROR details; decoded from raw "
-                                    "on access (see workbench.tables.payloads)"),
+                                    "on access (see workbench.tables.payloads); lone surrogates spelled as "
+                                    "escapes"),
     "error_code": ("str", "", "CALLERROR code as sent (either spelling)"),
     "error_description": ("str", "", "CALLERROR description as sent"),
     "raw": ("str", "", "the message exactly as on the wire (base64 for a binary frame)"),
