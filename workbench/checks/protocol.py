@@ -69,6 +69,57 @@ def invalid_frame(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                       f"frame from the {_side(direction)} is not valid OCPP-J: {error}", (int(seq),))
 
 
+TABLE_INT_LIMIT = 2**53
+"""Largest integer magnitude the tables hold exactly (their integer fields pass through float64)."""
+_INT_FIELDS = ("connectorId", "transactionId", "meterStart", "meterStop")
+
+
+@check("integer_out_of_range", clause="OCPP 1.6 JSON schemas (integer fields have no bound); workbench tables "
+                                      "hold integers up to 2^53 exactly")
+def integer_out_of_range(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """An id or meter reading (connectorId, transactionId, meterStart, meterStop) beyond 2^53: the tables cannot
+    hold it and leave it empty (raw keeps it). Looks only at frames whose table rows lost such a field."""
+    frames = cap.frames
+    candidates: dict[int, set[str]] = {}  # frame seq -> the fields its table rows lost
+    # connectorId is required in MeterValues and StatusNotification, so few rows lack it. (A MeterValues without
+    # transactionId is common: looking at those would decode half a capture; a huge transactionId shows in
+    # the transactions table through its StartTransaction reply instead.)
+    for table in (cap.meter_values, cap.status):
+        if len(table):
+            lost = table["seq"].to_numpy()[table["connector_id"].isna().to_numpy(dtype=bool)]
+            for seq in np.unique(lost).tolist():
+                candidates.setdefault(seq, set()).add("connectorId")
+    tx = cap.transactions
+    if len(tx):
+        lost = (tx["connector_id"].isna() | tx["transaction_id"].isna()).to_numpy(dtype=bool)
+        for column in ("start_seq", "start_reply_seq", "stop_seq"):
+            for seq in tx[column].to_numpy(dtype=object)[lost].tolist():
+                if _clean(seq) is not None:
+                    candidates.setdefault(int(seq), set()).update(_INT_FIELDS)
+    if not candidates:
+        return
+    seqs = frames["seq"].to_numpy(dtype=np.int64)
+    wanted = np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
+    rows = np.searchsorted(seqs, wanted)
+    rows = rows[(rows < len(seqs)) & (seqs[np.minimum(rows, len(seqs) - 1)] == wanted)]
+    chosen = frames.take(rows)
+    raws = chosen["raw"].to_numpy(dtype=object, na_value=None)
+    for row, (raw, seq) in enumerate(zip(raws.tolist(), chosen["seq"].tolist())):
+        fields = [name for name in _INT_FIELDS if name in candidates[seq]]
+        if not isinstance(raw, str) or not any(f'"{name}"' in raw for name in fields):
+            continue  # the field is absent, not too big (most MeterValues outside a transaction): no decode
+        payload = chosen["payload"].iloc[row]
+        if not isinstance(payload, dict):
+            continue
+        for name in fields:
+            value = payload.get(name)
+            if type(value) is int and abs(value) > TABLE_INT_LIMIT:
+                yield Finding("integer_out_of_range", "error", _clean(chosen["ts"].iloc[row]),
+                              _clean(chosen["charge_point_id"].iloc[row]), None, None,
+                              f"{chosen['action'].iloc[row]} {name} {value} is beyond 2^53: the tables cannot hold "
+                              "it and leave it empty (raw keeps it)", (int(chosen["seq"].iloc[row]),))
+
+
 def _unanswered_window_end(cap: Any) -> pd.Series:
     """Per connection: the last moment a reply could have been seen (its close, else its last frame)."""
     seen = pd.concat([
