@@ -262,6 +262,8 @@ def test_a_check_crashing_on_one_charge_point_is_a_finding_and_exit_3(
     assert captured.err.strip().splitlines() == [
         "ocpp-workbench analyze: analysis incomplete: 1 check(s) crashed (test_crashes_on_cp2) (see the error findings)"]
     assert "Traceback" not in captured.out + captured.err
+    assert main(["analyze", str(two_chargers), "--format", "json"]) == 3
+    assert json.loads(capsys.readouterr().out)["incomplete"] == "1 check(s) crashed (test_crashes_on_cp2)"
     findings = pd.read_parquet(out / "findings.parquet")
     mine = findings[findings["check"] == "test_crashes_on_cp2"]
     assert mine["charge_point_id"].tolist() == ["CP1", "CP2"]
@@ -303,3 +305,5 @@ def test_a_table_that_cannot_be_built_or_written_is_a_finding_and_exit_3(
 def test_a_complete_analysis_still_exits_0(two_chargers: Path, capsys) -> None:
     assert main(["analyze", str(two_chargers)]) == 0
     assert capsys.readouterr().err == ""
+    assert main(["analyze", str(two_chargers), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["incomplete"] is None

@@ -278,6 +278,7 @@ def build_report(cap: Capture, tables: dict[str, pd.DataFrame], *, worst: int,
         "findings_by_check": {str(k): int(v) for k, v in findings["check"].value_counts().sort_index().items()},
         "worst_findings": _finding_dicts(findings, worst),
         "tables_written": written,
+        "incomplete": incomplete(findings),  # None, or what is missing (then the exit code is 3)
     }
 
 
@@ -350,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
         sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
-    missing = incomplete(tables["findings"])
+    missing = report["incomplete"]
     if missing is not None:
         # Never a silent success: the report above is partial, and each gap is an error finding.
         print(f"ocpp-workbench analyze: analysis incomplete: {missing} (see the error findings)", file=sys.stderr)
