@@ -307,3 +307,15 @@ def test_a_complete_analysis_still_exits_0(two_chargers: Path, capsys) -> None:
     assert capsys.readouterr().err == ""
     assert main(["analyze", str(two_chargers), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["incomplete"] is None
+
+
+def test_import_of_a_cut_deep_frame_and_deep_array_elements_never_raise(tmp_path: Path) -> None:
+    from workbench.capture.importers.jsonscan import slice_values
+
+    log = tmp_path / "cut.log"
+    log.write_text('2025-01-06T08:00:00Z CP1 send [2,"x","Heartbeat",' + "[" * 5000 + "...\n", encoding="utf-8")
+    imported = import_file(log)  # raised RecursionError while judging the cut text
+    frames = [r for r in imported.records if r.get("type") == "frame"]
+    assert len(frames) == 1 and frames[0]["text"].startswith('[2,"x","Heartbeat",[[[')
+    text = '[3,"x",' + "[" * 5000 + "]" * 5000 + "]"
+    assert slice_values(text) == [(1, 2), (3, 6)]  # the elements before the one nested too deep
