@@ -4,8 +4,9 @@ A check is a function ``fn(cap, config) -> Iterable[Finding]`` registered with :
 under a unique name and the spec clause it encodes. It reads only ``cap``'s tables
 (``.frames .calls .connections .meter_values .status .transactions``) and ``.header``, never
 mutates them, and keeps no state between charge points. :func:`run_checks` runs them all
-(or some) and assembles the findings table; a check that raises becomes one ``error``
-finding, so a bug in one check never hides the others' results.
+(or some) and assembles the findings table; a check that raises is run again charge point by
+charge point and becomes an ``error`` finding for each one it fails on, so a bug in one check never
+hides the others' results nor the other charge points' (:func:`crashed` finds those rows).
 """
 
 from __future__ import annotations
