@@ -67,6 +67,7 @@ NEXT_STEPS: dict[str, str] = {
     "transaction_open_at_end": "Check whether the StopTransaction came after the capture ended; if the connector went Available, the stop was lost.",
     "transaction_stop_without_start": "Check for a StartTransaction before the capture, or one the CSMS never answered.",
     "transaction_stop_repeated": "Check the CSMS's reply to the first StopTransaction: a retry after an error is allowed; after a confirmed stop the charger must not send another (bill the first meterStop).",
+    "integer_out_of_range": "Ask the sender's vendor why an id or reading exceeds 2^53: the CSMS's JSON parser may round or reject it; the tables left the field empty.",
     "meter_values_after_stop": "Ask the vendor why readings follow the stop: the register above meterStop means energy after the stop was not billed.",
     "transaction_id_reused": "Make the CSMS issue a new transactionId for every StartTransaction.",
     "meter_values_unknown_transaction": "Check which StartTransaction the charger thinks is running (transactionId -1 means it never got the reply).",
