@@ -15,7 +15,7 @@ from . import __version__
 from .errors import WorkbenchError
 
 # Order is the order of the help text: capture, then analysis, then sharing.
-COMMAND_MODULES = ["proxy", "demo", "analyze", "synth", "import_", "export", "redact"]
+COMMAND_MODULES = ["proxy", "demo", "analyze", "synth", "import_", "export", "redact", "replay"]
 
 
 def _load_commands() -> list:

@@ -149,9 +149,12 @@ class ClientConnector(Connector):
 
     def __init__(self, target: str, *, passwords: PasswordSource | None = None,
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        scheme = urlsplit(target.replace("{charge_point_id}", "x")).scheme
-        if scheme not in ("ws", "wss"):
-            raise WorkbenchError(f"--target must be a ws:// or wss:// URL, got {target!r}")
+        parsed = urlsplit(target.replace("{charge_point_id}", "x"))
+        scheme = parsed.scheme
+        if scheme not in ("ws", "wss") or not parsed.hostname:
+            raise WorkbenchError(f"--target must be a ws:// or wss:// URL with a host, got {target!r}")
+        if parsed.username or parsed.password:
+            raise WorkbenchError("--target must not carry credentials; use --password-env or --password-file")
         self.target = target
         self.passwords = passwords or (lambda _id: None)
         self.ssl_context = ssl_context if scheme == "wss" else None

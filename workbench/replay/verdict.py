@@ -49,11 +49,12 @@ class VerdictRow:
 
 
 def _pointer_matches(pattern: str, pointer: str) -> bool:
-    parts, pat = pointer.split("/")[1:], pattern.split("/")[1:]
-    if pat and pat[0] == "**":
-        rest = pat[1:]
+    """Whether JSON pointer ``pointer`` matches ``pattern`` (``*``: one segment; ``**/`` first: any depth)."""
+    parts = pointer.split("/")[1:]
+    if pattern.startswith("**/"):
+        rest = pattern[3:].split("/")
         return any(_segments_match(rest, parts[i:]) for i in range(len(parts) + 1))
-    return _segments_match(pat, parts)
+    return _segments_match(pattern.split("/")[1:], parts)
 
 
 def _segments_match(pattern: list[str], parts: list[str]) -> bool:
@@ -126,8 +127,11 @@ class Verdict:
     def summary(self) -> str:
         counts = self.counts()
         parts = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        return (f"replay: {'clean' if self.clean else 'DIFFERENCES'}: {len(self.rows)} rows ({parts or 'none'}); "
-                f"{self.frames_sent} frames sent, {self.frames_received} received in {self.duration_s:.2f} s")
+        text = f"replay: {'clean' if self.clean else 'DIFFERENCES'}: {len(self.rows)} rows ({parts or 'none'})"
+        if self.frames_sent or self.frames_received:
+            text += (f"; {self.frames_sent} frames sent, {self.frames_received} received "
+                     f"in {self.duration_s:.2f} s")
+        return text
 
     def problems(self) -> list[VerdictRow]:
         return [row for row in self.rows if row.status != "matched"]
