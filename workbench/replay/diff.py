@@ -34,12 +34,16 @@ def _payload(value: Any) -> Any:
 
 
 def replay_diff(recorded: Capture | str | os.PathLike[str], replayed: Capture | str | os.PathLike[str], *,
-                ignore: tuple[str, ...] | list[str] = DIFF_IGNORE) -> Verdict:
+                ignore: tuple[str, ...] | list[str] = DIFF_IGNORE, charge_point: str | None = None) -> Verdict:
     """Compare two captures (Capture objects or paths) request by request; returns a
     :class:`~.verdict.Verdict` whose ``step`` is the position of the request in the recording's
-    sequence of that charge point and direction."""
+    sequence of that charge point and direction (``kind`` is the request's direction).
+    ``charge_point``: compare only this one (e.g. a one-charger replay of a fleet capture)."""
     ignore = tuple(ignore)
     left, right = _calls(recorded), _calls(replayed)
+    if charge_point is not None:
+        left = left[left["charge_point_id"] == charge_point]
+        right = right[right["charge_point_id"] == charge_point]
     verdict = Verdict()
     keys = list(dict.fromkeys(zip(left["charge_point_id"], left["direction"], strict=True)))
     keys += [k for k in dict.fromkeys(zip(right["charge_point_id"], right["direction"], strict=True)) if k not in keys]
