@@ -12,7 +12,7 @@ import difflib
 import os
 from typing import TYPE_CHECKING, Any
 
-from .verdict import DEFAULT_IGNORE, FieldDiff, Verdict, VerdictRow, diff_payloads
+from .verdict import DEFAULT_IGNORE, FieldDiff, Verdict, VerdictRow, diff_payloads, ignore_for
 
 if TYPE_CHECKING:
     from ..analysis import Capture
@@ -69,6 +69,7 @@ def replay_diff(recorded: Capture | str | os.PathLike[str], replayed: Capture | 
 
 
 def _compare(cp: str, direction: str, position: int, a: Any, b: Any, ignore: tuple[str, ...]) -> VerdictRow:
+    ignore = ignore_for(a.action, ignore)
     diffs = [FieldDiff("/request" + d.pointer.rstrip("/"), d.recorded, d.replayed)
              for d in diff_payloads(a.request, b.request, ignore)]
     if a.outcome != b.outcome or (a.error_code if isinstance(a.error_code, str) else None) != \

@@ -31,7 +31,7 @@ from .answers import AnswerBook, default_answer
 from .plan import Plan, Step, our_direction, recorded_start_datetime
 from .rewrite import Rewriter
 from .transports import Connector, ReplayConnectError, Transport, TransportClosed
-from .verdict import DEFAULT_IGNORE, Verdict, VerdictRow, diff_payloads
+from .verdict import DEFAULT_IGNORE, Verdict, VerdictRow, diff_payloads, ignore_for
 
 ProgressCallback = Callable[["ReplayProgress"], None]
 
@@ -249,7 +249,7 @@ class _ChargePointRun:
         elif step.reply_kind == "CALLERROR":
             row.status, row.detail = "differs", f"a CALLRESULT where the recording has CALLERROR {(step.reply or {}).get('errorCode')}"
         else:
-            ignore = run.options.ignore
+            ignore = ignore_for(step.action, run.options.ignore)
             if step.action == "StartTransaction":
                 run.rewriter.transactions.learn(step.reply, parsed.payload)
                 ignore = (*ignore, "/transactionId")  # the live CSMS assigns its own; mapped from here on
@@ -347,12 +347,12 @@ class _ChargePointRun:
             index, step = taken
             seq = run.write_frame(self.connection_id, run.theirs, text, step.seq)
             expected = run.rewriter.expected(step.action, step.payload)
-            diffs = diff_payloads(expected, parsed.payload, run.options.ignore)
+            diffs = diff_payloads(expected, parsed.payload, ignore_for(action, run.options.ignore))
             run.row(VerdictRow(self.cp, index, "expect", action, "differs" if diffs else "matched",
                                recorded_seq=step.seq, replayed_seq=seq, diffs=diffs))
             answer = self._recorded_answer(parsed.unique_id or "", step)
             answer_of = step.reply_seq
-            self.arrived[index].set()
+            arrived: asyncio.Event | None = self.arrived[index]
         else:
             seq = run.write_frame(self.connection_id, run.theirs, text, None)
             again = self.book.recorded_answer_for(action)
@@ -361,7 +361,7 @@ class _ChargePointRun:
                 how = "answered as recorded before"
             else:
                 answer, how = self._default_answer(parsed.unique_id or "", action)
-            answer_of = None
+            answer_of, arrived = None, None
             run.row(VerdictRow(self.cp, None, "expect", action, "unexpected", replayed_seq=seq,
                                detail=f"a request the recording does not have; {how}"))
         run.write_frame(self.connection_id, run.ours, answer, answer_of)
@@ -369,6 +369,8 @@ class _ChargePointRun:
             await transport.send(answer)
         except TransportClosed:
             pass  # the reader sees the close next
+        if arrived is not None:
+            arrived.set()  # after the answer left: a close waiting for it cannot overtake it
 
     def _recorded_answer(self, message_id: str, step: Step) -> str:
         if step.reply_kind == "CALLERROR":

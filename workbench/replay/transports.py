@@ -211,6 +211,9 @@ class ServerConnector(Connector):
         return f"{'wss' if self.ssl_context else 'ws'}://{host}:{self.port}/ocpp"
 
     async def start(self) -> None:
+        """Listen (once; a second call does nothing). :attr:`port` and :attr:`url` are then real."""
+        if self._server is not None:
+            return
         self._server = await serve(self._handle, self.host, self.port, ssl=self.ssl_context,
                                    subprotocols=[OCPP16], process_request=self._check,
                                    open_timeout=10, close_timeout=2, max_size=None, ping_interval=None)

@@ -3,7 +3,8 @@
 Statuses (a closed set): ``matched`` (as recorded, volatile fields aside), ``differs`` (a
 field-level diff), ``missing`` (recorded, never came), ``unexpected`` (came, not recorded),
 ``timeout`` (a wait ran out), ``error`` (the connection could not be made or broke). Volatile fields
-are ignored by JSON-pointer patterns: ``*`` matches one segment, a leading ``**`` any depth.
+are ignored by JSON-pointer patterns: ``*`` matches one segment, a leading ``**`` any depth, and an
+``Action:`` prefix limits a pattern to that action (``StopTransaction:/idTagInfo``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ def _pointer_matches(pattern: str, pointer: str) -> bool:
         rest = pattern[3:].split("/")
         return any(_segments_match(rest, parts[i:]) for i in range(len(parts) + 1))
     return _segments_match(pattern.split("/")[1:], parts)
+
+
+def ignore_for(action: str | None, patterns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The patterns that apply to a message of ``action``: plain pointers apply to every message,
+    ``Action:/pointer`` (e.g. ``StopTransaction:/idTagInfo``) only to that action's payloads."""
+    chosen = []
+    for pattern in patterns:
+        scope, separator, pointer = pattern.partition(":")
+        if separator and not scope.startswith(("/", "*")):
+            if scope == action:
+                chosen.append(pointer)
+        else:
+            chosen.append(pattern)
+    return tuple(chosen)
 
 
 def _segments_match(pattern: list[str], parts: list[str]) -> bool:
