@@ -148,6 +148,8 @@ class _ChargePointRun:
         self.steps = run.plan.steps_of(charge_point_id)
         self.book = AnswerBook(self.steps)
         self.arrived: dict[int, asyncio.Event] = {i: asyncio.Event() for i, s in self.steps if s.kind == "expect"}
+        # (position in self.steps, step) of the expect steps: waits look at these only, not at every step
+        self.expects = [(p, i, s) for p, (i, s) in enumerate(self.steps) if s.kind == "expect"]
         self.given_up: set[int] = set()
         self.transport: Transport | None = None
         self.connection_id = ""
@@ -276,8 +278,12 @@ class _ChargePointRun:
 
     async def _wait_expected(self, position: int) -> None:
         """Wait (bounded) for the peer requests recorded before plan position ``position``."""
-        waiting = [(i, s) for i, s in self.steps[:position]
-                   if s.kind == "expect" and i not in self.given_up and not self.arrived[i].is_set()]
+        waiting = []
+        for expect_position, i, s in self.expects:
+            if expect_position >= position:
+                break
+            if i not in self.given_up and not self.arrived[i].is_set():
+                waiting.append((i, s))
         if not waiting:
             return
         if self.closed is not None or self.transport is None:
