@@ -42,13 +42,13 @@ def _integrator_plan() -> Plan:
     return Plan(role="csms", steps=steps, recorded_start="2026-01-01T00:00:00.000000Z")
 
 
-def _against_lab_charger(plan: Plan, out: Path | None, options: ReplayOptions):
+def _against_lab_charger(plan: Plan, out: Path | None, options: ReplayOptions, faults: frozenset[str] = frozenset()):
     async def scenario():
         connector = make_connector(plan, listen=("127.0.0.1", 0))
         await connector.start()
         # 100 W: the session's energy stays under 1 Wh whatever the pace, so a replay at reply pace
         # (milliseconds) reports the same meterStop as the recording at real time (seconds).
-        config = ChargerConfig(CP, meter_interval_s=60, max_power_w=100)
+        config = ChargerConfig(CP, meter_interval_s=60, max_power_w=100, faults=faults)
         charger = LabCharger(config, connector.url, None)
         dial = asyncio.create_task(charger.connect())
         try:
@@ -96,6 +96,27 @@ def test_csms_replay_sees_a_charger_that_refuses(tmp_path: Path) -> None:
     assert rows["SetChargingProfile"].status == "differs"
     assert [(d.pointer, d.recorded, d.replayed) for d in rows["SetChargingProfile"].diffs] == [
         ("/status", "Accepted", "Rejected")]
+
+
+def test_csms_replay_against_a_misbehaving_lab_charger(tmp_path: Path) -> None:
+    """A charger told to refuse GetConfiguration (fault callerror_unsupported): a differs row that
+    names the CALLERROR, and the rest of the plan goes on."""
+    steps = [Step(CP, "connect"),
+             Step(CP, "send", t_s=0.1, action="GetConfiguration", payload={"key": ["MeterValueSampleInterval"]},
+                  reply_kind="CALLRESULT", reply={"configurationKey": [
+                      {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"}]}),
+             Step(CP, "send", t_s=0.2, action="ChangeConfiguration", payload={"key": "HeartbeatInterval", "value": "600"},
+                  reply_kind="CALLRESULT", reply={"status": "Accepted"}),
+             Step(CP, "close", t_s=0.3, close_code=1000)]
+    plan = Plan(role="csms", steps=steps, recorded_start="2026-01-01T00:00:00.000000Z")
+    result, _ = _against_lab_charger(plan, None, ReplayOptions(reply_timeout_s=5),
+                                     faults=frozenset({"callerror_unsupported"}))
+    rows = {r.action: r for r in result.verdict.rows if r.kind == "send"}
+    assert rows["GetConfiguration"].status == "differs"
+    assert rows["GetConfiguration"].detail.startswith("CALLERROR NotSupported")
+    assert rows["ChangeConfiguration"].status == "matched"
+    clean, _ = _against_lab_charger(plan, None, ReplayOptions(reply_timeout_s=5))
+    assert [(r.status, r.diffs) for r in clean.verdict.rows if r.kind == "send"] == [("matched", [])] * 2
 
 
 def _boot_heartbeat_capture(tmp_path: Path) -> Path:

@@ -16,6 +16,7 @@ import workbench as wb
 from workbench.lab import LabCSMS
 from workbench.lab.certs import LabPKI
 
+pytestmark = pytest.mark.network  # every test starts the command as a process
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "replays").glob("*.yaml"))
 
@@ -76,7 +77,7 @@ def test_unreachable_target_is_exit_2_in_bounded_time() -> None:
     assert code == 2 and out.splitlines()[0].startswith("error")
 
 
-@pytest.mark.network
+@pytest.mark.slow
 def test_cli_replays_over_wss_with_a_password_from_the_environment(tmp_path: Path, lab_pki: LabPKI) -> None:
     out = tmp_path / "replay.ocpp.jsonl"
     report = tmp_path / "verdict.xml"
@@ -103,7 +104,7 @@ def test_cli_replays_over_wss_with_a_password_from_the_environment(tmp_path: Pat
     assert b"env-secret" not in out.read_bytes()
 
 
-@pytest.mark.network
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenarios_run_clean_against_the_lab(scenario: Path, tmp_path: Path) -> None:
     out = tmp_path / "replay.ocpp.jsonl"
@@ -121,7 +122,7 @@ def test_shipped_scenarios_run_clean_against_the_lab(scenario: Path, tmp_path: P
     assert wb.load(out).load_problems == []
 
 
-@pytest.mark.network
+@pytest.mark.slow
 def test_a_scenario_expectation_that_fails_is_a_row_and_exit_1(tmp_path: Path) -> None:
     scenario = tmp_path / "blocked.yaml"
     scenario.write_text(
