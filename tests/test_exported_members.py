@@ -7,7 +7,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(workbench.__all__) == sorted([
         "CHECKS", "Capture", "CaptureFormatError", "CaptureReader", "CaptureWriteError", "CaptureWriter",
         "CheckConfig", "Direction", "Finding", "Plan", "UnsafeTargetError", "WorkbenchError", "__version__",
-        "load", "read_capture", "replay", "replay_diff",
+        "load", "read_capture", "replay_diff",
     ])
     for name in workbench.__all__:
         assert getattr(workbench, name) is not None

@@ -7,7 +7,7 @@ The public API fits on one screen (pinned by tests/test_exported_members.py)::
     cap.frames, cap.calls, cap.connections, cap.transactions, cap.meter_values, cap.status
     cap.findings                            # every registered check, run once
     plan = wb.Plan.from_capture(cap, charge_point="CP-1", role="charger")   # replay (docs/replay.md)
-    wb.replay(plan, target="ws://127.0.0.1:9000/ocpp").verdict; wb.replay_diff(recorded, replayed)
+    wb.replay.replay(plan, target="ws://127.0.0.1:9000/ocpp").verdict; wb.replay_diff(recorded, replayed)
 
 Names are imported on first use (PEP 562): the capture addon runs inside mitmdump and imports
 ``workbench.capture``; it must not pay for pandas and jsonschema at proxy start-up.
@@ -41,7 +41,6 @@ _LAZY = {
     "CaptureFormatError": "workbench.errors",
     "CaptureWriteError": "workbench.errors",
     "Plan": "workbench.replay.plan",
-    "replay": "workbench.replay.run",
     "replay_diff": "workbench.replay.diff",
     "UnsafeTargetError": "workbench.errors",
     "WorkbenchError": "workbench.errors",
@@ -56,10 +55,11 @@ if TYPE_CHECKING:
     from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError
     from .replay.diff import replay_diff
     from .replay.plan import Plan
-    from .replay.run import replay
 
 
 def __getattr__(name: str) -> Any:
+    if name == "replay":  # the subpackage (wb.replay.replay(plan, ...)), imported on first use too
+        return importlib.import_module("workbench.replay")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -105,3 +105,13 @@ def test_reboot_edit_drops_the_link_and_boots_again(session_capture: Path) -> No
     assert rebooted.steps[-1].connection == 1
     via_yaml = apply_edits(plan, [{"reboot": {"after": {"action": "MeterValues", "occurrence": 1}}}])
     assert via_yaml.to_text() == rebooted.to_text()
+
+
+def test_public_names_on_a_fresh_import() -> None:
+    import subprocess
+    import sys
+
+    code = ("import workbench as wb; print(callable(wb.replay.replay), wb.Plan.__name__, "
+            "wb.replay_diff.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "Plan", "replay_diff"]
