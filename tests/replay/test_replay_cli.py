@@ -139,3 +139,38 @@ def test_a_scenario_expectation_that_fails_is_a_row_and_exit_1(tmp_path: Path) -
     assert code == 1
     expectations = [(r["status"], r["action"]) for r in document["rows"] if r["kind"] == "expectation"]
     assert expectations == [("differs", "StartTransaction"), ("missing", "RemoteStopTransaction")]
+
+
+@pytest.mark.slow
+def test_cli_as_csms_with_test_ocpp_dialing_in(tmp_path: Path, lab_pki: LabPKI) -> None:
+    from workbench.testing import exchange, make_capture
+
+    script = exchange(0.0, "b1", "BootNotification", {"chargePointVendor": "TestVendor", "chargePointModel": "TestModel"},
+                      {"status": "Accepted", "currentTime": "2025-01-06T08:00:00.000Z", "interval": 300})
+    script += exchange(0.2, "h1", "Heartbeat", {}, {"currentTime": "2025-01-06T08:00:00.200Z"})
+    capture = make_capture(tmp_path / "tp.ocpp.jsonl", "TP-9", script, close_at_s=0.5)
+    secrets = tmp_path / "pw.txt"
+    secrets.write_text("TP-9=cli-secret\n")
+    secrets.chmod(0o600)
+    out = tmp_path / "replayed.ocpp.jsonl"
+
+    async def go():
+        replayer = await _cli(str(capture), "--as", "csms", "--listen", "127.0.0.1:0", "--cert", str(lab_pki.server_cert),
+                              "--key", str(lab_pki.server_key), "--password-file", str(secrets), "--out", str(out),
+                              "--quiet", "--peer-timeout", "10")
+        line = (await asyncio.wait_for(replayer.stderr.readline(), 30)).decode()
+        assert line.startswith("replay: listening at wss://127.0.0.1:"), line
+        url = line.split(" at ", 1)[1].strip()
+        tool = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("test-ocpp")), url, "TP-9", "--password", "cli-secret",
+            "--ca", str(lab_pki.ca_cert), "--timeout", "10",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        tool_out, _ = await asyncio.wait_for(tool.communicate(), 30)
+        return await _finish(replayer), tool.returncode, tool_out.decode()
+
+    (code, stdout, stderr), tool_code, tool_out = run(go(), timeout_s=90)
+    assert tool_code == 0, tool_out
+    assert code == 0, stdout + stderr
+    assert stdout.startswith("replay: clean: 2 rows (2 matched)")
+    opened = next(r for r in wb.read_capture(out)[1] if r["type"] == "connection_open")
+    assert opened["charge_point_id"] == "TP-9" and opened["auth_password_present"]
