@@ -139,3 +139,26 @@ def test_speed_keeps_recorded_gaps(tmp_path: Path) -> None:
     _result, elapsed = _run(plan, MockConnector(_csms(OK)), speed=4.0)
     assert 0.7 <= elapsed < 2.0  # 3 s recorded (last request at 2 s, close at 3 s) / 4
     _ = call
+
+
+def test_a_peer_closing_after_the_last_step_is_as_recorded(tmp_path: Path) -> None:
+    def close_after_authorize(text: str, transport: MockTransport) -> None:
+        _csms(OK)(text, transport)
+        if json.loads(text)[2] == "Authorize":
+            transport.peer_close(1000)
+
+    result, _ = _run(_plan(tmp_path), MockConnector(close_after_authorize))
+    assert result.verdict.clean, result.verdict.to_text()
+
+
+def test_a_failed_connection_is_exit_2_and_counts_the_steps_not_run(tmp_path: Path) -> None:
+    from workbench.replay.transports import ReplayConnectError
+
+    class Refusing(MockConnector):
+        async def connect(self, charge_point_id, auth_user, timeout_s):
+            raise ReplayConnectError(f"{charge_point_id}: the CSMS refused the upgrade with HTTP 404")
+
+    result, _ = _run(_plan(tmp_path), Refusing(_csms(OK)))
+    assert [(r.status, r.detail) for r in result.verdict.rows] == [
+        ("error", "CP-1: the CSMS refused the upgrade with HTTP 404; 3 later step(s) of CP-1 not run")]
+    assert result.verdict.exit_code == 2

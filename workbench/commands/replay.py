@@ -9,6 +9,7 @@ junit) and exits 0 when clean, 1 on differences, 2 on a usage or connection erro
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -27,9 +28,10 @@ HELP = "Replay a capture (or a replays/*.yaml scenario) against a live CSMS or c
 PROGRESS_EVERY_S = 0.5
 
 
-def _speed(text: str) -> float | None:
+def _speed(text: str) -> float:
+    """A positive number, or ``max`` (as fast as the peer answers), kept as infinity."""
     if text in ("max", "reply"):
-        return None
+        return math.inf
     try:
         value = float(text)
     except ValueError:
@@ -128,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
     timeouts = scenario.timeouts if scenario else {}
     options = ReplayOptions(
-        speed=args.speed if args.speed is not None else (scenario.speed if scenario else None),
+        speed=(None if args.speed == math.inf else args.speed) if args.speed is not None
+        else (scenario.speed if scenario else None),
         reply_timeout_s=args.reply_timeout or timeouts.get("reply_s", 10.0),
         peer_timeout_s=args.peer_timeout or timeouts.get("peer_s", 10.0),
         connect_timeout_s=args.connect_timeout or timeouts.get("connect_s", 10.0),

@@ -157,10 +157,13 @@ class _ChargePointRun:
         self.pending: dict[str, tuple[int, Step, asyncio.Future[tuple[Any, int]]]] = {}
         self.closed: TransportClosed | None = None
         self.closing = False
+        self.position = 0  # position in self.steps of the step running now
+        self._done_sends: set[int] = set()  # plan indexes of sends whose reply came (or ended)
 
     async def execute(self) -> None:
         try:
             for position, (index, step) in enumerate(self.steps):
+                self.position = position
                 if step.kind == "connect":
                     if not await self._connect(index, step, position):
                         return
@@ -186,7 +189,9 @@ class _ChargePointRun:
             self.transport = await self.run.connector.connect(self.cp, step.auth_user, self.run.options.connect_timeout_s)
         except ReplayConnectError as exc:
             self.run.verdict.connection_errors += 1
-            self.run.row(VerdictRow(self.cp, index, "connect", None, "error", detail=str(exc)))
+            not_run = sum(1 for _i, later in self.steps[position + 1:] if later.kind in ("send", "expect"))
+            self.run.row(VerdictRow(self.cp, index, "connect", None, "error",
+                                    detail=f"{exc}; {not_run} later step(s) of {self.cp} not run"))
             for later_index, later in self.steps[position + 1:]:
                 if later.kind == "expect":
                     self.given_up.add(later_index)  # reported once, by this error row
@@ -233,6 +238,7 @@ class _ChargePointRun:
             return
         finally:
             self.pending.pop(message_id, None)
+            self._done_sends.add(index)
         self._judge_reply(index, step, parsed, reply_seq)
 
     def _judge_reply(self, index: int, step: Step, parsed: Any, reply_seq: int) -> None:
@@ -319,15 +325,29 @@ class _ChargePointRun:
         except TransportClosed as closed:
             self.closed = closed
             if not self.closing:
+                expected = self._close_was_recorded_here()
                 run.write(rec.connection_close(
                     ts=rec.now_ts(), connection_id=self.connection_id, close_code=closed.code,
                     close_reason=closed.reason,
                     closed_by=ClosedBy.CSMS if run.plan.role == "charger" else ClosedBy.CHARGER))
-                run.row(VerdictRow(self.cp, None, "close", None, "unexpected",
-                                   detail=f"the peer closed the connection ({closed.code} {closed.reason})".strip()))
+                if not expected:
+                    run.row(VerdictRow(self.cp, None, "close", None, "unexpected",
+                                       detail=f"the peer closed the connection ({closed.code} {closed.reason})".strip()))
             for _index, _step, future in list(self.pending.values()):
                 if not future.done():
                     future.set_exception(closed)
+
+    def _close_was_recorded_here(self) -> bool:
+        """Whether the connection may end now: nothing of it is left to send or to receive, so the
+        recording ended here too (e.g. a charger that leaves after its last request, as recorded)."""
+        for offset, (index, step) in enumerate(self.steps[self.position:]):
+            if step.kind == "close" or (step.kind == "connect" and offset > 0):
+                break
+            if step.kind == "send" and index not in self._done_sends:
+                return False
+            if step.kind == "expect" and index not in self.given_up and not self.arrived[index].is_set():
+                return False
+        return True
 
     async def _take(self, transport: Transport, text: str) -> None:
         run = self.run
@@ -340,6 +360,7 @@ class _ChargePointRun:
                 run.row(VerdictRow(self.cp, None, "reply", None, "unexpected", replayed_seq=seq,
                                    detail=f"a {parsed.kind.value} to no outstanding request ({parsed.unique_id})"))
             elif not waiting[2].done():
+                self._done_sends.add(waiting[0])  # now, not when the sender wakes: a close may follow at once
                 waiting[2].set_result((parsed, seq))
             return
         if parsed.kind is not MessageKind.CALL:

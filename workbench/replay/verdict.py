@@ -134,8 +134,8 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        """0 clean, 1 differences, 2 a connection could not be made (nothing was compared)."""
-        if self.connection_errors and not any(row.status != "error" for row in self.rows):
+        """0 clean, 1 differences, 2 a connection could not be made (its steps were not run)."""
+        if self.connection_errors:
             return EXIT_USAGE
         return EXIT_CLEAN if self.clean else EXIT_DIFFERENCES
 
