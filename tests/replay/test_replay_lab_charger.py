@@ -187,3 +187,17 @@ def test_edited_replay_gives_exactly_the_expected_diff_rows(tmp_path: Path) -> N
         ("StopTransaction", "missing", []),
     ]
     assert wb.load(out).transactions["stop_ts"].isna().sum() == 1  # that session never ends
+
+
+def test_rebased_meter_reaches_the_csms_with_the_same_energy(tmp_path: Path) -> None:
+    plan = Plan.from_capture(SAMPLE, charge_point="LAB-CP2").drop(kind="expect").rebase_energy(0)
+
+    async def scenario():
+        async with LabCSMS(pki=None, passwords={}, unknown_ids="accept", heartbeat_interval_s=60) as csms:
+            result = await run_plan(plan, make_connector(plan, target=csms.url), options=FAST)
+            return result, list(csms.transactions.values())
+
+    result, transactions = run(scenario())
+    assert result.verdict.clean, result.verdict.to_text()
+    assert sorted((t.connector_id, t.meter_start_wh, t.meter_stop_wh) for t in transactions) == [
+        (1, 0, 12), (1, 12, 24), (2, 0, 12), (2, 12, 24)]

@@ -115,3 +115,19 @@ def test_public_names_on_a_fresh_import() -> None:
             "wb.replay_diff.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "Plan", "replay_diff"]
+
+
+def test_rebase_energy_keeps_every_sessions_energy() -> None:
+    plan = Plan.from_capture(SAMPLE, charge_point="LAB-CP1")
+    rebased = plan.rebase_energy(500.0)
+
+    def sessions(p: Plan) -> list[tuple[int, int]]:
+        starts = [p.steps[i].payload["meterStart"] for i in p.select(action="StartTransaction")]
+        stops = [p.steps[i].payload["meterStop"] for i in p.select(action="StopTransaction")]
+        return list(zip(starts, stops, strict=True))
+
+    assert [start for start, _ in sessions(rebased)] == [500, 500, 512, 512]
+    assert [b - a for a, b in sessions(rebased)] == [b - a for a, b in sessions(plan)]
+    first_meter = rebased.steps[rebased.select(action="MeterValues")[0]].payload["meterValue"][0]["sampledValue"]
+    assert float(first_meter[0]["value"]) - 500 == float(
+        plan.steps[plan.select(action="MeterValues")[0]].payload["meterValue"][0]["sampledValue"][0]["value"]) - 1_000_000

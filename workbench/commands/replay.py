@@ -82,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace idTag OLD by NEW (repeatable)")
     parser.add_argument("--drop-peer-requests", action="store_true",
                         help="do not expect the peer's recorded requests (a peer that never sends them)")
+    parser.add_argument("--rebase-meter-wh", type=float, default=None, metavar="WH",
+                        help="shift every connector's energy register readings to start at WH (default: as recorded)")
     parser.add_argument("--keep-times", action="store_true", help="send payload times as recorded (default: shifted to now)")
     parser.add_argument("--reply-timeout", type=float, default=None, metavar="S", help="wait for each reply (default 10 s)")
     parser.add_argument("--peer-timeout", type=float, default=None, metavar="S",
@@ -120,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         plan = plan.drop(kind="expect")
     if args.charge_point_map or args.id_tag_map:
         plan = plan.rename(dict(args.charge_point_map), dict(args.id_tag_map))
+    if args.rebase_meter_wh is not None:
+        plan = plan.rebase_energy(args.rebase_meter_wh)
     if args.user:
         plan = plan.modify(lambda step: setattr(step, "auth_user", args.user), kind="connect")
     if not plan.steps:

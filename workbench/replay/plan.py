@@ -299,6 +299,42 @@ class Plan:
         criteria.setdefault("kind", "send")
         return self.modify(change, **criteria)
 
+    def rebase_energy(self, start_wh: float = 0.0) -> Plan:
+        """A plan whose energy register readings (meterStart, meterStop, Energy.Active.Import.Register
+        samples) start at ``start_wh`` on every connector of every charge point, keeping each
+        connector's differences, so energies stay as recorded (for a CSMS that checks readings
+        against a meter it knows). Sent requests only; the register of a connector is shifted by
+        ``start_wh`` minus its first recorded reading."""
+        offsets: dict[tuple[str, int], float] = {}
+        connector_of_transaction: dict[tuple[str, Any], int] = {}
+        steps = [copy.deepcopy(s) for s in self.steps]
+        for step in steps:
+            payload = step.payload or {}
+            if step.kind != "send" or step.action not in ("StartTransaction", "StopTransaction", "MeterValues"):
+                continue
+            if step.action == "StartTransaction":
+                connector = payload.get("connectorId")
+                if step.reply and "transactionId" in step.reply:
+                    connector_of_transaction[(step.charge_point_id, step.reply["transactionId"])] = connector
+            elif step.action == "MeterValues":
+                connector = payload.get("connectorId")
+            else:
+                connector = connector_of_transaction.get((step.charge_point_id, payload.get("transactionId")))
+            key = (step.charge_point_id, connector)
+            readings = _register_readings(payload)
+            if key not in offsets:
+                first = payload.get("meterStart", readings[0][0][readings[0][1]] if readings else None)
+                if first is None:
+                    continue
+                offsets[key] = start_wh - float(first)
+            offset = offsets[key]
+            for field_name in ("meterStart", "meterStop"):
+                if field_name in payload:
+                    payload[field_name] = int(round(float(payload[field_name]) + offset))
+            for sample, name in readings:
+                sample[name] = _format_number(float(sample[name]) + offset)
+        return replace(self, steps=steps)
+
     def rename(self, charge_points: dict[str, str] | None = None, id_tags: dict[str, str] | None = None) -> Plan:
         """A plan with charge point ids (``OLD -> NEW``) and idTags/parentIdTags replaced everywhere."""
         charge_points = charge_points or {}
@@ -377,6 +413,18 @@ def _replace_id_tags(node: Any, id_tags: dict[str, str]) -> None:
     elif isinstance(node, list):
         for item in node:
             _replace_id_tags(item, id_tags)
+
+
+def _register_readings(payload: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """``(sampled value, "value")`` of every Energy.Active.Import.Register sample in Wh of a payload."""
+    found = []
+    for key in ("meterValue", "transactionData"):
+        for meter_value in payload.get(key) or []:
+            for sample in meter_value.get("sampledValue") or []:
+                if sample.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register" \
+                        and sample.get("unit", "Wh") == "Wh":
+                    found.append((sample, "value"))
+    return found
 
 
 def _format_number(value: float) -> str:

@@ -17,6 +17,7 @@ Format (every key but ``capture`` optional; paths relative to the YAML file)::
       - scale_energy: {factor: 0.001}
       - reboot: {after: {action: MeterValues, occurrence: 1}}
       - rename: {charge_points: {OLD: NEW}, id_tags: {OLD: NEW}}
+      - rebase_energy: {start_wh: 0}
     expect:
       - reply: {action: StartTransaction, pointer: /idTagInfo/status, equals: Accepted}
       - request: {action: RemoteStopTransaction, within_s: 30}
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 _TOP_KEYS = {"description", "capture", "role", "charge_point", "speed", "timeouts", "ignore", "edits",
              "expect", "drop_peer_requests"}
-_EDIT_KINDS = {"drop", "set", "scale_energy", "reboot", "rename"}
+_EDIT_KINDS = {"drop", "set", "scale_energy", "reboot", "rename", "rebase_energy"}
 _SELECT_KEYS = {"action", "kind", "charge_point", "occurrence", "index"}
 
 
@@ -157,6 +158,8 @@ def apply_edits(plan: Plan, edits: list[dict[str, Any]]) -> Plan:
         elif kind == "scale_energy":
             spec = {"kind": "send", **spec}
             plan = plan.scale_energy(float(spec["factor"]), index=_selected(plan, spec))
+        elif kind == "rebase_energy":
+            plan = plan.rebase_energy(float(spec.get("start_wh", 0.0)))
         elif kind == "rename":
             plan = plan.rename(spec.get("charge_points"), spec.get("id_tags"))
         elif kind == "reboot":
