@@ -162,3 +162,30 @@ def test_a_failed_connection_is_exit_2_and_counts_the_steps_not_run(tmp_path: Pa
     assert [(r.status, r.detail) for r in result.verdict.rows] == [
         ("error", "CP-1: the CSMS refused the upgrade with HTTP 404; 3 later step(s) of CP-1 not run")]
     assert result.verdict.exit_code == 2
+
+
+def test_before_step_hook_runs_the_plan_step_by_step(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    seen: list[tuple[int, str, int]] = []
+
+    async def go():
+        gate: asyncio.Queue[None] = asyncio.Queue()
+        connector = MockConnector(_csms(OK))
+
+        async def before_step(index, step):
+            await gate.get()  # a notebook would put() when the user says "next"
+            sent = len(connector.transports[0].sent) if connector.transports else 0
+            seen.append((index, step.kind, sent))
+
+        task = asyncio.create_task(run_plan(plan, connector, options=ReplayOptions(before_step=before_step)))
+        await asyncio.sleep(0.05)
+        assert not connector.transports  # nothing happens without a go-ahead
+        for _ in plan.steps:
+            gate.put_nowait(None)
+            await asyncio.sleep(0.01)
+        return await asyncio.wait_for(task, 5)
+
+    result = asyncio.run(go())
+    assert result.verdict.clean
+    assert [(i, k) for i, k, _ in seen] == [(i, s.kind) for i, s in enumerate(plan.steps)]
+    assert [sent for _i, _k, sent in seen] == [0, 0, 1, 2, 3]  # one request out per step

@@ -18,7 +18,7 @@ import datetime as dt
 import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,9 @@ class ReplayOptions:
     shift_times: bool = True
     map_transactions: bool = True
     progress: ProgressCallback | None = None
+    before_step: Callable[[int, Step], Awaitable[None]] | None = None
+    """Awaited before each step with (plan index, step): step-by-step control from a notebook (await
+    a user's go-ahead), breakpoints, or logging. The step's timeouts start after it returns."""
 
 
 @dataclass
@@ -164,6 +167,8 @@ class _ChargePointRun:
         try:
             for position, (index, step) in enumerate(self.steps):
                 self.position = position
+                if self.run.options.before_step is not None:
+                    await self.run.options.before_step(index, step)
                 if step.kind == "connect":
                     if not await self._connect(index, step, position):
                         return
