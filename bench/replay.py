@@ -9,6 +9,8 @@
    process's CPU is the replayer's (or the floor loop's) own.
 2. **Timing at --speed 1.** A plan of Heartbeats at random recorded gaps (10-60 ms) against (b); the
    error is replayed gap minus recorded gap between consecutive requests, p50 and p99 of its size.
+   Also the engine's CPU per request over the in-memory transport (no network, capture written):
+   its inverse is the replayer's ceiling on one core.
 3. **Fleet.** ``--chargers`` charge points of a synthetic fleet (``workbench.lab.synth``) replayed
    at once against the lab CSMS (child process) at ``--fleet-speed``: connections held, steps lost
    (any row but matched), frames/s, p99 reply latency (from the replay's capture), the replayer's
@@ -129,6 +131,23 @@ async def floor_rate(plan: Plan, url: str) -> float:
     return 2 * len(texts) / wall
 
 
+async def engine_cpu_us(plan: Plan, out: Path) -> float:
+    """CPU microseconds per request of the engine alone: the in-memory transport answers at once,
+    the capture is written. Its inverse is the replayer's ceiling on one core (one asyncio loop)."""
+    from workbench.replay.transports import MockConnector
+
+    def answer(text: str, transport) -> None:
+        message = json.loads(text)
+        if message[0] == 2:
+            transport.deliver(f'[3,{json.dumps(message[1])},{{}}]')
+
+    with CaptureWriter(out, replay_header(plan, "memory")) as writer:
+        cpu0 = time.process_time()
+        await run_plan(plan, MockConnector(answer), writer=writer, options=ReplayOptions(ignore=IGNORE))
+        cpu = time.process_time() - cpu0
+    return 1e6 * cpu / len(plan.select(kind="send"))
+
+
 def gap_plan(steps: int, seed: int = 7) -> Plan:
     rng = random.Random(seed)
     t, out = 0.0, [Step("GAP-1", "connect")]
@@ -208,6 +227,10 @@ async def main(args: argparse.Namespace) -> None:
                   f"{'met' if lab_fps >= 2000 and lab_ratio >= 0.5 else 'NOT met'} against the lab CSMS, "
                   f"{'met' if answer_fps >= 2000 and answer_ratio >= 0.5 else 'NOT met'} against the answering server")
             print(f"  (load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
+
+            per_request = statistics.median([await engine_cpu_us(plan, scratch / f"m{i}.ocpp.jsonl") for i in range(3)])
+            print(f"engine CPU alone (in-memory transport, capture written): {per_request:.0f} us per request, "
+                  f"i.e. a ceiling of about {2e6 / per_request:,.0f} frames/s on one core")
 
             errors = await gap_errors_ms(gap_plan(args.gap_steps), answer.url, scratch / "gaps.ocpp.jsonl")
             p50, p99 = percentile(errors, 0.5), percentile(errors, 0.99)
