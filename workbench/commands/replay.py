@@ -24,7 +24,7 @@ from ..replay.scenario import Scenario, check_expectations, is_scenario, load_sc
 from ..replay.verdict import DEFAULT_IGNORE
 
 NAME = "replay"
-HELP = "Replay a capture (or a replays/*.yaml scenario) against a live CSMS or charger; print a verdict."
+HELP = "replay a capture (or a replays/*.yaml scenario) against a live CSMS or charger and print a verdict"
 PROGRESS_EVERY_S = 0.5
 
 
