@@ -120,7 +120,7 @@ def test_html_repr_and_accessor(tmp_path: Path) -> None:
                             charger_records("CP2", clean_session_script(t0_s=0.2), connection_id="b"))
     cap = Capture.from_records(records)
     html = cap._repr_html_()
-    assert "<table>" in html and "MeterValues" in html and "charge_points" in html
+    assert "<table>" in html and "MeterValues" in html and "charge points" in html
     assert "2 charge points" in repr(cap)
     assert set(cap.frames.ocpp.for_charger("CP2")["charge_point_id"]) == {"CP2"}
     assert set(cap.calls.ocpp.for_action("Heartbeat")["action"]) == {"Heartbeat"}

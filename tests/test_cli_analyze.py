@@ -98,13 +98,15 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     assert "no such capture file" in err and "newer" in err and "Traceback" not in err
 
 
-def test_garbage_file_is_a_finding_not_a_traceback(tmp_path: Path, capsys) -> None:
+def test_garbage_file_is_exit_2_alone_and_a_finding_beside_a_capture(tmp_path: Path, clean: Path, capsys) -> None:
     junk = tmp_path / "junk.txt"
     junk.write_bytes(b"\x00\x01 not a log\n")
-    code = main(["analyze", str(junk), "--format", "json"])
-    assert code == 0
+    assert main(["analyze", str(junk), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "no OCPP frame in" in captured.err
+    assert main(["analyze", str(clean), str(junk), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["summary"]["frames"] == 0
+    assert report["summary"]["frames"] == 82
     assert report["findings_by_check"].get("import", 0) >= 1
 
 

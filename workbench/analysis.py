@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .capture.reader import CaptureReader
+from .display import duration_text, ts_ms, styled
 from .errors import CaptureFormatError, WorkbenchError
 from .tables._columns import paused_gc
 from .tables.calls import build_calls
@@ -32,7 +33,7 @@ Record = dict[str, Any]
 ProgressCallback = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)``: called now and then while loading (estimated for gzip)."""
 
-CONNECTION_RECORD_TYPES = frozenset({"connection_open", "upgrade_rejected", "connection_close"})
+CONNECTION_RECORD_TYPES = frozenset({"connection_open", "upgrade_rejected", "tls_handshake_failed", "connection_close"})
 CAPTURE_SUFFIXES = (".ocpp.jsonl", ".ocpp.jsonl.gz", ".jsonl", ".jsonl.gz")
 _ROTATION = re.compile(r"\.(\d{4})(?=\.)")
 
@@ -214,20 +215,96 @@ class Capture:
             "load_problems": len(self.load_problems),
         }
 
-    def __repr__(self) -> str:
+    def worst_findings(self, limit: int = 5) -> pd.DataFrame:
+        """The ``limit`` worst findings: errors before warnings before info, earliest first within each."""
+        from .checks.registry import SEVERITIES
+
+        findings = self.findings
+        rank = findings["severity"].map({s: i for i, s in enumerate(SEVERITIES)}).fillna(len(SEVERITIES))
+        order = findings.assign(_rank=rank).sort_values(["_rank", "ts"], kind="stable", na_position="last")
+        return order.drop(columns="_rank").head(limit)
+
+    def overview(self, worst: int = 3) -> dict[str, Any]:
+        """What the reprs show: the :meth:`summary` counts plus sessions, duration (s), findings by
+        severity and the worst findings (None and ``findings_error`` if the checks could not run)."""
+        from .checks.registry import SEVERITIES
+
         facts = self.summary()
-        return (f"<Capture {facts['frames']} frames, {facts['connections']} connections, "
-                f"{facts['charge_points']} charge points, {facts['start']} .. {facts['end']}>")
+        facts["sessions"] = len(self.transactions)
+        start, end = facts["start"], facts["end"]
+        facts["duration_s"] = None if start is None or end is None else (end - start).total_seconds()
+        facts["findings_by_severity"], facts["worst_findings"], facts["findings_error"] = None, None, None
+        try:
+            findings = self.findings
+            facts["findings_by_severity"] = {s: int((findings["severity"] == s).sum()) for s in SEVERITIES}
+            facts["worst_findings"] = self.worst_findings(worst)
+        except Exception as exc:  # a repr must never raise: say what failed instead
+            facts["findings_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+
+    def __repr__(self) -> str:
+        facts = self.overview()
+        span = (f"{ts_ms(facts['start'])} .. {ts_ms(facts['end'])} ({duration_text(facts['duration_s'])})"
+                if facts["duration_s"] is not None else "no frames")
+        lines = [f"<Capture {facts['frames']} frames, {facts['connections']} connections, "
+                 f"{facts['charge_points']} charge points, {facts['sessions']} sessions, {span}"]
+        if facts["invalid_frames"] or facts["load_problems"]:
+            lines.append(f"  {facts['invalid_frames']} invalid frames, {facts['load_problems']} unreadable lines")
+        if facts["findings_error"]:
+            lines.append(f"  findings could not be computed: {facts['findings_error']}")
+        else:
+            lines.append("  findings: " + ", ".join(f"{n} {sev}" for sev, n in facts["findings_by_severity"].items()))
+            for row in facts["worst_findings"].to_dict("records"):
+                lines.append(f"  {row['severity']:7} {ts_ms(row['ts'])} {_text(row['charge_point_id'])} "
+                             f"{row['check']}: {_short(row['message'], 160)}")
+        return "\n".join(lines) + ">"
 
     def _repr_html_(self) -> str:
-        facts = self.summary()
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+        facts = self.overview(worst=5)
+        esc = html.escape
+        cell = "style='text-align:left; padding:1px 8px'"
+        span = ("-" if facts["duration_s"] is None else
+                f"{ts_ms(facts['start'])} .. {ts_ms(facts['end'])} ({duration_text(facts['duration_s'])})")
+        rows = [("frames", f"{facts['frames']:,}"), ("connections", f"{facts['connections']:,}"),
+                ("charge points", f"{facts['charge_points']:,}"), ("sessions", f"{facts['sessions']:,}"),
+                ("time span", span)]
+        if facts["findings_error"]:
+            rows.append(("findings", f"could not be computed: {facts['findings_error']}"))
+        else:
+            rows.append(("findings", ", ".join(f"{n} {sev}" for sev, n in facts["findings_by_severity"].items())))
+        if facts["invalid_frames"]:
+            rows.append(("invalid frames", f"{facts['invalid_frames']:,}"))
+        if facts["load_problems"]:
+            rows.append(("unreadable lines", f"{facts['load_problems']:,} (see load_problems)"))
+        rows.append(("files", ", ".join(str(path) for path in self.paths) or "-"))
         by_action = self.frames[self.frames["message_type"] == "CALL"]["action"].value_counts().head(8)
-        actions = ", ".join(f"{html.escape(str(a))}: {n}" for a, n in by_action.items())
-        return (f"<div><b>ocpp-workbench Capture</b><table>{rows}"
-                f"<tr><th style='text-align:left'>top actions</th><td style='text-align:left'>{actions}</td></tr>"
-                f"</table></div>")
+        rows.append(("top actions", ", ".join(f"{a}: {n}" for a, n in by_action.items()) or "-"))
+        facts_table = "".join(f"<tr><th {cell}>{esc(k)}</th><td {cell}>{esc(str(v))}</td></tr>" for k, v in rows)
+        worst = facts["worst_findings"]
+        worst_html = ""
+        if worst is not None and len(worst):
+            colours = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
+            head = "".join(f"<th {cell}>{h}</th>" for h in
+                           ("severity", "time", "charge point", "connector", "transaction", "check", "message", "frames"))
+            body = ""
+            for row in worst.to_dict("records"):
+                colour = colours.get(str(row["severity"]), "inherit")
+                frames = ", ".join(str(seq) for seq in list(row["frame_seqs"])[:5])
+                values = [ts_ms(row["ts"]), _text(row["charge_point_id"]), _text(row["connector_id"]),
+                          _text(row["transaction_id"]), row["check"], row["message"], frames]
+                body += (f"<tr><td {cell}><b style='color:{colour}'>{esc(str(row['severity']))}</b></td>"
+                         + "".join(f"<td {cell}>{esc(str(v))}</td>" for v in values) + "</tr>")
+            worst_html = f"<div><b>worst findings</b> (cap.findings for all)</div><table><tr>{head}</tr>{body}</table>"
+        return f"<div><b>ocpp-workbench Capture</b><table>{facts_table}</table>{worst_html}</div>"
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else str(value)
+
+
+def _short(text: Any, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _route(record: Any, collector: FrameCollector, connections: list[Record], problems: list[LoadProblem],
@@ -266,13 +343,15 @@ _PROGRESS_EVERY = 20_000
 
 def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
          charge_point_id: str | None = None, tz: str = "UTC",
-         progress: ProgressCallback | None = None, partitions: int = 1) -> Capture:
+         progress: ProgressCallback | bool | None = None, partitions: int = 1) -> Capture:
     """Read capture files (a path, several, or a directory; plain or .gz) into one :class:`Capture`.
 
     Files that are not native captures are imported as foreign logs (``charge_point_id`` and ``tz``
     are passed to the importer). Frames keep file order, so ``frames.seq`` is unique and ordered.
     Raises FileNotFoundError or :class:`~workbench.errors.WorkbenchError` only when a file cannot be
     read at all. ``progress(bytes_done, bytes_total)`` is called every 20 000 records (estimated bytes).
+    Without ``progress``, inputs of 32 MiB and more show a tqdm bar in Jupyter or at an interactive
+    prompt on a terminal (:mod:`workbench.progress`); ``progress=True`` always shows it, ``False`` never.
 
     ``partitions=N`` (N > 1) analyses native captures by charge point in N processes
     (:mod:`workbench.partition`): every table is then built before this returns, equal to what one
@@ -280,12 +359,18 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
     """
     files = capture_files(paths)
     from .partition import load_partitioned, partition_count
+    from .progress import choose_progress
 
-    count = partition_count(files) if partitions == 0 else max(1, int(partitions or 1))
-    if count > 1 and all(_is_native(path) for path in files):
-        return load_partitioned(files, count, progress)
-    with paused_gc():
-        return _load(files, charge_point_id, tz, progress)
+    callback, bar = choose_progress(progress, sum(_file_size(path) for path in files))
+    try:
+        count = partition_count(files) if partitions == 0 else max(1, int(partitions or 1))
+        if count > 1 and all(_is_native(path) for path in files):
+            return load_partitioned(files, count, callback)
+        with paused_gc():
+            return _load(files, charge_point_id, tz, callback)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _is_native(path: Path) -> bool:
@@ -405,6 +490,11 @@ class OcppAccessor:
     def seqs(self, seqs: Iterable[int]) -> pd.DataFrame:
         """Rows whose ``seq`` is in ``seqs`` (e.g. a finding's ``frame_seqs``)."""
         return self._frame[self._need("seq").isin(list(seqs))]
+
+    def view(self, max_rows: int | None = 60) -> Any:
+        """The table for a notebook (a pandas Styler; the table itself is unchanged): timestamps to
+        the millisecond, ``raw`` and messages whole, first and last ``max_rows // 2`` rows."""
+        return styled(self._frame, max_rows=max_rows)
 
 
 __all__ = ["Capture", "LoadProblem", "OcppAccessor", "capture_files", "load"]

@@ -125,5 +125,9 @@ def export_capture(in_path: str | os.PathLike[str], out_path: str | os.PathLike[
     if fmt not in WRITERS:
         raise WorkbenchError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     header, records = load_any(in_path)
+    if not any(r.get("type") == "frame" for r in records):
+        from .errors import NoFramesError
+
+        raise NoFramesError([str(in_path)])  # nothing to export: no empty file, no exit 0
     Path(out_path).write_text(WRITERS[fmt](header, records), encoding="utf-8")
     return sum(1 for r in records if r.get("type") == "frame")

@@ -23,6 +23,7 @@ class RecordType(StrEnum):
     UPGRADE_REJECTED = "upgrade_rejected"
     FRAME = "frame"
     CONNECTION_CLOSE = "connection_close"
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
 
 
 class Direction(StrEnum):
@@ -257,3 +258,57 @@ def connection_close(
         "close_reason": close_reason,
         "closed_by": ClosedBy(closed_by).value,
     }
+
+
+def tls_handshake_failed(
+    *,
+    ts: str,
+    connection_id: str,
+    client_address: str | None,
+    error: str,
+    failure: str,
+    sni: str | None = None,
+    offered_versions: list[str] | None = None,
+    offered_ciphers: list[str] | None = None,
+    client_hello_read: bool = False,
+) -> dict[str, Any]:
+    """A charger's TLS handshake the proxy refused or that broke off: no upgrade followed.
+
+    ``failure`` is one of :data:`TLS_FAILURES`; ``error`` the proxy's own text (with OpenSSL's
+    reason or the alert the charger sent). ``offered_*`` come from the ClientHello, when one was read.
+    """
+    return {
+        "type": RecordType.TLS_HANDSHAKE_FAILED.value,
+        "ts": ts,
+        "connection_id": connection_id,
+        "client_address": client_address,
+        "sni": sni,
+        "client_hello_read": client_hello_read,
+        "offered_versions": offered_versions or [],
+        "offered_ciphers": offered_ciphers or [],
+        "failure": failure,
+        "error": error,
+    }
+
+
+TLS_FAILURES = ("protocol_version", "no_shared_cipher", "certificate_rejected", "closed_during_handshake",
+                "not_a_client_hello", "other")
+"""What a ``tls_handshake_failed`` record's ``failure`` can say (see docs/capture-format.md)."""
+
+
+def classify_tls_error(error: str) -> str:
+    """The :data:`TLS_FAILURES` word for a TLS handshake error text (mitmproxy's, with OpenSSL's reason)."""
+    text = error.lower()
+    if "unsupported protocol" in text or "agree on a tls version" in text or "protocol version" in text \
+            or "wrong version number" in text:
+        return "protocol_version"
+    if "no shared cipher" in text or "no_shared_cipher" in text:
+        return "no_shared_cipher"
+    if "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text \
+            or "does not trust" in text or "certificate expired" in text:
+        return "certificate_rejected"
+    if "cannot parse clienthello" in text:
+        return "not_a_client_hello"
+    if "disconnected during the handshake" in text or "connection closed" in text:
+        return "closed_during_handshake"
+    return "other"

@@ -19,9 +19,12 @@ import pandas as pd
 
 from ..analysis import Capture, capture_files, load
 from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
-from ..errors import WorkbenchError
+from ..errors import NoFramesError, WorkbenchError
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
+from ..terminal import terminal_safe
+from . import _paths
+from ._args import non_negative_int, positive_float
 
 NAME = "analyze"
 HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
@@ -40,13 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format on stdout")
     parser.add_argument("--fail-on", choices=("error", "warning"), default=None,
                         help="exit 1 when a finding of this severity (or worse) exists")
-    parser.add_argument("--worst", type=int, default=20, metavar="N", help="how many worst findings to show (20)")
+    parser.add_argument("--worst", type=non_negative_int, default=20, metavar="N", help="how many worst findings to show (20)")
     parser.add_argument("--charge-point-id", default=None,
                         help="charge point id for imported foreign logs that do not name one")
     parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps in imported logs (UTC)")
-    parser.add_argument("--unanswered-timeout", type=float, default=CheckConfig.unanswered_timeout_s, metavar="S",
+    parser.add_argument("--unanswered-timeout", type=positive_float, default=CheckConfig.unanswered_timeout_s, metavar="S",
                         help="seconds without a reply before a request counts as unanswered (30)")
-    parser.add_argument("--slow-reply", type=float, default=CheckConfig.slow_reply_s, metavar="S",
+    parser.add_argument("--slow-reply", type=positive_float, default=CheckConfig.slow_reply_s, metavar="S",
                         help="reply latency above which a reply is slow, in seconds (10)")
     parser.add_argument("--partitions", type=int, default=1, metavar="N",
                         help="analyse native captures by charge point in N processes (0: one per core for "
@@ -283,7 +286,19 @@ def render_text(report: dict[str, Any]) -> str:
     if report["tables_written"]:
         lines.append("")
         lines.append("Tables written: " + ", ".join(report["tables_written"]))
-    return "\n".join(lines) + "\n"
+    # Every line above is one line; text from the capture must not break it or drive the terminal.
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
+
+
+def fail_on_reason(findings: pd.DataFrame, fail_on: str | None) -> str | None:
+    """Why ``--fail-on`` is met (``2 errors (--fail-on error)``), or None when it is not."""
+    if not fail_on_met(findings, fail_on):
+        return None
+    assert fail_on is not None
+    counts = findings["severity"].value_counts()
+    met = [f"{counts[s]} {s}{'s' if counts[s] != 1 else ''}" for s in SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+           if counts.get(s, 0)]
+    return f"{', '.join(met)} (--fail-on {fail_on})"
 
 
 def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
@@ -295,12 +310,17 @@ def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    _paths.input_paths(args.files)
+    if args.out:
+        _paths.output_dir(args.out, "--out")
     files = capture_files(args.files)
     bar = _progress_bar(args, files)
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
                progress=bar.update if bar else None, partitions=args.partitions)
     tables, _ = _build_tables(cap, config, bar)
+    if "frames" in tables and not len(tables["frames"]):
+        raise NoFramesError([str(p) for p in files], _why_no_frames(cap, files))
     written = _write_tables(tables, args.out, args.csv) if args.out else []
     if bar:
         bar.finish()
@@ -308,6 +328,23 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     else:
-        # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
-        sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
-    return 1 if fail_on_met(tables["findings"], args.fail_on) else 0
+        sys.stdout.write(render_text(report))
+    reason = fail_on_reason(tables["findings"], args.fail_on)
+    if reason is None:
+        return 0
+    print(f"ocpp-workbench analyze: {reason}", file=sys.stderr)
+    return 1
+
+
+def _why_no_frames(cap: Capture, files: list[Path]) -> str:
+    """What the input held instead of frames, in a few words."""
+    if all(path.stat().st_size == 0 for path in files):
+        return "empty file" if len(files) == 1 else "empty files"
+    parts = []
+    if len(cap.connections):
+        parts.append(f"{len(cap.connections)} connection record{'s' if len(cap.connections) != 1 else ''}")
+    lines = sum(1 for problem in cap.load_problems if problem.line_no is not None)
+    if lines:
+        parts.append(f"{lines} line{'s' if lines != 1 else ''} that {'are' if lines != 1 else 'is'} no frame; "
+                     "`ocpp-workbench import` reports each")
+    return ", ".join(parts)

@@ -7,6 +7,9 @@ import asyncio
 import time
 from pathlib import Path
 
+from . import _paths
+from ._args import non_negative_int, positive_float
+
 NAME = "demo"
 HELP = "Run lab CSMS + recording proxy + 3 simulated chargers on loopback and summarise the capture."
 
@@ -14,14 +17,15 @@ HELP = "Run lab CSMS + recording proxy + 3 simulated chargers on loopback and su
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("captures/demo.ocpp.jsonl"),
                         help="capture file to write (default: captures/demo.ocpp.jsonl; replaced if present)")
-    parser.add_argument("--sessions", type=int, default=2, help="charging sessions per charger (default 2)")
-    parser.add_argument("--session-seconds", type=float, default=8.0, help="length of each session, s (default 8)")
+    parser.add_argument("--sessions", type=non_negative_int, default=2, help="charging sessions per charger (default 2)")
+    parser.add_argument("--session-seconds", type=positive_float, default=8.0, help="length of each session, s (default 8)")
     parser.add_argument("--no-analyze", action="store_true", help="stop after the capture summary")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..lab.demo import run_demo
 
+    _paths.output_file(args.out, "--out", regular_only=True)
     started = time.monotonic()
     result = asyncio.run(run_demo(args.out, sessions=args.sessions, session_s=args.session_seconds))
     print()

@@ -45,7 +45,7 @@ from websockets.typing import Subprotocol
 
 from ..capture.records import Direction
 from ..errors import WorkbenchError
-from .certs import LabPKI
+from .certs import LabPKI, ServerCertificate
 from .clock import ocpp_timestamp
 from .recording import RecordingConnection
 
@@ -207,7 +207,7 @@ class LabCSMS:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        pki: LabPKI | None,
+        pki: LabPKI | ServerCertificate | None,
         passwords: Mapping[str, str],
         path_prefix: str = "/ocpp",
         heartbeat_interval_s: int = 300,

@@ -1,7 +1,8 @@
-"""The connections table: one row per WebSocket connection or rejected upgrade (Zeek's conn.log is the model).
+"""The connections table: one row per WebSocket connection, rejected upgrade or failed TLS handshake
+(Zeek's conn.log is the model).
 
-Built from the ``connection_open`` / ``upgrade_rejected`` / ``connection_close`` records and the
-frame counts of the frames table. A connection seen only through its frames (its open record is
+Built from the ``connection_open`` / ``upgrade_rejected`` / ``tls_handshake_failed`` /
+``connection_close`` records and the frame counts of the frames table. A connection seen only through its frames (its open record is
 in an earlier file that was not loaded) still gets a row, with what is known.
 """
 
@@ -21,12 +22,12 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "connection_id": ("str", "", "connection id (joins frames and calls)"),
     "charge_point_id": ("str", "", "charge point identity from the upgrade URL"),
     "close_ts": ("datetime64[us, UTC]", "UTC", "when the connection closed, or NaT"),
-    "duration_s": ("float64", "s", "close_ts - ts; up to the last frame when open at end; NaN when rejected"),
+    "duration_s": ("float64", "s", "close_ts - ts; up to the last frame when open at end; NaN when rejected or tls_failed"),
     "url_path": ("str", "", "the upgrade request's path"),
     "client_address": ("str", "", "charger address as host:port"),
     "charger_tls_version": ("str", "", "TLS version on the charger leg (e.g. TLSv1.2), missing for plain ws"),
     "charger_cipher": ("str", "", "OpenSSL cipher name on the charger leg"),
-    "charger_sni": ("str", "", "server name the charger sent (SNI)"),
+    "charger_sni": ("str", "", "server name the charger sent (SNI), also of a failed handshake"),
     "csms_tls_version": ("str", "", "TLS version on the proxy-to-CSMS leg"),
     "csms_cipher": ("str", "", "OpenSSL cipher name on the proxy-to-CSMS leg"),
     "subprotocol": ("str", "", "negotiated Sec-WebSocket-Protocol (ocpp1.6), missing if none"),
@@ -38,11 +39,16 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "closed_by": ("str", "", "charger | csms | proxy | unknown"),
     "frames_charger_to_csms": ("int64", "frames", "frames sent by the charger on this connection"),
     "frames_csms_to_charger": ("int64", "frames", "frames sent by the CSMS on this connection"),
-    "state": ("str", "", "open_at_end | closed | rejected"),
+    "state": ("str", "", "open_at_end | closed | rejected | tls_failed"),
     "http_status": ("Int64", "", "HTTP status of a rejected upgrade (401, 404, ...), else <NA>"),
+    "tls_failure": ("str", "", "why the charger's TLS handshake failed (protocol_version, no_shared_cipher, "
+                    "certificate_rejected, ...), missing unless tls_failed"),
+    "tls_error": ("str", "", "the proxy's TLS error text (with OpenSSL's reason or the charger's alert), missing unless tls_failed"),
 }
 
-STATES = ("open_at_end", "closed", "rejected")
+STATES = ("open_at_end", "closed", "rejected", "tls_failed")
+_NO_WEBSOCKET = {"upgrade_rejected": "rejected", "tls_handshake_failed": "tls_failed"}
+"""Record types of a connection that never became a WebSocket, and the state their row gets."""
 
 
 def _tls(record: Mapping[str, Any], leg: str) -> Mapping[str, Any]:
@@ -67,7 +73,7 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         if connection_id is None:
             continue
         kind = record.get("type")
-        if kind in ("connection_open", "upgrade_rejected"):
+        if kind == "connection_open" or kind in _NO_WEBSOCKET:
             opens.setdefault(connection_id, record)  # rotated files repeat the open record of live connections
         elif kind == "connection_close":
             closes[connection_id] = record
@@ -99,7 +105,9 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
     for connection_id in ids:
         record = opens.get(connection_id, {})
         close = closes.get(connection_id, {})
-        rejected = record.get("type") == "upgrade_rejected"
+        never_opened = _NO_WEBSOCKET.get(record.get("type"))
+        rejected = never_opened == "rejected"
+        tls_failed = never_opened == "tls_failed"
         charger_tls, csms_tls = _tls(record, "charger_tls"), _tls(record, "csms_tls")
         rows["ts"].append(record.get("ts") or first_ts.get(connection_id))
         rows["connection_id"].append(connection_id)
@@ -110,7 +118,7 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         rows["client_address"].append(_text_or_none(record.get("client_address")))
         rows["charger_tls_version"].append(_text_or_none(charger_tls.get("version")))
         rows["charger_cipher"].append(_text_or_none(charger_tls.get("cipher")))
-        rows["charger_sni"].append(_text_or_none(charger_tls.get("sni")))
+        rows["charger_sni"].append(_text_or_none(record.get("sni") if tls_failed else charger_tls.get("sni")))
         rows["csms_tls_version"].append(_text_or_none(csms_tls.get("version")))
         rows["csms_cipher"].append(_text_or_none(csms_tls.get("cipher")))
         rows["subprotocol"].append(_text_or_none(record.get("subprotocol")))
@@ -122,8 +130,10 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         rows["closed_by"].append(_text_or_none(close.get("closed_by")))
         rows["frames_charger_to_csms"].append(counts.get((connection_id, "charger_to_csms"), 0))
         rows["frames_csms_to_charger"].append(counts.get((connection_id, "csms_to_charger"), 0))
-        rows["state"].append("rejected" if rejected else ("closed" if close else "open_at_end"))
+        rows["state"].append(never_opened or ("closed" if close else "open_at_end"))
         rows["http_status"].append(_int_or_none(record.get("status_code")) if rejected else None)
+        rows["tls_failure"].append(_text_or_none(record.get("failure")) if tls_failed else None)
+        rows["tls_error"].append(_text_or_none(record.get("error")) if tls_failed else None)
 
     ts = utc_times([_ts_text(v) for v in rows["ts"]])
     close_ts = utc_times([_ts_text(v) for v in rows["close_ts"]])
@@ -131,7 +141,7 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
     state = np.asarray(rows["state"], dtype=object)
     end = close_ts.where(state == "closed", last)
     duration = (end - ts).total_seconds().to_numpy(dtype=np.float64, copy=True) if len(ids) else np.empty(0)
-    duration[state == "rejected"] = np.nan
+    duration[(state == "rejected") | (state == "tls_failed")] = np.nan
 
     table = pd.DataFrame({
         "ts": ts,
@@ -150,6 +160,8 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         "frames_csms_to_charger": pd.array(rows["frames_csms_to_charger"], dtype="int64"),
         "state": str_column(rows["state"]),
         "http_status": int64_column(rows["http_status"]),
+        "tls_failure": str_column(rows["tls_failure"]),
+        "tls_error": str_column(rows["tls_error"]),
     })
     # connection_id breaks ties, so tables of separately analysed charge points merge into this order.
     return table.sort_values(["ts", "connection_id"], kind="stable", na_position="last").reset_index(drop=True)

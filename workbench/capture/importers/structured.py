@@ -138,9 +138,11 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     defaults: dict[str, Any] = {}
     lines = split_lines(text)
     out.lines_read = len(lines)
+    blank: list[int] = []
     for line_no, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped:
+            blank.append(line_no)
             continue
         try:
             value = json.loads(stripped)
@@ -162,7 +164,18 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
         else:
             out.skip(line_no, "not a frame", line)
     _naive_note(out, naive, tz)
+    _blank_note(out, blank)
     return out
+
+
+BLANK_LINES_LISTED = 10
+
+
+def _blank_note(out: ReaderOutput, blank: list[int]) -> None:
+    """Blank lines in one note (counted, so every line read is accounted for; not a finding each)."""
+    if blank:
+        listed = ", ".join(str(n) for n in blank[:BLANK_LINES_LISTED]) + (", ..." if len(blank) > BLANK_LINES_LISTED else "")
+        out.note(None, "blank lines", f"{len(blank)} blank line{'s' if len(blank) != 1 else ''}: {listed}")
 
 
 def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
