@@ -34,7 +34,8 @@ EXIT_BROKEN_PIPE = 141
 EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_FINDINGS: "analyze: a finding at the --fail-on severity (the reason is on stderr); "
-                   "proxy: mitmdump stopped with an error (its status is printed)",
+                   "proxy: mitmdump stopped with an error (its status is printed); "
+                   "replay: the verdict has differences",
     EXIT_BAD_INPUT: "bad input or usage: a wrong option, a missing, unreadable or unwritable path, a file "
                     "that is not a capture or holds no OCPP frame, a full disk (one line on stderr)",
     EXIT_INTERNAL: "internal error, a bug: one line naming it (OCPP_WORKBENCH_TRACEBACK=1 shows the traceback)",

@@ -72,9 +72,10 @@ def test_bad_scenario_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_unreachable_target_is_exit_2_in_bounded_time() -> None:
-    code, out, _err = _run_cli(str(SAMPLE), "--charge-point", "LAB-CP1", "--target", "ws://127.0.0.1:9/ocpp",
-                               "--connect-timeout", "2", "--quiet")
+    code, out, err = _run_cli(str(SAMPLE), "--charge-point", "LAB-CP1", "--target", "ws://127.0.0.1:9/ocpp",
+                              "--connect-timeout", "2")
     assert code == 2 and out.splitlines()[0].startswith("error")
+    assert err.count("\n") == 1 and err.startswith("ocpp-workbench replay: LAB-CP1: cannot connect")
 
 
 @pytest.mark.slow
@@ -87,7 +88,7 @@ def test_cli_replays_over_wss_with_a_password_from_the_environment(tmp_path: Pat
             process = await _cli(str(SAMPLE), "--as", "charger", "--target", csms.url, "--charge-point", "LAB-CP1",
                                  "--charge-point-map", "LAB-CP1=NEW-ID", "--id-tag-map", "LABTAG01=TAG-X",
                                  "--password-env", "REPLAY_PW", "--ca", str(lab_pki.ca_cert),
-                                 "--drop-peer-requests", "--out", str(out), "--format", "junit",
+                                 "--drop-peer-requests", "--out", str(out), "--format", "junit", "--progress",
                                  "--report", str(report), env={"REPLAY_PW": "env-secret"})
             result = await _finish(process)
             return result, {t.id_tag for t in csms.transactions.values()}

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import WorkbenchError
+from . import _paths
 from ..proxy import parse_listen
 from ..replay.engine import ReplayOptions, ReplayProgress
 from ..replay.plan import Plan
@@ -89,17 +90,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer-timeout", type=float, default=None, metavar="S",
                         help="wait for each expected peer request (default 10 s)")
     parser.add_argument("--connect-timeout", type=float, default=None, metavar="S", help="wait for each connection (default 10 s)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress line even when stderr is not a terminal")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --target or --listen (a replay creates real transactions)")
 
 
-def _progress(quiet: bool):
+def _progress_wanted(args: argparse.Namespace) -> bool:
+    """The progress line goes to stderr when it is a terminal (or with --progress), never with --quiet."""
+    return not args.quiet and (args.progress or sys.stderr.isatty())
+
+
+def _progress(shown: bool):
     last = [0.0]
 
     def show(progress: ReplayProgress) -> None:
         now = time.monotonic()
-        if quiet or (now - last[0] < PROGRESS_EVERY_S and progress.steps_done < progress.steps_total):
+        if not shown or (now - last[0] < PROGRESS_EVERY_S and progress.steps_done < progress.steps_total):
             return
         last[0] = now
         print("\r" + progress.line(), end="", file=sys.stderr, flush=True)
@@ -107,8 +115,29 @@ def _progress(quiet: bool):
     return show
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """Every path option checked before any work: one clear line (exit 2) for a wrong one."""
+    _paths.input_paths([args.source], "CAPTURE")
+    if args.out is not None:
+        _paths.output_file(args.out, "--out", regular_only=True)
+        _paths.distinct(args.source, args.out)
+    if args.report is not None:
+        _paths.output_file(args.report, "--report")
+    if args.password_file is not None:
+        _paths.input_file(args.password_file, "--password-file")
+    if args.ca is not None:
+        _paths.pem_file(args.ca, "--ca")
+    if args.cert is not None:
+        _paths.pem_file(args.cert, "--cert")
+    if args.key is not None:
+        _paths.pem_file(args.key, "--key", needs="PRIVATE KEY")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_paths(args)
     scenario: Scenario | None = load_scenario(args.source) if is_scenario(args.source) else None
+    if scenario is not None:
+        _paths.input_paths([scenario.capture], f"{args.source}: capture")
     role = args.role or (scenario.role if scenario else "charger")
     if scenario is not None:
         if role != scenario.role:
@@ -141,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         connect_timeout_s=args.connect_timeout or timeouts.get("connect_s", 10.0),
         ignore=(*DEFAULT_IGNORE, *(scenario.ignore if scenario else ()), *args.ignore),
         shift_times=not args.keep_times,
-        progress=_progress(args.quiet),
+        progress=_progress(_progress_wanted(args)),
     )
     connector = make_connector(
         plan, target=args.target, listen=parse_listen(args.listen) if args.listen else None, ca=args.ca,
@@ -157,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(replay_async(
             plan, connector, out=out, options=options, target_label=args.target,
             on_listening=lambda url: print(f"replay: listening at {url}", file=sys.stderr, flush=True)))
-        if not args.quiet:
-            print(file=sys.stderr)
+        if _progress_wanted(args):
+            print(file=sys.stderr)  # end the progress line
         if scenario is not None and scenario.expectations:
             from ..analysis import load
 
@@ -169,4 +198,10 @@ def run(args: argparse.Namespace) -> int:
         print(result.verdict.summary())
     else:
         print(text)
+    if result.verdict.connection_errors:
+        # exit 2, said in one line on stderr like every other usage or connection problem
+        first = next(row for row in result.verdict.rows if row.status == "error")
+        more = result.verdict.connection_errors - 1
+        print(f"ocpp-workbench replay: {first.detail}" + (f" (and {more} more connection error(s))" if more else ""),
+              file=sys.stderr)
     return result.verdict.exit_code

@@ -66,7 +66,10 @@ def password_source(password_env: str | None = None, password_file: str | os.Pat
 
 
 def _client_ssl(ca: str | os.PathLike[str] | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    try:
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise WorkbenchError(f"cannot load --ca {ca}: {exc.strerror or exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -77,7 +80,7 @@ def _server_ssl(cert: str | os.PathLike[str], key: str | os.PathLike[str] | None
     try:
         context.load_cert_chain(str(cert), str(key) if key else None)
     except (OSError, ssl.SSLError) as exc:
-        raise WorkbenchError(f"cannot load --cert/--key: {exc}") from None
+        raise WorkbenchError(f"cannot load --cert {cert} / --key {key}: {exc.strerror or exc}") from None
     return context
 
 
