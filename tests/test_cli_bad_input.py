@@ -66,6 +66,10 @@ MATRIX: dict[str, list[Slot]] = {
         Slot("--key-file", ("redact", "{good}", "-o", "{tmp}/out.ocpp.jsonl", "--key-file", "{}"), KEY_FILE_CASES,
              "{tmp}/out.ocpp.jsonl"),
     ],
+    "report": [
+        Slot("CAPTURE", ("report", "{}", "-o", "{tmp}/r.html"), INPUT_CASES, "{tmp}/r.html"),
+        Slot("-o", ("report", "{good}", "-o", "{}"), OUTPUT_FILE_CASES),
+    ],
     "synth": [
         Slot("-o", ("synth", "--chargers", "1", "--days", "0.01", "-o", "{}"), OUTPUT_FILE_CASES),
     ],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
 from .found import split_lines
+from .open_ocpp_trace import is_trace_record
 from .structured import DIRECTION_KEYS, said_from
 
 SNIFF_LINES = 20
@@ -64,8 +65,8 @@ def _sniff_lines(text: str) -> str:
         if isinstance(value, list):
             kinds.append("ndjson")
         elif isinstance(value, dict):
-            if value.get("format") == "open-ocpp-trace":
-                return "open-ocpp-trace"
+            if value.get("format") == "open-ocpp-trace" or is_trace_record(value):
+                return "open-ocpp-trace"  # our legacy meta line, or a published v1.1 record
             message = next((value[k] for k in ("message", "msg", "frame", "data", "payload", "ocpp")
                             if k in value), None)
             directed = any(said_from(value.get(k)) for k in DIRECTION_KEYS)
