@@ -8,6 +8,8 @@ The public API fits on one screen (pinned by tests/test_exported_members.py)::
     cap.findings                            # every registered check, run once
     wb.status_timeline(cap)                 # plotly figures: also session_view, energy_reconciliation,
                                             # sequence_chart, latency_by_action, meter_interval_histogram
+    plan = wb.Plan.from_capture(cap, charge_point="CP-1", role="charger")   # replay (docs/replay.md)
+    wb.replay.replay(plan, target="ws://127.0.0.1:9000/ocpp").verdict; wb.replay_diff(recorded, replayed)
 
 Names are imported on first use (PEP 562): the capture addon runs inside mitmdump and imports
 ``workbench.capture``; it must not pay for pandas and jsonschema at proxy start-up.
@@ -40,6 +42,8 @@ _LAZY = {
     "Finding": "workbench.checks.registry",
     "CaptureFormatError": "workbench.errors",
     "CaptureWriteError": "workbench.errors",
+    "Plan": "workbench.replay.plan",
+    "replay_diff": "workbench.replay.diff",
     "UnsafeTargetError": "workbench.errors",
     "WorkbenchError": "workbench.errors",
     "energy_reconciliation": "workbench.plots",
@@ -59,9 +63,13 @@ if TYPE_CHECKING:
     from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError
     from .plots import (energy_reconciliation, latency_by_action, meter_interval_histogram, sequence_chart,
                         session_view, status_timeline)
+    from .replay.diff import replay_diff
+    from .replay.plan import Plan
 
 
 def __getattr__(name: str) -> Any:
+    if name == "replay":  # the subpackage (wb.replay.replay(plan, ...)), imported on first use too
+        return importlib.import_module("workbench.replay")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
