@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
+from ...jsonfast import std_loads
 from .found import split_lines
 from .open_ocpp_trace import is_trace_record
 from .structured import DIRECTION_KEYS, said_from
@@ -32,7 +32,7 @@ def detect_format(path: Path, text: str | None, head: bytes) -> str:
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         try:
-            document = json.loads(stripped)
+            document = std_loads(stripped)
         except ValueError:
             document = None
         if isinstance(document, dict):
@@ -43,7 +43,7 @@ def detect_format(path: Path, text: str | None, head: bytes) -> str:
         return _sniff_lines(stripped)
     if stripped.startswith("["):
         try:
-            document = json.loads(stripped)
+            document = std_loads(stripped)
         except ValueError:
             return _sniff_lines(stripped)
         return "json-array" if isinstance(document, list) else "log"
@@ -58,7 +58,7 @@ def _sniff_lines(text: str) -> str:
         if not line:
             continue
         try:
-            value = json.loads(line)
+            value = std_loads(line)
         except ValueError:
             kinds.append("other")
             continue

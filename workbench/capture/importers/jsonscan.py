@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ...jsonfast import std_loads
 from ...ocppj import MessageKind, ParsedFrame, parse_frame, parse_message
 
 # An OCPP-J message: a JSON array whose first element is 2, 3 or 4 and whose second is a string.
@@ -84,7 +85,7 @@ def check_frame(text: str, *, complete: bool = True, decoded: object = None,
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
+        std_loads(text)
     except (ValueError, RecursionError):
         return False
     return True
