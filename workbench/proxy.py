@@ -99,6 +99,8 @@ class ProxyConfig:
     rotate_bytes: int = 0
     status_interval_s: float = 0.0
     allow_remote: bool = False
+    allow_plain_ws: bool = False
+    """Let chargers upgrade over plain ``ws://`` on a ``wss://`` listener (default: refused, HTTP 400)."""
     overwrite: bool = False
     """Replace an existing non-empty capture file (default: refuse, so no capture is lost)."""
     with_addon: bool = True
@@ -180,6 +182,8 @@ def build_mitmdump_args(config: ProxyConfig, *, combined_cert: Path | None, conf
         if not config.allow_remote:
             # Regular mode lets chargers name any destination; keep them on loopback too.
             options["ocpp_loopback_only"] = "true"
+        if config.allow_plain_ws:
+            options["ocpp_allow_plain_ws"] = "true"
         if config.rotate_bytes:
             options["ocpp_rotate_bytes"] = str(config.rotate_bytes)
         if config.status_interval_s:

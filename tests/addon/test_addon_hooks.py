@@ -59,7 +59,7 @@ def run_in_context(tmp_path: Path, body, **options) -> Path:  # type: ignore[no-
         with taddons.context(addon) as tctx:
             tctx.configure(addon, ocpp_capture=str(capture), **options)
             body(addon, tctx)
-            addon.done()
+            await addon.done()
 
     asyncio.run(main())
     return capture
@@ -219,9 +219,10 @@ def test_basic_auth_facts_never_return_the_password(header: str | None, expected
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("/ocpp/CP001", "CP001"), ("/ocpp/CP%2F1?x=1", "CP/1"), ("/ocpp/", None), ("/Zu%CC%88rich", "Zu\u0308rich")],
+    [("/ocpp/CP001", "CP001"), ("/ocpp/CP%2F1?x=1", "CP/1"), ("/ws/ocpp/CP1/", "CP1"), ("/", None),
+     ("/Zu%CC%88rich", "Zu\u0308rich")],
 )
-def test_charge_point_id_is_the_decoded_last_segment(path: str, expected: str | None) -> None:
+def test_charge_point_id_is_the_decoded_last_non_empty_segment(path: str, expected: str | None) -> None:
     assert charge_point_id_from_path(path) == expected
 
 
@@ -250,3 +251,116 @@ def test_the_fast_timestamp_equals_format_ts(when: float) -> None:
 @pytest.mark.parametrize("when", [1_700_000_000.9999996, 1_700_000_000.9999994, 1_700_000_000.0000005, 1_700_000_000.0])
 def test_the_fast_timestamp_rounds_like_datetime(when: float) -> None:
     assert UtcStamper()(when) == format_ts(when)
+
+
+@pytest.mark.parametrize("code, grease", [(0x0A0A, True), (0xFAFA, True), (0x1A1A, True), (0x0A1A, False),
+                                          (0x0303, False), (0xC02F, False)])
+def test_grease_values_are_recognised(code: int, grease: bool) -> None:
+    from workbench.addon import _is_grease
+
+    assert _is_grease(code) is grease
+
+
+@pytest.mark.parametrize("error, failure", [
+    ("Client and mitmproxy cannot agree on a TLS version to use.", "protocol_version"),
+    ("The client may not trust the proxy's certificate for x (OpenSSL Error([('SSL routines', '', 'no shared cipher')]))",
+     "no_shared_cipher"),
+    ("The client does not trust the proxy's certificate for localhost (tlsv1 alert unknown ca)", "certificate_rejected"),
+    ("The client disconnected during the handshake. If this happens consistently ...", "closed_during_handshake"),
+    ("Cannot parse ClientHello: 16030100", "not_a_client_hello"),
+    ("something new", "other"),
+])
+def test_tls_errors_are_classified(error: str, failure: str) -> None:
+    assert rec.classify_tls_error(error) == failure
+    assert failure in rec.TLS_FAILURES
+
+
+def client_hello_bytes(sni: str) -> bytes:
+    """A TLS 1.3-capable ClientHello body with GREASE values, as a browser-like client sends it."""
+    ciphers = b"".join(code.to_bytes(2, "big") for code in (0x0A0A, 0xC02F, 0x00FF))
+    versions = b"".join(code.to_bytes(2, "big") for code in (0x2A2A, 0x0304, 0x0303))
+    name = sni.encode()
+    server_name = (len(name) + 3).to_bytes(2, "big") + b"\x00" + len(name).to_bytes(2, "big") + name
+    extensions = (
+        b"\x00\x00" + len(server_name).to_bytes(2, "big") + server_name
+        + b"\x00\x2b" + (len(versions) + 1).to_bytes(2, "big") + bytes([len(versions)]) + versions
+    )
+    return (b"\x03\x03" + bytes(32) + b"\x00" + len(ciphers).to_bytes(2, "big") + ciphers + b"\x01\x00"
+            + len(extensions).to_bytes(2, "big") + extensions)
+
+
+def test_failed_client_handshakes_are_recorded_with_what_the_client_offered(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from mitmproxy import tls
+
+    offered, silent = tflow.tclient_conn(), tflow.tclient_conn()
+    offered.error = "The client does not trust the proxy's certificate for csms.example (tlsv1 alert unknown ca)"
+    silent.error = "The client disconnected during the handshake."
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.tls_clienthello(tls.ClientHelloData(SimpleNamespace(client=offered),  # type: ignore[arg-type]
+                                                  tls.ClientHello(client_hello_bytes("csms.example"))))
+        addon.tls_failed_client(tls.TlsData(offered, None))  # type: ignore[arg-type]
+        addon.tls_failed_client(tls.TlsData(silent, None))  # type: ignore[arg-type]
+        assert addon._client_hellos == {}  # nothing kept per connection once it is recorded
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    first, second = records
+    assert first["type"] == second["type"] == "tls_handshake_failed"
+    assert first["connection_id"] == offered.id and first["client_address"] == "127.0.0.1:22"
+    assert first["sni"] == "csms.example" and first["client_hello_read"] is True
+    assert first["offered_versions"] == ["TLSv1.3", "TLSv1.2"]  # GREASE left out
+    assert first["offered_ciphers"] == ["ECDHE-RSA-AES128-GCM-SHA256", "TLS_EMPTY_RENEGOTIATION_INFO_SCSV"]
+    assert first["failure"] == "certificate_rejected" and "unknown ca" in first["error"]
+    assert second["client_hello_read"] is False and second["offered_versions"] == [] and second["sni"] is None
+    assert second["failure"] == "closed_during_handshake"
+
+
+def test_plain_upgrades_are_answered_400_only_on_a_tls_listener(tmp_path: Path) -> None:
+    from mitmproxy.proxy.mode_specs import ProxyMode
+
+    def plain_flow(mode: str):  # type: ignore[no-untyped-def]
+        flow = ocpp_flow()
+        flow.response = None
+        flow.websocket = None
+        flow.client_conn.tls = False
+        flow.client_conn.timestamp_tls_setup = None  # no TLS handshake on the charger leg
+        flow.client_conn.proxy_mode = ProxyMode.parse(mode)
+        return flow
+
+    on_wss, on_ws, allowed = (plain_flow("reverse:https://127.0.0.1:9000"), plain_flow("reverse:http://127.0.0.1:9000"),
+                              plain_flow("reverse:https://127.0.0.1:9000"))
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.requestheaders(on_wss)
+        addon.response(on_wss)
+        addon.requestheaders(on_ws)
+        tctx.options.ocpp_allow_plain_ws = True
+        addon.requestheaders(allowed)
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    assert on_wss.response.status_code == 400 and b"wss://" in on_wss.response.content
+    assert on_ws.response is None and allowed.response is None
+    assert [(r["type"], r["status_code"], r["charger_tls"]) for r in records] == [("upgrade_rejected", 400, None)]
+
+
+@pytest.mark.parametrize(
+    ("path", "user", "expected_id", "expected_source"),
+    [(b"/ws/ocpp/CP-7/", None, "CP-7", "url_path"),  # Django-style URL: a trailing slash
+     (b"/", "CP-9", "CP-9", "auth_user"),
+     (b"/", None, None, "connection")],
+)
+def test_connection_records_say_how_the_charge_point_id_was_found(
+        tmp_path: Path, path: bytes, user: str | None, expected_id: str | None, expected_source: str) -> None:
+    token = base64.b64encode(f"{user}:secret".encode()).decode() if user else None
+    flow = ocpp_flow(path, authorization=f"Basic {token}" if token else None)
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.websocket_start(flow)
+        addon.websocket_end(flow)
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    opened = records[0]
+    assert opened["charge_point_id"] == expected_id
+    assert opened["charge_point_id_source"] == expected_source

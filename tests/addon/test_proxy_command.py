@@ -6,6 +6,7 @@ import asyncio
 import signal
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,9 @@ def test_mitmdump_arguments(tmp_path: Path) -> None:
         "connection_strategy=lazy", f"ocpp_capture={tmp_path / 'c.ocpp.jsonl'}", "flow_detail=0",
     } <= settings
     assert not any(s.startswith("ssl_insecure") for s in settings)
+    assert not any(s.startswith("ocpp_allow_plain_ws") for s in settings)  # refused unless asked for
+    allowing = build_mitmdump_args(replace(config, allow_plain_ws=True), combined_cert=None, confdir=tmp_path / "conf")
+    assert "ocpp_allow_plain_ws=true" in allowing
     plain = build_mitmdump_args(
         ProxyConfig(capture_path=tmp_path / "c", mode="regular", with_addon=False), combined_cert=None,
         confdir=tmp_path / "conf",
@@ -134,7 +138,7 @@ def test_cli_runs_shows_counts_and_stops_cleanly_on_sigterm(tmp_path: Path, pki:
                 async with raw_charger(url, user="CP-CLI", password=PASSWORD, ssl_context=pki.client_ssl_context()) as ws:
                     await ws.send('[2,"h1","Heartbeat",{}]')
                     await recv(ws)
-                    await read_until("1 live, 1 opened, 0 rejected, 2 frames")
+                    await read_until("1 live, 1 opened, 0 rejected, 0 TLS failed, 2 frames")
                     cli.send_signal(signal.SIGTERM)
                     rest, _ = await asyncio.wait_for(cli.communicate(), 30)
                     lines.append(rest.decode())
@@ -194,3 +198,16 @@ def test_log_echo_reads_only_what_is_new_and_whole_lines(tmp_path: Path) -> None
     assert proxy.log_since(offset) == ("partial line\nnext\n", log.stat().st_size)
     assert proxy.log_since(log.stat().st_size) == ("", log.stat().st_size)
     proxy.stop()  # never started: only removes its private directory
+
+
+def test_allow_plain_ws_option_reaches_the_config(tmp_path: Path, pki: LabPKI) -> None:
+    import argparse
+
+    from workbench.commands import proxy as proxy_command
+
+    parser = argparse.ArgumentParser()
+    proxy_command.add_arguments(parser)
+    base = ["--upstream", "wss://127.0.0.1:9000/ocpp", "--out", str(tmp_path / "c.ocpp.jsonl"),
+            "--cert", str(pki.server_cert), "--key", str(pki.server_key)]
+    assert proxy_command.config_from_args(parser.parse_args(base)).allow_plain_ws is False
+    assert proxy_command.config_from_args(parser.parse_args([*base, "--allow-plain-ws"])).allow_plain_ws is True

@@ -58,3 +58,24 @@ def test_connection_known_only_from_frames_gets_a_row() -> None:
 
 def test_no_password_column_exists() -> None:
     assert not [c for c in COLUMNS if "password" in c and c != "auth_password_present"]
+
+
+def test_failed_tls_handshake_is_a_row_of_its_own() -> None:
+    failed = rec.tls_handshake_failed(
+        ts=ts_at(2), connection_id="t", client_address="127.0.0.1:50000", sni="csms.example",
+        offered_versions=["TLSv1.1"], offered_ciphers=["ECDHE-RSA-AES128-SHA"], client_hello_read=True,
+        failure="protocol_version", error="Client and mitmproxy cannot agree on a TLS version to use.",
+    )
+    opened = charger_records("CP1", [(5, "up", call("1", "Heartbeat", {}))], connection_id="a")
+    table = _table([failed, *opened])
+    for name, (dtype, _unit, _meaning) in COLUMNS.items():
+        assert str(table[name].dtype) == dtype, name
+    row = table.set_index("connection_id").loc["t"]
+    assert row["state"] == "tls_failed" and row["tls_failure"] == "protocol_version"
+    assert row["tls_error"].startswith("Client and mitmproxy cannot agree")
+    assert row["client_address"] == "127.0.0.1:50000" and row["charger_sni"] == "csms.example"
+    # No HTTP request was read, so no id: the connection is a charge point of its own (never merged).
+    assert row["charge_point_id"] == "unknown:t"
+    assert pd.isna(row["http_status"]) and np.isnan(row["duration_s"])
+    other = table.set_index("connection_id").loc["a"]
+    assert other["state"] == "open_at_end" and pd.isna(other["tls_failure"]) and pd.isna(other["tls_error"])

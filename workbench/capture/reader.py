@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 
 from .. import jsonfast
-from ..errors import CaptureFormatError
+from ..errors import CaptureFormatError, NewerFormatError
 from .compat import migrate
 from .records import FORMAT_VERSION, RecordType
 
@@ -65,7 +65,7 @@ def _check_header(path: Path, line: bytes) -> Record:
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise CaptureFormatError(f"{path}: header has no integer format_version (got {version!r})")
     if version > FORMAT_VERSION:
-        raise CaptureFormatError(
+        raise NewerFormatError(
             f"{path}: capture format_version {version} is newer than this ocpp-workbench reads "
             f"(up to {FORMAT_VERSION}); upgrade ocpp-workbench to read it"
         )

@@ -23,6 +23,7 @@ class RecordType(StrEnum):
     UPGRADE_REJECTED = "upgrade_rejected"
     FRAME = "frame"
     CONNECTION_CLOSE = "connection_close"
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
 
 
 class Direction(StrEnum):
@@ -114,13 +115,19 @@ def _upgrade_facts(
     auth_scheme: str | None,
     auth_user: str | None,
     auth_password_present: bool,
+    charge_point_id_source: str | None = None,
 ) -> dict[str, Any]:
-    """The fields an accepted and a rejected upgrade share, in file order."""
-    return {
+    """The fields an accepted and a rejected upgrade share, in file order. ``charge_point_id_source`` (how
+    the id was found, see :mod:`workbench.capture.identity`) is written only when given."""
+    record: dict[str, Any] = {
         "type": kind.value,
         "ts": ts,
         "connection_id": connection_id,
         "charge_point_id": charge_point_id,
+    }
+    if charge_point_id_source is not None:
+        record["charge_point_id_source"] = charge_point_id_source
+    return record | {
         "url_path": url_path,
         "client_address": client_address,
         "subprotocols_offered": subprotocols_offered or [],
@@ -145,13 +152,14 @@ def connection_open(
     auth_scheme: str | None = None,
     auth_user: str | None = None,
     auth_password_present: bool = False,
+    charge_point_id_source: str | None = None,
 ) -> dict[str, Any]:
     """A WebSocket upgrade the CSMS accepted. Never carries the password, only whether one was sent."""
     record = _upgrade_facts(
         RecordType.CONNECTION_OPEN, ts=ts, connection_id=connection_id, charge_point_id=charge_point_id,
         url_path=url_path, client_address=client_address, subprotocols_offered=subprotocols_offered,
         charger_tls=charger_tls, auth_scheme=auth_scheme, auth_user=auth_user,
-        auth_password_present=auth_password_present,
+        auth_password_present=auth_password_present, charge_point_id_source=charge_point_id_source,
     )
     record["subprotocol"] = subprotocol
     record["csms_tls"] = csms_tls
@@ -172,13 +180,14 @@ def upgrade_rejected(
     auth_scheme: str | None = None,
     auth_user: str | None = None,
     auth_password_present: bool = False,
+    charge_point_id_source: str | None = None,
 ) -> dict[str, Any]:
     """An upgrade that did not become a WebSocket: the HTTP status the charger got (401, 404, 502 ...)."""
     record = _upgrade_facts(
         RecordType.UPGRADE_REJECTED, ts=ts, connection_id=connection_id, charge_point_id=charge_point_id,
         url_path=url_path, client_address=client_address, subprotocols_offered=subprotocols_offered,
         charger_tls=charger_tls, auth_scheme=auth_scheme, auth_user=auth_user,
-        auth_password_present=auth_password_present,
+        auth_password_present=auth_password_present, charge_point_id_source=charge_point_id_source,
     )
     record["status_code"] = status_code
     record["reason"] = reason
@@ -193,11 +202,13 @@ def frame(
     content: str | bytes,
     is_text: bool = True,
     proxy_action: ProxyAction | str | None = None,
+    replay_of: int | None = None,
 ) -> dict[str, Any]:
     """One WebSocket message exactly as on the wire.
 
     Text frames keep their text in ``text``. Binary frames (and text frames whose bytes are not
-    valid UTF-8) go to ``data_b64`` with ``binary: true`` so no byte is lost.
+    valid UTF-8) go to ``data_b64`` with ``binary: true`` so no byte is lost. ``replay_of``: in a
+    replay's capture, the ``seq`` of the recorded frame this one replays or answers.
     """
     record: dict[str, Any] = {
         "type": RecordType.FRAME.value,
@@ -221,6 +232,8 @@ def frame(
         record["text"] = content
     if proxy_action is not None:
         record["proxy_action"] = ProxyAction(proxy_action).value
+    if replay_of is not None:
+        record["replay_of"] = replay_of
     return record
 
 
@@ -253,3 +266,57 @@ def connection_close(
         "close_reason": close_reason,
         "closed_by": ClosedBy(closed_by).value,
     }
+
+
+def tls_handshake_failed(
+    *,
+    ts: str,
+    connection_id: str,
+    client_address: str | None,
+    error: str,
+    failure: str,
+    sni: str | None = None,
+    offered_versions: list[str] | None = None,
+    offered_ciphers: list[str] | None = None,
+    client_hello_read: bool = False,
+) -> dict[str, Any]:
+    """A charger's TLS handshake the proxy refused or that broke off: no upgrade followed.
+
+    ``failure`` is one of :data:`TLS_FAILURES`; ``error`` the proxy's own text (with OpenSSL's
+    reason or the alert the charger sent). ``offered_*`` come from the ClientHello, when one was read.
+    """
+    return {
+        "type": RecordType.TLS_HANDSHAKE_FAILED.value,
+        "ts": ts,
+        "connection_id": connection_id,
+        "client_address": client_address,
+        "sni": sni,
+        "client_hello_read": client_hello_read,
+        "offered_versions": offered_versions or [],
+        "offered_ciphers": offered_ciphers or [],
+        "failure": failure,
+        "error": error,
+    }
+
+
+TLS_FAILURES = ("protocol_version", "no_shared_cipher", "certificate_rejected", "closed_during_handshake",
+                "not_a_client_hello", "other")
+"""What a ``tls_handshake_failed`` record's ``failure`` can say (see docs/capture-format.md)."""
+
+
+def classify_tls_error(error: str) -> str:
+    """The :data:`TLS_FAILURES` word for a TLS handshake error text (mitmproxy's, with OpenSSL's reason)."""
+    text = error.lower()
+    if "unsupported protocol" in text or "agree on a tls version" in text or "protocol version" in text \
+            or "wrong version number" in text:
+        return "protocol_version"
+    if "no shared cipher" in text or "no_shared_cipher" in text:
+        return "no_shared_cipher"
+    if "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text \
+            or "does not trust" in text or "certificate expired" in text:
+        return "certificate_rejected"
+    if "cannot parse clienthello" in text:
+        return "not_a_client_hello"
+    if "disconnected during the handshake" in text or "connection closed" in text:
+        return "closed_during_handshake"
+    return "other"

@@ -126,9 +126,18 @@ class CaptureWriter:
             raise CaptureWriteError(f"cannot open capture file {path}: {exc}") from exc
         self.paths.append(path)
         self._bytes_in_file = 0
-        self._write_bytes(encode_record(self.header))
-        for record in self._live_opens.values():
-            self._write_bytes(encode_record(record))
+        try:
+            self._write_bytes(encode_record(self.header))
+            for record in self._live_opens.values():
+                self._write_bytes(encode_record(record))
+        except CaptureWriteError:
+            # No caller holds the writer yet (a full disk at the header): close the file here.
+            file, self._file, self._fd = self._file, None, None
+            try:
+                file.close()
+            except OSError:
+                pass  # the write error raised below already says what went wrong
+            raise
 
     def _write_bytes(self, line: bytes) -> None:
         """Hand one whole line to the OS (a gzip file: compress and sync-flush it)."""

@@ -2,13 +2,13 @@
 
 Prints the sessions (energy three ways, in kWh), findings counted by severity and check and the
 worst of them; writes every table as Parquet (and CSV with ``--csv``) to ``--out``; exits 1 when
-``--fail-on`` is met. Bad input gives a one-line message or a finding, never a traceback.
+``--fail-on`` is met, 3 when the analysis is incomplete (a table not built or not written, a check
+crashed: each is an error finding too). Bad input gives a one-line message or a finding, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -17,13 +17,17 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from .. import jsonout
 from ..analysis import Capture
+from ..checks.registry import SEVERITIES, CheckConfig, Finding, crashed, findings_frame
+from ..errors import NoFramesError, WorkbenchError
 from ..fleet import load
-from ..fleet.route import fleet_inputs
-from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
-from ..errors import WorkbenchError
+from ..fleet.route import fleet_inputs, is_url
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
+from ..terminal import terminal_safe
+from . import _paths
+from ._args import non_negative_int, positive_float
 
 NAME = "analyze"
 HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
@@ -31,6 +35,9 @@ HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
 LARGE_INPUT_BYTES = 50 * 2**20
 """Inputs larger than this show a progress bar even when stderr is not a terminal."""
 SESSION_ROWS_SHOWN = 50
+EXIT_INCOMPLETE = 4  # documented in cli.EXIT_CODES
+"""Exit code when a table could not be built or written, or a check crashed (0 done, 1 ``--fail-on`` met,
+2 unreadable input)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,13 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format on stdout")
     parser.add_argument("--fail-on", choices=("error", "warning"), default=None,
                         help="exit 1 when a finding of this severity (or worse) exists")
-    parser.add_argument("--worst", type=int, default=20, metavar="N", help="how many worst findings to show (20)")
+    parser.add_argument("--worst", type=non_negative_int, default=20, metavar="N", help="how many worst findings to show (20)")
     parser.add_argument("--charge-point-id", default=None,
                         help="charge point id for imported foreign logs that do not name one")
     parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps in imported logs (UTC)")
-    parser.add_argument("--unanswered-timeout", type=float, default=CheckConfig.unanswered_timeout_s, metavar="S",
+    parser.add_argument("--unanswered-timeout", type=positive_float, default=CheckConfig.unanswered_timeout_s, metavar="S",
                         help="seconds without a reply before a request counts as unanswered (30)")
-    parser.add_argument("--slow-reply", type=float, default=CheckConfig.slow_reply_s, metavar="S",
+    parser.add_argument("--slow-reply", type=positive_float, default=CheckConfig.slow_reply_s, metavar="S",
                         help="reply latency above which a reply is slow, in seconds (10)")
     parser.add_argument("--partitions", type=int, default=1, metavar="N",
                         help="analyse native captures by charge point in N processes (0: one per core for "
@@ -122,19 +129,10 @@ def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         dtype = out[column].dtype
         if dtype == object or isinstance(dtype, PayloadDtype):
-            out[column] = str_column([None if v is None else json.dumps(_plain(v), default=str, ensure_ascii=False)
-                                      for v in out[column].tolist()])
+            out[column] = str_column([None if v is None else jsonout.dumps(v) for v in out[column].tolist()])
         elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
             out[column] = str_column(out[column].to_numpy(dtype=object, na_value=None).tolist())
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
@@ -160,26 +158,62 @@ def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) ->
     return tables, broken
 
 
-def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
+    """Write every table (findings last); (paths written, a ``table_write`` finding per table that could not
+    be converted). Those findings are added to the findings table before it is written."""
     try:
         return _write_tables_to(tables, out, csv)
     except OSError as exc:
         raise WorkbenchError(f"cannot write tables to {out}: {exc}") from exc
 
 
-def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[str] = []
+    unwritten: list[Finding] = []
     for name, table in tables.items():
-        ready = parquet_ready(table)
-        path = out / f"{name}.parquet"
-        ready.to_parquet(path, index=False)
-        written.append(str(path))
-        if csv:
-            csv_path = out / f"{name}.csv"
-            ready.to_csv(csv_path, index=False)
-            written.append(str(csv_path))
-    return written
+        if name == "findings":
+            continue
+        try:
+            written += _write_table(name, table, out, csv)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a table Parquet cannot hold must not stop the others)
+            unwritten.append(Finding("table_write", "error", None, None, None, None,
+                                     f"table {name} could not be written: {type(exc).__name__}: {exc}"))
+    if unwritten:
+        tables["findings"] = pd.concat([findings_frame(unwritten), tables["findings"]], ignore_index=True)
+    if "findings" in tables:
+        written += _write_table("findings", tables["findings"], out, csv)
+    return written, unwritten
+
+
+def _write_table(name: str, table: pd.DataFrame, out: Path, csv: bool) -> list[str]:
+    ready = parquet_ready(table)
+    path = out / f"{name}.parquet"
+    ready.to_parquet(path, index=False)
+    if not csv:
+        return [str(path)]
+    csv_path = out / f"{name}.csv"
+    ready.to_csv(csv_path, index=False)
+    return [str(path), str(csv_path)]
+
+
+def incomplete(findings: pd.DataFrame) -> str | None:
+    """What is missing from the analysis (tables not built or not written, checks that crashed), in one line;
+    None when it is complete."""
+    if not len(findings):
+        return None
+    parts = []
+    for kind, verb in (("table_build", "not built"), ("table_write", "not written")):
+        count = int((findings["check"] == kind).sum())
+        if count:
+            parts.append(f"{count} table(s) {verb}")
+    crashes = findings[crashed(findings).to_numpy(dtype=bool)]
+    if len(crashes):
+        names = sorted(set(crashes["check"].astype(str)))
+        parts.append(f"{len(names)} check(s) crashed ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return "; ".join(parts) or None
 
 
 def _kwh(value: Any) -> float | None:
@@ -249,6 +283,7 @@ def build_report(cap: Capture, tables: dict[str, pd.DataFrame], *, worst: int,
         "findings_by_check": {str(k): int(v) for k, v in findings["check"].value_counts().sort_index().items()},
         "worst_findings": _finding_dicts(findings, worst),
         "tables_written": written,
+        "incomplete": incomplete(findings),  # None, or what is missing (then the exit code is 3)
     }
 
 
@@ -294,7 +329,19 @@ def render_text(report: dict[str, Any]) -> str:
     if report["tables_written"]:
         lines.append("")
         lines.append("Tables written: " + ", ".join(report["tables_written"]))
-    return "\n".join(lines) + "\n"
+    # Every line above is one line; text from the capture must not break it or drive the terminal.
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
+
+
+def fail_on_reason(findings: pd.DataFrame, fail_on: str | None) -> str | None:
+    """Why ``--fail-on`` is met (``2 errors (--fail-on error)``), or None when it is not."""
+    if not fail_on_met(findings, fail_on):
+        return None
+    assert fail_on is not None
+    counts = findings["severity"].value_counts()
+    met = [f"{counts[s]} {s}{'s' if counts[s] != 1 else ''}" for s in SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+           if counts.get(s, 0)]
+    return f"{', '.join(met)} (--fail-on {fail_on})"
 
 
 def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
@@ -306,6 +353,9 @@ def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    _paths.input_paths([item for item in args.files if not is_url(item)])
+    if args.out:
+        _paths.output_dir(args.out, "--out")
     files = fleet_inputs(args.files)  # local paths, folders or fsspec URLs; a missing one fails here
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
     if args.dask and args.out:
@@ -315,16 +365,40 @@ def run(args: argparse.Namespace) -> int:
                progress=bar.update if bar else None, partitions=args.partitions,
                engine="dask" if args.dask else None, client=args.dask, buckets=args.buckets)
     tables, _ = _build_tables(cap, config, bar)
-    written = _write_tables(tables, args.out, args.csv) if args.out else []
+    if "frames" in tables and not len(tables["frames"]):
+        raise NoFramesError([str(p) for p in files], _why_no_frames(cap, [p for p in files if isinstance(p, Path)]))
+    written = _write_tables(tables, args.out, args.csv)[0] if args.out else []
     if bar:
         bar.finish()
     report = build_report(cap, tables, worst=args.worst, written=written)
     if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        sys.stdout.write(jsonout.dumps(report, indent=2) + "\n")  # strict: missing values are null
     else:
-        # Frame content may hold lone surrogates (valid JSON escapes): print them as escapes.
-        sys.stdout.write(render_text(report).encode("utf-8", "backslashreplace").decode("utf-8"))
-    return 1 if fail_on_met(tables["findings"], args.fail_on) else 0
+        sys.stdout.write(render_text(report))
+    missing = report["incomplete"]
+    if missing is not None:
+        # Never a silent success: the report above is partial, and each gap is an error finding.
+        print(f"ocpp-workbench analyze: analysis incomplete: {missing} (see the error findings)", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    reason = fail_on_reason(tables["findings"], args.fail_on)
+    if reason is None:
+        return 0
+    print(f"ocpp-workbench analyze: {reason}", file=sys.stderr)
+    return 1
+
+
+def _why_no_frames(cap: Capture, files: list[Path]) -> str:
+    """What the input held instead of frames, in a few words."""
+    if all(path.stat().st_size == 0 for path in files):
+        return "empty file" if len(files) == 1 else "empty files"
+    parts = []
+    if len(cap.connections):
+        parts.append(f"{len(cap.connections)} connection record{'s' if len(cap.connections) != 1 else ''}")
+    lines = sum(1 for problem in cap.load_problems if problem.line_no is not None)
+    if lines:
+        parts.append(f"{lines} line{'s' if lines != 1 else ''} that {'are' if lines != 1 else 'is'} no frame; "
+                     "`ocpp-workbench import` reports each")
+    return ", ".join(parts)
 
 
 def _run_fleet_dataset(args: argparse.Namespace, files: list[Any], config: CheckConfig) -> int:
@@ -339,7 +413,7 @@ def _run_fleet_dataset(args: argparse.Namespace, files: list[Any], config: Check
     rows = manifest["rows"]
     by_severity = {s: int(by_check.loc[by_check["severity"] == s, "findings"].sum()) for s in SEVERITIES}
     if args.format == "json":
-        sys.stdout.write(json.dumps({"dataset": str(args.out), "rows": rows, "buckets": manifest["buckets"],
+        sys.stdout.write(jsonout.dumps({"dataset": str(args.out), "rows": rows, "buckets": manifest["buckets"],
                                      "load_problems": len(manifest["problems"]),
                                      "findings_by_severity": by_severity}, indent=2) + "\n")
     else:

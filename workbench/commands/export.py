@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..export import EXPORT_FORMATS, export_capture
+from . import _paths
 
 NAME = "export"
 HELP = "write a capture's frames as ndjson, open-ocpp-trace or har"
@@ -17,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _paths.input_file(args.input)
+    _paths.output_file(args.output, "-o/--output")
+    _paths.distinct(args.input, args.output)
     count = export_capture(args.input, args.output, args.to)
     print(f"wrote {count} frames to {args.output} ({args.to})")
     return 0

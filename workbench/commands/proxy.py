@@ -16,6 +16,8 @@ from types import FrameType
 
 from ..errors import WorkbenchError
 from ..proxy import TLS_VERSIONS, ProxyConfig, ProxyProcess, parse_listen
+from ..terminal import terminal_safe
+from . import _paths
 
 NAME = "proxy"
 HELP = "Record OCPP WebSocket traffic between chargers and a CSMS through mitmproxy."
@@ -52,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop by itself after SECONDS (default: run until Ctrl-C or SIGTERM)")
     parser.add_argument("--log", type=Path, default=None, metavar="FILE",
                         help="also keep mitmdump's log in FILE (it never holds passwords)")
+    parser.add_argument("--allow-plain-ws", action="store_true",
+                        help="let chargers connect with plain ws:// on the wss:// port (default: refused with "
+                             "HTTP 400, since the Basic Auth password would cross in clear; the capture header records it)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --listen or --upstream host (off by default on purpose)")
 
@@ -69,12 +74,30 @@ def config_from_args(args: argparse.Namespace) -> ProxyConfig:
         insecure_upstream=args.insecure_upstream, mode=args.mode, tls_version_max=args.tls_max,
         pass_through_on_error=args.pass_through_on_error, rotate_bytes=args.rotate_bytes,
         status_interval_s=args.status_interval, allow_remote=args.allow_remote, overwrite=args.overwrite,
+        allow_plain_ws=args.allow_plain_ws,
     )
     config.validate()
     return config
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse a wrong --out, --log, --cert, --key or --upstream-ca before mitmdump starts."""
+    _paths.output_file(args.out, "--out", regular_only=True)
+    if args.log is not None:
+        _paths.output_file(args.log, "--log", regular_only=True)
+        _paths.distinct(args.out, args.log)
+    if args.cert is not None:
+        cert = _paths.pem_file(args.cert, "--cert")
+        if args.key is None and "PRIVATE KEY-----" not in cert:
+            raise WorkbenchError(f"--cert {args.cert}: holds no private key; give it with --key")
+    if args.key is not None:
+        _paths.pem_file(args.key, "--key", needs="PRIVATE KEY")
+    if args.upstream_ca is not None:
+        _paths.pem_file(args.upstream_ca, "--upstream-ca")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_paths(args)
     config = config_from_args(args)
     proxy = ProxyProcess(config, log_path=args.log)
     stop_requested: list[int] = []
@@ -103,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     if returncode not in (0, None, -signal.SIGTERM):
         print(f"ocpp-workbench proxy: mitmdump exited with status {returncode}", file=sys.stderr)
-        return returncode if returncode > 0 else 1
+        return 1  # mitmdump's own status is in the line above; 2 and 3 mean other things here
     return 0
 
 
@@ -111,6 +134,7 @@ def _echo_new_log(proxy: ProxyProcess, offset: int) -> int:
     """Echo what mitmdump logged since byte ``offset``; the offset to pass next time."""
     text, offset = proxy.log_since(offset)
     if text:
-        sys.stdout.write(text)
+        # The log quotes what chargers sent (URL paths, names): each of its lines stays one line.
+        sys.stdout.write("\n".join(terminal_safe(line) for line in text.split("\n")))
         sys.stdout.flush()
     return offset

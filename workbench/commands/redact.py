@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..redact import default_key_file, redact_capture
+from . import _paths
 
 NAME = "redact"
 HELP = "replace idTags, charge point ids, serials, user names and URL credentials with keyed pseudonyms"
@@ -22,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _paths.input_file(args.input)
+    _paths.output_file(args.output, "-o/--output")
+    _paths.distinct(args.input, args.output)
+    if args.key_file is not None:
+        _paths.output_file(args.key_file, "--key-file", regular_only=True)  # read, or created
     changed = redact_capture(args.input, args.output, args.key_file, shift_s=args.shift_s)
     print(f"wrote {args.output}")
     if not changed:

@@ -7,6 +7,9 @@ import datetime as dt
 import sys
 import time
 
+from . import _paths
+from ._args import positive_float
+
 NAME = "synth"
 HELP = "write a synthetic fleet capture (no network) plus a ground-truth sidecar"
 
@@ -23,7 +26,7 @@ def _start(text: str) -> dt.datetime:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chargers", type=int, default=10, help="number of chargers (default 10)")
-    parser.add_argument("--days", type=float, default=1.0, help="capture length in days (default 1)")
+    parser.add_argument("--days", type=positive_float, default=1.0, help="capture length in days (default 1)")
     parser.add_argument(
         "--faults", default="",
         help="comma-separated faults to inject once each, or 'all'; see --list-faults",
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         print("ocpp-workbench synth: -o/--output is required", file=sys.stderr)
         return 2
+    _paths.output_file(args.output, "-o/--output", regular_only=True)
     options = {}
     if args.start is not None:
         options["start"] = args.start

@@ -32,6 +32,7 @@ import pandas as pd
 
 from .. import jsonfast
 from ..analysis import Capture
+from ..capture.identity import UNKNOWN_PREFIX, connection_charge_point_id
 from ..errors import WorkbenchError
 from .buckets import LOAD_PROBLEM_CHECKS, TABLES, analyse_bucket, bucket_of
 from .executors import Executor
@@ -89,7 +90,7 @@ def _records_table(shares: Sequence[dict[str, Any]], offsets: dict[int, int], fr
     charge_points = frames["charge_point_id"].tolist()  # the frames table is in this order (by seq)
     connection_lines = [json.dumps(r) for s in sorted(shares, key=lambda s: s["file"])
                         for r in s["records"]]
-    by_connection = {r.get("connection_id"): r.get("charge_point_id") for s in shares for r in s["records"]
+    by_connection = {r.get("connection_id"): connection_charge_point_id(r) for s in shares for r in s["records"]
                      if r.get("type") in ("connection_open", "upgrade_rejected")}
     connection_cps = [by_connection.get(json.loads(line).get("connection_id")) for line in connection_lines]
     return pd.DataFrame({
@@ -192,7 +193,10 @@ class Fleet:
     def charge_point(self, charge_point_id: str) -> Capture:
         """One charge point analysed again in this process from its stored records: a :class:`Capture`
         equal to a serial load of that charger's records (seq numbered 0, 1, ... over its frames)."""
-        folder = self.root / "records" / f"bucket={bucket_of(charge_point_id, self.buckets)}"
+        # A connection of no known identity ("unknown:<connection>") was never opened as a charge point's:
+        # its records are in bucket 0.
+        bucket = 0 if charge_point_id.startswith(UNKNOWN_PREFIX) else bucket_of(charge_point_id, self.buckets)
+        folder = self.root / "records" / f"bucket={bucket}"
         if not folder.exists():
             raise WorkbenchError(f"no records of charge point {charge_point_id!r} in {self.root}")
         rows = pd.read_parquet(folder, filters=[("charge_point_id", "==", charge_point_id)])
@@ -222,7 +226,7 @@ class Fleet:
         return totals.sort_values(["findings", "errors"], ascending=False, kind="stable").head(limit).reset_index()
 
     def energy_per_day(self) -> pd.DataFrame:
-        """Energy per charge point (None: frames of a connection never opened) and UTC day of session
+        """Energy per charge point and UTC day of session
         start (sessions without a start time are left out), three ways (kWh: meter stop - start,
         register, integrated power) with the sessions and the register/meter mismatch total (kWh)."""
         tx = self.table("transactions")[["charge_point_id", "start_ts", "energy_wh", "energy_register_wh",

@@ -30,6 +30,7 @@ from .. import jsonfast
 from ..analysis import CAPTURE_SUFFIXES, CONNECTION_RECORD_TYPES, LoadProblem, _import_foreign, _route, capture_files
 from ..analysis import _rotation_key as _path_rotation_key
 from ..capture.compat import migrate
+from ..capture.identity import connection_charge_point_id
 from ..capture.reader import _check_header, _open_binary
 from ..capture.records import FORMAT_VERSION
 from ..errors import CaptureFormatError, WorkbenchError
@@ -243,7 +244,7 @@ def _add(routed: RoutedFile, record: Record, line: bytes | None, count: int,
     if kind in CONNECTION_RECORD_TYPES:
         routed.connection_records.append(record)
         if kind != "connection_close":
-            routed.opens.append((record.get("connection_id"), record.get("charge_point_id")))
+            routed.opens.append((record.get("connection_id"), connection_charge_point_id(record)))
         return count
     # Extra headers and unknown record types: problems, as a serial load reports them (no line number).
     _route(record, None, [], routed.problems, routed.path, None, "capture_read")  # type: ignore[arg-type]

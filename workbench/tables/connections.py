@@ -1,7 +1,8 @@
-"""The connections table: one row per WebSocket connection or rejected upgrade (Zeek's conn.log is the model).
+"""The connections table: one row per WebSocket connection, rejected upgrade or failed TLS handshake
+(Zeek's conn.log is the model).
 
-Built from the ``connection_open`` / ``upgrade_rejected`` / ``connection_close`` records and the
-frame counts of the frames table. A connection seen only through its frames (its open record is
+Built from the ``connection_open`` / ``upgrade_rejected`` / ``tls_handshake_failed`` /
+``connection_close`` records and the frame counts of the frames table. A connection seen only through its frames (its open record is
 in an earlier file that was not loaded) still gets a row, with what is known.
 """
 
@@ -13,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..capture.identity import connection_charge_point_id
 from ._columns import int64_column, str_column, utc_times
+from ._fields import int_or_none, text_or_none
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
     # name: (dtype, unit, meaning)
@@ -21,12 +24,12 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "connection_id": ("str", "", "connection id (joins frames and calls)"),
     "charge_point_id": ("str", "", "charge point identity from the upgrade URL"),
     "close_ts": ("datetime64[us, UTC]", "UTC", "when the connection closed, or NaT"),
-    "duration_s": ("float64", "s", "close_ts - ts; up to the last frame when open at end; NaN when rejected"),
+    "duration_s": ("float64", "s", "close_ts - ts; up to the last frame when open at end; NaN when rejected or tls_failed"),
     "url_path": ("str", "", "the upgrade request's path"),
     "client_address": ("str", "", "charger address as host:port"),
     "charger_tls_version": ("str", "", "TLS version on the charger leg (e.g. TLSv1.2), missing for plain ws"),
     "charger_cipher": ("str", "", "OpenSSL cipher name on the charger leg"),
-    "charger_sni": ("str", "", "server name the charger sent (SNI)"),
+    "charger_sni": ("str", "", "server name the charger sent (SNI), also of a failed handshake"),
     "csms_tls_version": ("str", "", "TLS version on the proxy-to-CSMS leg"),
     "csms_cipher": ("str", "", "OpenSSL cipher name on the proxy-to-CSMS leg"),
     "subprotocol": ("str", "", "negotiated Sec-WebSocket-Protocol (ocpp1.6), missing if none"),
@@ -38,11 +41,16 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "closed_by": ("str", "", "charger | csms | proxy | unknown"),
     "frames_charger_to_csms": ("int64", "frames", "frames sent by the charger on this connection"),
     "frames_csms_to_charger": ("int64", "frames", "frames sent by the CSMS on this connection"),
-    "state": ("str", "", "open_at_end | closed | rejected"),
+    "state": ("str", "", "open_at_end | closed | rejected | tls_failed"),
     "http_status": ("Int64", "", "HTTP status of a rejected upgrade (401, 404, ...), else <NA>"),
+    "tls_failure": ("str", "", "why the charger's TLS handshake failed (protocol_version, no_shared_cipher, "
+                    "certificate_rejected, ...), missing unless tls_failed"),
+    "tls_error": ("str", "", "the proxy's TLS error text (with OpenSSL's reason or the charger's alert), missing unless tls_failed"),
 }
 
-STATES = ("open_at_end", "closed", "rejected")
+STATES = ("open_at_end", "closed", "rejected", "tls_failed")
+_NO_WEBSOCKET = {"upgrade_rejected": "rejected", "tls_handshake_failed": "tls_failed"}
+"""Record types of a connection that never became a WebSocket, and the state their row gets."""
 
 
 def _tls(record: Mapping[str, Any], leg: str) -> Mapping[str, Any]:
@@ -50,24 +58,16 @@ def _tls(record: Mapping[str, Any], leg: str) -> Mapping[str, Any]:
     return facts if isinstance(facts, dict) else {}
 
 
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else (None if value is None else str(value))
-
-
 def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: pd.DataFrame) -> pd.DataFrame:
     """The connections table from connection records (any order) and the frames table, ordered by ts."""
     opens: dict[str, Mapping[str, Any]] = {}
     closes: dict[str, Mapping[str, Any]] = {}
     for record in connection_records:
-        connection_id = _text_or_none(record.get("connection_id"))
+        connection_id = text_or_none(record.get("connection_id"))
         if connection_id is None:
             continue
         kind = record.get("type")
-        if kind in ("connection_open", "upgrade_rejected"):
+        if kind == "connection_open" or kind in _NO_WEBSOCKET:
             opens.setdefault(connection_id, record)  # rotated files repeat the open record of live connections
         elif kind == "connection_close":
             closes[connection_id] = record
@@ -99,31 +99,36 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
     for connection_id in ids:
         record = opens.get(connection_id, {})
         close = closes.get(connection_id, {})
-        rejected = record.get("type") == "upgrade_rejected"
+        never_opened = _NO_WEBSOCKET.get(record.get("type"))
+        rejected = never_opened == "rejected"
+        tls_failed = never_opened == "tls_failed"
         charger_tls, csms_tls = _tls(record, "charger_tls"), _tls(record, "csms_tls")
         rows["ts"].append(record.get("ts") or first_ts.get(connection_id))
         rows["connection_id"].append(connection_id)
-        rows["charge_point_id"].append(_text_or_none(record.get("charge_point_id", frame_cp.get(connection_id))))
+        rows["charge_point_id"].append(connection_charge_point_id(record) if record
+                                       else text_or_none(frame_cp.get(connection_id)))
         rows["close_ts"].append(close.get("ts"))
         rows["duration_s"].append(np.nan)  # filled below, vectorised
-        rows["url_path"].append(_text_or_none(record.get("url_path")))
-        rows["client_address"].append(_text_or_none(record.get("client_address")))
-        rows["charger_tls_version"].append(_text_or_none(charger_tls.get("version")))
-        rows["charger_cipher"].append(_text_or_none(charger_tls.get("cipher")))
-        rows["charger_sni"].append(_text_or_none(charger_tls.get("sni")))
-        rows["csms_tls_version"].append(_text_or_none(csms_tls.get("version")))
-        rows["csms_cipher"].append(_text_or_none(csms_tls.get("cipher")))
-        rows["subprotocol"].append(_text_or_none(record.get("subprotocol")))
-        rows["auth_scheme"].append(_text_or_none(record.get("auth_scheme")))
-        rows["auth_user"].append(_text_or_none(record.get("auth_user")))
+        rows["url_path"].append(text_or_none(record.get("url_path")))
+        rows["client_address"].append(text_or_none(record.get("client_address")))
+        rows["charger_tls_version"].append(text_or_none(charger_tls.get("version")))
+        rows["charger_cipher"].append(text_or_none(charger_tls.get("cipher")))
+        rows["charger_sni"].append(text_or_none(record.get("sni") if tls_failed else charger_tls.get("sni")))
+        rows["csms_tls_version"].append(text_or_none(csms_tls.get("version")))
+        rows["csms_cipher"].append(text_or_none(csms_tls.get("cipher")))
+        rows["subprotocol"].append(text_or_none(record.get("subprotocol")))
+        rows["auth_scheme"].append(text_or_none(record.get("auth_scheme")))
+        rows["auth_user"].append(text_or_none(record.get("auth_user")))
         rows["auth_password_present"].append(bool(record.get("auth_password_present")))
-        rows["close_code"].append(_int_or_none(close.get("close_code")))
-        rows["close_reason"].append(_text_or_none(close.get("close_reason")))
-        rows["closed_by"].append(_text_or_none(close.get("closed_by")))
+        rows["close_code"].append(int_or_none(close.get("close_code")))
+        rows["close_reason"].append(text_or_none(close.get("close_reason")))
+        rows["closed_by"].append(text_or_none(close.get("closed_by")))
         rows["frames_charger_to_csms"].append(counts.get((connection_id, "charger_to_csms"), 0))
         rows["frames_csms_to_charger"].append(counts.get((connection_id, "csms_to_charger"), 0))
-        rows["state"].append("rejected" if rejected else ("closed" if close else "open_at_end"))
-        rows["http_status"].append(_int_or_none(record.get("status_code")) if rejected else None)
+        rows["state"].append(never_opened or ("closed" if close else "open_at_end"))
+        rows["http_status"].append(int_or_none(record.get("status_code")) if rejected else None)
+        rows["tls_failure"].append(text_or_none(record.get("failure")) if tls_failed else None)
+        rows["tls_error"].append(text_or_none(record.get("error")) if tls_failed else None)
 
     ts = utc_times([_ts_text(v) for v in rows["ts"]])
     close_ts = utc_times([_ts_text(v) for v in rows["close_ts"]])
@@ -131,7 +136,7 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
     state = np.asarray(rows["state"], dtype=object)
     end = close_ts.where(state == "closed", last)
     duration = (end - ts).total_seconds().to_numpy(dtype=np.float64, copy=True) if len(ids) else np.empty(0)
-    duration[state == "rejected"] = np.nan
+    duration[(state == "rejected") | (state == "tls_failed")] = np.nan
 
     table = pd.DataFrame({
         "ts": ts,
@@ -150,6 +155,8 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         "frames_csms_to_charger": pd.array(rows["frames_csms_to_charger"], dtype="int64"),
         "state": str_column(rows["state"]),
         "http_status": int64_column(rows["http_status"]),
+        "tls_failure": str_column(rows["tls_failure"]),
+        "tls_error": str_column(rows["tls_error"]),
     })
     # connection_id breaks ties, so tables of separately analysed charge points merge into this order.
     return table.sort_values(["ts", "connection_id"], kind="stable", na_position="last").reset_index(drop=True)

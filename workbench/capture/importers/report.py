@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...tables._columns import str_column
+from ...terminal import terminal_safe
 from .found import FoundFrame, LineStatus
 
 COLUMNS = {
@@ -63,8 +64,8 @@ def summary_text(report: pd.DataFrame, *, source: str, fmt: str, lines_read: int
         out.append(f"  {status}: {reason} ({len(group)})")
         for _, row in group.head(examples).iterrows():  # a handful of rows for people, not a data path
             where = f"line {row['line_no']}" if pd.notna(row["line_no"]) else "file"
-            shown = row["text"].replace("\n", "\\n")
+            shown = terminal_safe(row["text"])  # one line, no control sequence from the file
             out.append(f"    {where}: {shown[:120]}{f' (+{len(shown) - 120} chars)' if len(shown) > 120 else ''}" if shown else f"    {where}")
         if len(group) > examples:
             out.append(f"    ... and {len(group) - examples} more")
-    return "\n".join(out)
+    return "\n".join(terminal_safe(line) for line in out)  # each one line, whatever the file's name holds
