@@ -39,7 +39,8 @@ def test_workers_below_the_serial_peak_still_write_the_dataset(tmp_path: Path) -
     source.unlink()
     serial = json.loads(subprocess.run([sys.executable, "-c", SERIAL_PEAK, str(folder)], capture_output=True,
                                        text=True, check=True, timeout=300).stdout)
-    limit_mb = int(serial["peak_mb"] * 0.8)
+    # Below the serial peak, with room above the ~0.7x a worker needs here (a worker is killed at 95 %).
+    limit_mb = int(serial["peak_mb"] * 0.9)
     # Pausing a worker near its limit would only wait for memory that a bucket does not give back.
     with dask.config.set({"distributed.worker.memory.pause": False}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
