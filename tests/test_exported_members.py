@@ -7,7 +7,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(workbench.__all__) == sorted([
         "CHECKS", "Capture", "CaptureFormatError", "CaptureReader", "CaptureWriteError", "CaptureWriter",
         "CheckConfig", "Direction", "Finding", "UnsafeTargetError", "WorkbenchError", "__version__",
-        "load", "read_capture",
+        "check", "load", "profiles", "read_capture",
     ])
     for name in workbench.__all__:
         assert getattr(workbench, name) is not None

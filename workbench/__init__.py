@@ -6,6 +6,7 @@ The public API fits on one screen (pinned by tests/test_exported_members.py)::
     cap = wb.load("site.ocpp.jsonl")        # or several files, a folder, or a foreign log
     cap.frames, cap.calls, cap.connections, cap.transactions, cap.meter_values, cap.status
     cap.findings                            # every registered check, run once
+    wb.check(cap, "ev-energy")              # pass/fail per requirement of a profile (wb.profiles())
 
 Names are imported on first use (PEP 562): the capture addon runs inside mitmdump and imports
 ``workbench.capture``; it must not pay for pandas and jsonschema at proxy start-up.
@@ -36,6 +37,8 @@ _LAZY = {
     "CHECKS": "workbench.checks.registry",
     "CheckConfig": "workbench.checks.registry",
     "Finding": "workbench.checks.registry",
+    "check": "workbench.conformance",
+    "profiles": "workbench.conformance",
     "CaptureFormatError": "workbench.errors",
     "CaptureWriteError": "workbench.errors",
     "UnsafeTargetError": "workbench.errors",
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from .analysis import Capture, load
     from .capture import CaptureReader, CaptureWriter, Direction, read_capture
     from .checks.registry import CHECKS, CheckConfig, Finding
+    from .conformance import check, profiles
     from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError
 
 
