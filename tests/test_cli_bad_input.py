@@ -50,6 +50,11 @@ MATRIX: dict[str, list[Slot]] = {
         Slot("FILE", ("analyze", "{}"), INPUT_CASES),
         Slot("--out", ("analyze", "{good}", "--out", "{}"), OUTPUT_DIR_CASES),
     ],
+    "check": [
+        Slot("CAPTURE", ("check", "{}", "-o", "{tmp}/report.txt"), INPUT_CASES, "{tmp}/report.txt"),
+        Slot("-o", ("check", "{good}", "--format", "html", "-o", "{}"), OUTPUT_FILE_CASES),
+    ],
+    "profiles": [],  # no path option
     "import": [
         Slot("IN", ("import", "{}", "-o", "{tmp}/out.ocpp.jsonl"), INPUT_CASES, "{tmp}/out.ocpp.jsonl"),
         Slot("-o", ("import", "{log}", "-o", "{}"), OUTPUT_FILE_CASES),
