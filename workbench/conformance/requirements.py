@@ -198,6 +198,13 @@ def tls_policy(cap: Any, req: Requirement, ctx: Context) -> Outcome:
         seq = _first_frame_seq(cap, row["connection_id"])
         item["frame_seqs"] = [] if seq is None else [seq]
         evidence.append(item)
+    header = cap.header or {}
+    if header.get("charger_tls_policy") == policy.name:
+        evidence.insert(0, {"note": f"captured through `ocpp-workbench proxy --tls-policy {policy.name}`: the "
+                                    "charger leg offered exactly the policy, so each handshake is a direct test"})
+    elif header.get("charger_tls_max"):
+        evidence.insert(0, {"note": f"the proxy offered chargers TLS up to {header['charger_tls_max']} "
+                                    "(not the policy's cipher list): capture with --tls-policy for a direct test"})
     if bad:
         return Outcome("fail", f"{bad} of {bad + ok} connection(s) outside {policy.title}", evidence, warnings)
     if not ok:
