@@ -124,3 +124,17 @@ def test_profiles_command(capfd: pytest.CaptureFixture[str]) -> None:
     assert [p["name"] for p in json.loads(capfd.readouterr().out)] == ["ev-energy", "ocpp16-core"]
     assert main(["profiles", "missing"]) == 2
     assert capfd.readouterr().err.startswith("ocpp-workbench profiles: no profile 'missing'")
+
+
+def test_charge_point_option_judges_one_of_several(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from workbench.testing import merge_records
+
+    good = charger_records(CP, sorted(session(), key=lambda e: e[0]))
+    plain = charger_records("CP2", sorted(session(), key=lambda e: e[0]), tls_version=None, cipher=None)
+    path = write_capture(tmp_path / "two.ocpp.jsonl", merge_records(good, plain))
+    assert main(["check", str(path)]) == 1  # CP2 came over plain ws
+    assert capfd.readouterr().err == "ocpp-workbench check: failed R1\n"
+    assert main(["check", str(path), "--charge-point", CP]) == 0
+    capfd.readouterr()
+    assert main(["check", str(path), "--charge-point", "CP9"]) == 2
+    assert capfd.readouterr().err == "ocpp-workbench check: charge point 'CP9' is not in the capture; it holds CP1, CP2\n"

@@ -191,6 +191,16 @@ def test_r6_passes_when_power_follows_a_zero_limit() -> None:
     assert row.evidence[0]["max_after"] == 0.0 and len(row.evidence[0]["frame_seqs"]) > 2
 
 
+def test_r6_judges_each_profile_until_the_next_one() -> None:
+    raise_at = SET_AT + 300  # the limit rises again: full power after it is obedience, not a failure
+    script = replace_meter_values(session(), {SET_AT: 0.0, raise_at: 7200.0})
+    script += down(SET_AT, "s1", "SetChargingProfile", _profile(0.0), {"status": "Accepted"})
+    script += down(raise_at, "s2", "SetChargingProfile", _profile(11000.0), {"status": "Accepted"})
+    row = verdict(build(script), "R6")
+    assert row.verdict == "pass", row.evidence
+    assert [(e["limit"], e["max_after"]) for e in row.evidence] == [(0.0, 0.0), (11000.0, 7200.0)]
+
+
 def test_r6_fails_accepted_but_charging_on_at_full_power() -> None:
     script = session() + down(SET_AT, "s1", "SetChargingProfile", _profile(0.0), {"status": "Accepted"})
     row = verdict(build(script), "R6")
@@ -280,7 +290,13 @@ def test_r8_passes_and_reports_which_spelling_was_accepted() -> None:
     assert row.verdict == "pass", row.summary
     assert row.evidence[0]["sampled_data_key_spellings"] == {"MeterValuesSampledData": "accepted",
                                                              "MeterValuesSampleData": "not accepted / not sent"}
-    assert row.warnings == ["sampled-data key accepted only as MeterValuesSampledData"]
+    assert row.warnings == ["CP1: sampled-data key accepted only as MeterValuesSampledData"]
+    assert row.evidence[0]["MeterValueSampleInterval=60"] == "accepted"
+
+
+def test_r8_not_observed_when_the_interval_was_never_requested() -> None:
+    row = verdict(build(session() + _configure()[:4]), "R8")
+    assert row.verdict == "not_observed" and "not requested" in row.summary
 
 
 def test_r8_fails_when_neither_spelling_is_accepted() -> None:

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                 "default ev-energy")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of standard output")
+    parser.add_argument("--charge-point", metavar="ID",
+                        help="judge this charge point only (default: all; a requirement fails if it fails for one)")
     parser.add_argument("--clock-tolerance", type=_args.positive_float, metavar="SECONDS",
                         help="ev-energy R2: largest clock skew accepted (default 10 s)")
     parser.add_argument("--trigger-timeout", type=_args.positive_float, metavar="SECONDS",
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         params["R2"] = {"tolerance_s": args.clock_tolerance}
     if args.trigger_timeout is not None:
         params["R7"] = {"timeout_s": args.trigger_timeout}
-    result = evaluate(cap, profile, params=params, capture_name=str(args.input))
+    result = evaluate(cap, profile, params=params, capture_name=str(args.input),
+                      charge_point_id=args.charge_point)
     text = render(result, args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

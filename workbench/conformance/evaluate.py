@@ -113,14 +113,44 @@ def strict_json(value: Any) -> Any:
     return str(value)
 
 
+TABLES = ("frames", "calls", "connections", "meter_values", "status", "transactions")
+
+
+def for_charge_point(cap: Any, charge_point_id: str) -> Any:
+    """A Capture of one charge point's rows of every table (refused TLS handshakes, which name no charge
+    point, are kept: they may be its own). WorkbenchError when the capture does not hold it."""
+    from ..analysis import Capture
+    from ..errors import WorkbenchError
+
+    known = sorted(set(cap.frames["charge_point_id"].dropna().astype(str)))
+    if charge_point_id not in known:
+        raise WorkbenchError(f"charge point {charge_point_id!r} is not in the capture; it holds "
+                             f"{', '.join(known[:10]) or 'none'}" + (" ..." if len(known) > 10 else ""))
+    tables = {}
+    for name in TABLES:
+        table = getattr(cap, name)
+        mine = (table["charge_point_id"].astype(object) == charge_point_id).to_numpy(dtype=bool, na_value=False)
+        if name == "connections":
+            mine = mine | table["charge_point_id"].isna().to_numpy()
+        tables[name] = table[mine].reset_index(drop=True)
+    view = Capture.from_tables(cap.headers, tables, cap.load_problems, cap.paths)
+    view._connection_records = getattr(cap, "_connection_records", [])
+    return view
+
+
 def evaluate(cap: Any, profile: str | Profile = "ev-energy", *, config: CheckConfig | None = None,
-             params: dict[str, dict[str, Any]] | None = None, capture_name: str | None = None) -> ConformanceResult:
+             params: dict[str, dict[str, Any]] | None = None, capture_name: str | None = None,
+             charge_point_id: str | None = None) -> ConformanceResult:
     """Judge ``cap`` against ``profile`` (a shipped profile's name or a :class:`Profile`).
 
     ``params`` overrides requirement parameters by id, e.g. ``{"R2": {"tolerance_s": 5}}``.
+    ``charge_point_id`` judges that charge point only (default: every charge point of the capture;
+    a requirement then fails when it fails for one of them).
     """
     if isinstance(profile, str):
         profile = load_profile(profile)
+    if charge_point_id is not None:
+        cap = for_charge_point(cap, charge_point_id)
     ctx = Context(config or CheckConfig())
     rows = []
     for req in profile.requirements:

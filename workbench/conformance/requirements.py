@@ -367,11 +367,13 @@ def _profile_limit(request: Any) -> tuple[str | None, float | None, str | None, 
 
 @evaluator("smart_charging")
 def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
-    """SetChargingProfile (TxProfile or ChargePointMaxProfile) Accepted AND the next meter values (from
-    ``settle_s`` to ``window_s`` after the answer) within the limit: a charger that says Accepted and
-    keeps charging at full power fails."""
+    """SetChargingProfile (TxProfile or ChargePointMaxProfile) Accepted AND the next meter values within
+    the limit: the first ``max_samples`` readings from ``settle_s`` after the answer until the charge
+    point's next SetChargingProfile/ClearChargingProfile (at most ``window_s`` later, 0: no bound). A
+    charger that says Accepted and keeps charging at full power fails."""
     purposes = ("TxProfile", "ChargePointMaxProfile")
-    settle, window = float(req.params.get("settle_s", 15.0)), float(req.params.get("window_s", 180.0))
+    settle, window = float(req.params.get("settle_s", 15.0)), float(req.params.get("window_s", 0.0))
+    max_samples = int(req.params.get("max_samples", 5))
     tolerance = float(req.params.get("tolerance_fraction", 0.1))
     volts = float(req.params.get("volts_per_phase", 230.0))
     idle_w = ctx.config.power_idle_w
@@ -379,13 +381,14 @@ def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
     rows = [r for r in calls.to_dict("records") if _profile_limit(r["request"])[0] in purposes]
     if not rows:
         return Outcome("not_observed", "no SetChargingProfile with TxProfile or ChargePointMaxProfile")
+    changes = pd.concat([calls, _calls(cap, "ClearChargingProfile", CSMS_TO_CHARGER)])
     mv = _periodic_samples(cap)
     power = mv[(mv["measurand"] == spec16.POWER_IMPORT).to_numpy(dtype=bool, na_value=False)
                & mv["phase"].isna().to_numpy()]
     current = mv[(mv["measurand"] == spec16.CURRENT_IMPORT).to_numpy(dtype=bool, na_value=False)]
     evidence = []
-    accepted = followed = ignored = unseen = 0
-    for i, row in enumerate(rows):
+    accepted = followed = ignored = 0
+    for row in rows:
         purpose, limit, unit, phases = _profile_limit(row["request"])
         connector = row["request"].get("connectorId") if isinstance(row["request"], dict) else None
         answer = _reply_text(row)
@@ -398,34 +401,37 @@ def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
             continue
         accepted += 1
         start = (row["reply_ts"] if _clean(row["reply_ts"]) is not None else row["ts"]) + pd.Timedelta(seconds=settle)
-        end = row["ts"] + pd.Timedelta(seconds=window)
-        later = [r for r in rows[i + 1:] if r["charge_point_id"] == row["charge_point_id"]]
-        if later:
-            end = min(end, later[0]["ts"])
+        same_cp = (changes["charge_point_id"] == row["charge_point_id"]).to_numpy(dtype=bool, na_value=False)
+        later = changes[same_cp & (changes["ts"] > row["ts"]).to_numpy(dtype=bool, na_value=False)]["ts"]
+        end = later.min() if len(later) else None
+        if window > 0:
+            bound = row["ts"] + pd.Timedelta(seconds=window)
+            end = bound if end is None else min(end, bound)
         use_current = unit == "A" and len(current)
         table = current if use_current else power
-        mine = table[(table["charge_point_id"].astype(str) == str(row["charge_point_id"])).to_numpy()
-                     & (table["ts"] >= start).to_numpy(dtype=bool, na_value=False)
-                     & (table["ts"] <= end).to_numpy(dtype=bool, na_value=False)]
+        keep = ((table["charge_point_id"].astype(str) == str(row["charge_point_id"])).to_numpy()
+                & (table["ts"] >= start).to_numpy(dtype=bool, na_value=False))
+        if end is not None:
+            keep &= (table["ts"] < end).to_numpy(dtype=bool, na_value=False)
+        mine = table[keep]
         if purpose == "TxProfile" and isinstance(connector, int):
             mine = mine[(mine["connector_id"] == connector).to_numpy(dtype=bool, na_value=False)]
+        mine = mine[mine["value_normalized"].notna().to_numpy()]
+        first_seqs = mine["seq"].drop_duplicates().head(max_samples)
+        mine = mine[mine["seq"].isin(first_seqs).to_numpy()]
         values = mine["value_normalized"].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
         if limit is None or not len(values):
             item.update(result="not_observed", note="no meter values after the profile to show it was applied")
-            unseen += 1
             continue
         if use_current:
-            allowed = limit * (1 + tolerance) + 0.5  # A: half an ampere of measurement slack
-            measured, what = float(values.max()), "A"
+            allowed, what = limit * (1 + tolerance) + 0.5, "A"  # half an ampere of measurement slack
         elif unit == "A":
-            allowed = limit * volts * (phases or 3) * (1 + tolerance) + idle_w
-            measured, what = float(values.max()), "W"
+            allowed, what = limit * volts * (phases or 3) * (1 + tolerance) + idle_w, "W"
         else:
-            allowed = limit * (1 + tolerance) + idle_w
-            measured, what = float(values.max()), "W"
+            allowed, what = limit * (1 + tolerance) + idle_w, "W"
+        measured = float(values.max())
         item.update(max_after=measured, max_allowed=round(allowed, 1), measured_unit=what,
-                    frame_seqs=item["frame_seqs"] + _seqs(*mine["seq"].head(5)))
+                    readings=int(len(first_seqs)), frame_seqs=item["frame_seqs"] + _seqs(*first_seqs))
         if measured > allowed:
             item.update(result="fail", note=f"Accepted, but {measured:,.0f} {what} drawn after it (limit {limit:g} {unit})")
             ignored += 1
@@ -493,82 +499,103 @@ def trigger(cap: Any, req: Requirement, ctx: Context) -> Outcome:
 
 @evaluator("configuration")
 def configuration(cap: Any, req: Requirement, ctx: Context) -> Outcome:
-    """ChangeConfiguration of the sampled-data key (either spelling) and the interval key Accepted, then
-    periodic MeterValues about every ``interval_s`` with the requested measurands."""
+    """Per charge point: ChangeConfiguration of the sampled-data key (either spelling) and the interval key
+    Accepted, then periodic MeterValues about every ``interval_s`` with the requested measurands."""
     keys = list(req.params.get("keys", ["MeterValuesSampledData", "MeterValuesSampleData"]))
     interval_key = req.params.get("interval_key", spec16.METER_VALUE_SAMPLE_INTERVAL)
+    changes = _calls(cap, "ChangeConfiguration", CSMS_TO_CHARGER)
+    wanted = [isinstance(r, dict) and r.get("key") in (*keys, interval_key) for r in changes["request"].tolist()]
+    changes = changes[wanted]
+    if not len(changes):
+        return Outcome("not_observed", "no ChangeConfiguration of the sampled-data or interval key")
+    evidence: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    verdicts: list[tuple[str, str]] = []
+    for cp, mine in changes.groupby(changes["charge_point_id"].astype(str), sort=False):
+        verdict, summary, items, notes = _configuration_of(cap, req, str(cp), mine, keys, interval_key)
+        verdicts.append((verdict, f"{cp}: {summary}"))
+        evidence.extend(items)
+        warnings.extend(f"{cp}: {note}" for note in notes)
+    for wanted_verdict in ("fail", "not_observed"):
+        chosen = [text for v, text in verdicts if v == wanted_verdict]
+        if chosen:
+            return Outcome(wanted_verdict, "; ".join(chosen), evidence, warnings)
+    return Outcome("pass", "; ".join(text for _, text in verdicts), evidence, warnings)
+
+
+def _configuration_of(cap: Any, req: Requirement, cp: str, changes: pd.DataFrame, keys: list[str],
+                      interval_key: str) -> tuple[str, str, list[dict[str, Any]], list[str]]:
+    """R8 for one charge point: (verdict, summary, evidence, warnings)."""
     interval_s = float(req.params.get("interval_s", 60.0))
     slack = float(req.params.get("interval_tolerance_s", 10.0))
-    wanted_measurands = list(req.params.get("measurands", []))
-    changes = _calls(cap, "ChangeConfiguration", CSMS_TO_CHARGER)
     evidence: list[dict[str, Any]] = []
     accepted_keys: dict[str, Any] = {}
-    interval_ok = None
-    tried = False
+    interval_state = "not requested"
     last_accept_ts = None
     for row in changes.to_dict("records"):
-        request = row["request"] if isinstance(row["request"], dict) else {}
-        key, value = request.get("key"), request.get("value")
-        if key not in keys and key != interval_key:
-            continue
-        tried = True
+        key, value = row["request"].get("key"), row["request"].get("value")
         answer = _reply_text(row)
-        evidence.append({"charge_point_id": _clean(row["charge_point_id"]), "key": key, "value": value,
-                         "answer": answer, "frame_seqs": _seqs(row["request_seq"], row["reply_seq"])})
+        evidence.append({"charge_point_id": cp, "key": key, "value": value, "answer": answer,
+                         "frame_seqs": _seqs(row["request_seq"], row["reply_seq"])})
         good = answer in ("Accepted", "RebootRequired")
         if key in keys and good:
             accepted_keys[key] = value
         if key == interval_key:
             number = _number(value)
-            if good and number is not None and abs(number - interval_s) < 1e-9:
-                interval_ok = True
-            elif interval_ok is None:
-                interval_ok = False
+            if number is None or abs(number - interval_s) > 1e-9:
+                interval_state = "other value" if interval_state != "accepted" else interval_state
+            elif good:
+                interval_state = "accepted"
+            elif interval_state != "accepted":
+                interval_state = f"answered {answer}"
         if good:
             last_accept_ts = row["reply_ts"] if _clean(row["reply_ts"]) is not None else row["ts"]
-    if not tried:
-        return Outcome("not_observed", "no ChangeConfiguration of the sampled-data or interval key")
     spelled = {key: ("accepted" if key in accepted_keys else "not accepted / not sent") for key in keys}
-    evidence.insert(0, {"sampled_data_key_spellings": spelled})
+    evidence.insert(0, {"charge_point_id": cp, "sampled_data_key_spellings": spelled,
+                        f"{interval_key}={interval_s:g}": interval_state})
+    warnings = ([f"sampled-data key accepted only as {', '.join(accepted_keys)}"]
+                if accepted_keys and len(accepted_keys) < len(keys) else [])
     problems = []
     if not accepted_keys:
         problems.append(f"neither {' nor '.join(keys)} was accepted")
-    if not interval_ok:
-        problems.append(f"{interval_key} = {interval_s:g} was not accepted")
+    if interval_state not in ("accepted", "not requested", "other value"):
+        problems.append(f"{interval_key} = {interval_s:g} {interval_state}")
     if problems:
-        return Outcome("fail", "; ".join(problems), evidence)
-    requested = set(wanted_measurands)
+        return "fail", "; ".join(problems), evidence, warnings
+    requested = set(req.params.get("measurands", []))
     for value in accepted_keys.values():
         if isinstance(value, str):
             requested |= {m.strip() for m in value.split(",") if m.strip()}
     samples = _periodic_samples(cap)
-    samples = samples[(samples["capture_ts"] > last_accept_ts).to_numpy(dtype=bool, na_value=False)
+    samples = samples[(samples["charge_point_id"].astype(str) == cp).to_numpy()
+                      & (samples["capture_ts"] > last_accept_ts).to_numpy(dtype=bool, na_value=False)
                       & (samples["context"].astype(str) == spec16.SAMPLE_PERIODIC).to_numpy()]
     if not len(samples):
-        return Outcome("not_observed", "configuration Accepted, but no periodic MeterValues after it", evidence)
+        return "not_observed", "configuration Accepted, but no periodic MeterValues after it", evidence, warnings
     messages = samples.drop_duplicates("seq")
-    gaps = []
-    for _, group in messages.groupby([messages["charge_point_id"].astype(str), messages["connector_id"]], sort=False):
+    gaps: list[float] = []
+    for _, group in messages.groupby(messages["connector_id"], sort=False):
         times = group["ts"].dropna().sort_values()
         gaps.extend(times.diff().dt.total_seconds().dropna().tolist())
     seen = set(samples["measurand"].astype(str))
     missing = sorted(requested - seen)
     median = float(np.median(gaps)) if gaps else None
-    evidence.append({"periodic_meter_values": int(len(messages)), "median_interval_s": median,
+    evidence.append({"charge_point_id": cp, "periodic_meter_values": int(len(messages)), "median_interval_s": median,
                      "measurands_seen": sorted(seen), "frame_seqs": _seqs(*messages["seq"].head(5))})
     failures = []
     if missing:
         failures.append(f"MeterValues lack {', '.join(missing)}")
-    if median is not None and abs(median - interval_s) > slack:
+    if interval_state == "accepted" and median is not None and abs(median - interval_s) > slack:
         failures.append(f"MeterValues every {median:.0f} s, not {interval_s:g} s")
-    warnings = [f"sampled-data key accepted only as {', '.join(accepted_keys)}"] if len(accepted_keys) < len(keys) else []
     if failures:
-        return Outcome("fail", "; ".join(failures), evidence, warnings)
+        return "fail", "; ".join(failures), evidence, warnings
+    if interval_state != "accepted":
+        return "not_observed", (f"sampled data Accepted and sent; {interval_key} = {interval_s:g} not requested "
+                                "in the capture"), evidence, warnings
     if median is None:
-        return Outcome("not_observed", "configuration Accepted, but fewer than two periodic MeterValues after it",
-                       evidence, warnings)
-    return Outcome("pass", f"configuration Accepted; MeterValues every {median:.0f} s with "
-                           f"{', '.join(sorted(requested))}", evidence, warnings)
+        return "not_observed", "configuration Accepted, but fewer than two periodic MeterValues after it", evidence, warnings
+    return "pass", (f"configuration Accepted; MeterValues every {median:.0f} s with "
+                    f"{', '.join(sorted(requested))}"), evidence, warnings
 
 
 def _number(value: Any) -> float | None:
