@@ -23,7 +23,7 @@ from .errors import WorkbenchError
 from .terminal import SafeStream, terminal_safe
 
 # Order is the order of the help text: capture, then analysis, then sharing.
-COMMAND_MODULES = ["certs", "proxy", "lab", "demo", "analyze", "check", "profiles", "synth", "import_", "export", "redact"]
+COMMAND_MODULES = ["certs", "proxy", "lab", "demo", "analyze", "check", "profiles", "probe", "synth", "import_", "export", "redact"]
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

@@ -1,0 +1,73 @@
+"""The probe against the lab charger on loopback: a compliant charger passes what it can show; a
+misbehaving one fails exactly the matching requirements. Real mitmdump, real websockets, real ocpp."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from workbench.conformance.probe import ProbeOptions, run_probe
+from workbench.lab.certs import make_lab_pki
+from workbench.lab.charger import ChargerConfig, LabCharger
+
+pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(150)]
+
+CP, PASSWORD = "PROBE-CP1", "probe-password-0123"
+
+
+def _probe(tmp_path: Path, misbehaviours: frozenset[str] = frozenset(), **overrides) -> tuple:
+    pki = make_lab_pki(tmp_path / "pki")
+    options = ProbeOptions(listen_host="127.0.0.1", listen_port=0, cert_file=pki.server_cert, key_file=pki.server_key,
+                           out_dir=tmp_path / "out", charge_point_id=CP, password=PASSWORD, minutes=0.1,
+                           meter_interval_s=1.0, settle_s=2.0, connect_timeout_s=20.0, step_timeout_s=5.0,
+                           allow_remote_start=True)
+    for name, value in overrides.items():
+        setattr(options, name, value)
+    lines: list[str] = []
+
+    async def scenario():
+        url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        probe = asyncio.create_task(run_probe(options, say=lines.append, listening=url.set_result))
+        config = ChargerConfig(CP, PASSWORD, connectors=1, meter_interval_s=1.0, suspend_periods=False,
+                               misbehaviours=misbehaviours)
+        charger = LabCharger(config, await asyncio.wait_for(url, 30), pki.client_ssl_context())  # it appends /<id>
+        async with charger:
+            return await asyncio.wait_for(probe, 120)
+
+    return asyncio.run(scenario()), lines
+
+
+def _verdicts(run) -> dict[str, str]:
+    return {row.requirement.id: row.verdict for row in run.result.rows}
+
+
+def test_compliant_lab_charger_passes_everything_it_can_show(tmp_path: Path) -> None:
+    run, lines = _probe(tmp_path)
+    assert run.ended_early is None, lines
+    verdicts = _verdicts(run)
+    assert [rid for rid, v in verdicts.items() if v == "fail"] == [], [(r.requirement.id, r.summary) for r in run.result.rows]
+    assert {verdicts[r] for r in ("R1", "R2", "R3", "R4", "R6", "R7", "R8", "R9", "R10")} == {"pass"}
+    assert verdicts["R5"] == "not_applicable"
+    assert any("SetChargingProfile TxProfile 0 W: Accepted" in line for line in lines)
+    assert (tmp_path / "out" / "probe.ocpp.jsonl").exists()
+
+
+def test_misbehaving_lab_charger_fails_exactly_r6_and_r7(tmp_path: Path) -> None:
+    run, lines = _probe(tmp_path, frozenset({"ignore_charging_limit", "trigger_without_message"}))
+    verdicts = _verdicts(run)
+    assert sorted(rid for rid, v in verdicts.items() if v == "fail") == ["R10", "R6", "R7"] or \
+        sorted(rid for rid, v in verdicts.items() if v == "fail") == ["R6", "R7"], verdicts
+    r6 = next(row for row in run.result.rows if row.requirement.id == "R6")
+    assert "drawn after it" in r6.evidence[0]["note"]
+
+
+def test_a_charger_that_never_connects_ends_the_probe_with_a_partial_report(tmp_path: Path) -> None:
+    pki = make_lab_pki(tmp_path / "pki")
+    options = ProbeOptions(listen_host="127.0.0.1", listen_port=0, cert_file=pki.server_cert, key_file=pki.server_key,
+                           out_dir=tmp_path / "out", charge_point_id=CP, password=PASSWORD, connect_timeout_s=1.0)
+    lines: list[str] = []
+    run = asyncio.run(asyncio.wait_for(run_probe(options, say=lines.append), 60))
+    assert run.ended_early and "no charger connected" in run.ended_early
+    assert {row.verdict for row in run.result.rows} <= {"not_observed", "not_applicable"}
