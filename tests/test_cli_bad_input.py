@@ -55,6 +55,10 @@ MATRIX: dict[str, list[Slot]] = {
         Slot("-o", ("check", "{good}", "--format", "html", "-o", "{}"), OUTPUT_FILE_CASES),
     ],
     "profiles": [],  # no path option
+    "probe": [
+        Slot("--cert", ("probe", "--listen", "127.0.0.1:0", "--connect-timeout", "1", "--cert", "{}",
+                        "--out", "{tmp}/probe"), INPUT_CASES, "{tmp}/probe"),
+    ],
     "import": [
         Slot("IN", ("import", "{}", "-o", "{tmp}/out.ocpp.jsonl"), INPUT_CASES, "{tmp}/out.ocpp.jsonl"),
         Slot("-o", ("import", "{log}", "-o", "{}"), OUTPUT_FILE_CASES),
