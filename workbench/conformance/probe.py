@@ -15,6 +15,7 @@ the probe with a message and a partial report, never a hang.
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -76,6 +77,17 @@ class ProbeRun:
 async def run_probe(options: ProbeOptions, say: Say = print, listening: Callable[[str], None] | None = None) -> ProbeRun:
     """Run the probe (see the module docstring); returns when the script is done or cannot go on.
     ``listening(url_prefix)`` is called once chargers can connect (``wss://host:port/ocpp``)."""
+    # The ocpp library logs every CALLERROR it receives; the probe prints each step's answer itself.
+    ocpp_log = logging.getLogger("ocpp")
+    level = ocpp_log.level
+    ocpp_log.setLevel(logging.ERROR)
+    try:
+        return await _run_probe(options, say, listening)
+    finally:
+        ocpp_log.setLevel(level)
+
+
+async def _run_probe(options: ProbeOptions, say: Say, listening: Callable[[str], None] | None) -> ProbeRun:
     from ocpp.v16 import call
 
     from ..lab.certs import make_lab_pki
@@ -163,7 +175,7 @@ class _Script:
         try:
             reply = await self.csms.call(self.cp_id, message, timeout_s=self.options.step_timeout_s)
         except OCPPError as exc:
-            self._keep(name, f"CALLERROR {type(exc).__name__}", False)
+            self._keep(name, f"CALLERROR {getattr(exc, 'code', type(exc).__name__)}", False)
             return None
         except TimeoutError:
             self._keep(name, f"no answer within {self.options.step_timeout_s:g} s", False)
