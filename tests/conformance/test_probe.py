@@ -84,3 +84,47 @@ def test_probe_command_refuses_a_remote_listen_and_a_missing_password_variable(t
     assert main([*base, "--listen", "127.0.0.1:0", "--user", CP, "--password-env", "NO_SUCH_VARIABLE_42"]) == 2
     assert capfd.readouterr().err == ("ocpp-workbench probe: --password-env NO_SUCH_VARIABLE_42: "
                                       "no such environment variable\n")
+
+
+def test_probe_command_end_to_end(tmp_path: Path) -> None:
+    """`ocpp-workbench probe` as a real process, the lab charger connecting to it: steps on stdout,
+    the capture and both reports written, exit 0, the password nowhere in them."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    pki = make_lab_pki(tmp_path / "pki")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "CP_SECRET": PASSWORD}
+    argv = [sys.executable, "-m", "workbench", "probe", "--listen", f"127.0.0.1:{port}", "--cert", str(pki.server_cert),
+            "--key", str(pki.server_key), "--user", CP, "--password-env", "CP_SECRET", "--minutes", "0.05",
+            "--meter-interval", "1", "--settle", "2", "--step-timeout", "5", "--connect-timeout", "30",
+            "--allow-remote-start", "--out", str(tmp_path / "out"), "--format", "json"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()  # printed once the proxy listens
+        assert first.startswith("probe: acting as the CSMS at wss://127.0.0.1:"), first
+
+        async def charge() -> None:
+            config = ChargerConfig(CP, PASSWORD, connectors=1, meter_interval_s=1.0, suspend_periods=False)
+            async with LabCharger(config, f"wss://127.0.0.1:{port}/ocpp", pki.client_ssl_context()):
+                await asyncio.to_thread(process.wait, 110)
+
+        asyncio.run(asyncio.wait_for(charge(), 120))
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "-> SetChargingProfile TxProfile 0 W: Accepted" in out
+    import json
+
+    report = json.loads(out[out.index('{\n  "profile"'):])
+    assert report["profile"] == "ev-energy" and report["requirements"][5]["verdict"] == "pass"
+    assert err.count("\n") == 1 and "re-check with `ocpp-workbench check" in err
+    for name in ("probe.ocpp.jsonl", "report.html", "report.json"):
+        assert PASSWORD.encode() not in (tmp_path / "out" / name).read_bytes()
