@@ -127,7 +127,51 @@ def test_lone_surrogates_survive_every_output(tmp_path: Path, capsys) -> None:
     assert "callerror_code" in text and "Weird\\udc00" in text
     frames = pd.read_parquet(out / "frames.parquet")
     assert frames["raw"].iloc[82] == '[2,"\\ud800","Heartbeat",{"x":"\\udcff"}]'  # exact wire text
-    assert json.loads(frames["payload"].iloc[82]) == {"x": "\udcff"}  # lossless through JSON escapes
+    # The payload spells the lone surrogate as an escape, as every str column does (raw keeps it exact).
+    assert json.loads(frames["payload"].iloc[82]) == {"x": "\\udcff"}
     assert len(frames) == 84 and len(pd.read_csv(out / "frames.csv")) == 84
     assert main(["analyze", str(path), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["findings_by_check"]["callerror_code"] == 1
+
+
+def test_json_report_is_strict_json_on_third_party_captures(tmp_path: Path, capsys) -> None:
+    # Django-style URL (old addon: no charge_point_id) and a session with no register samples: before,
+    # the report held bare NaN tokens that JSON.parse and jq reject.
+    from workbench.capture.reader import read_capture
+    from workbench.testing import write_capture
+    from test_jsonout import strict_loads
+
+    source = make_capture(tmp_path / "django.ocpp.jsonl", "CP1", clean_session_script(), close_at_s=4000)
+    _, records, _ = read_capture(source)
+    records[0].update(charge_point_id=None, url_path="/ws/ocpp/CP1/")
+    capture = write_capture(tmp_path / "slash.ocpp.jsonl", records)
+    assert main(["analyze", str(capture), "--format", "json"]) == 0
+    report = strict_loads(capsys.readouterr().out)
+    assert [s["charge_point_id"] for s in report["sessions"]] == ["CP1"]
+    out = tmp_path / "tables"
+    assert main(["analyze", str(capture), "--out", str(out), "--csv"]) == 0
+    capsys.readouterr()
+    findings = pd.read_csv(out / "findings.csv")
+    for cell in findings["frame_seqs"].dropna():
+        strict_loads(cell)
+
+
+def test_report_json_writes_null_for_missing_values() -> None:
+    from test_jsonout import strict_loads
+    from workbench import jsonout
+
+    report = {"sessions": [{"charge_point_id": float("nan"), "energy_kwh": float("inf")}]}
+    assert strict_loads(jsonout.dumps(report, indent=2)) == {"sessions": [{"charge_point_id": None,
+                                                                            "energy_kwh": None}]}
+
+
+def test_summary_end_counts_rejected_upgrades_after_the_last_frame(tmp_path: Path) -> None:
+    from workbench.analysis import Capture
+    from workbench.capture import records as rec
+    from workbench.testing import charger_records, ts_at
+
+    records = charger_records("CP1", clean_session_script(), close_at_s=4000)
+    rejected = rec.upgrade_rejected(ts=ts_at(5000), connection_id="late", charge_point_id="CP1",
+                                    url_path="/ocpp/CP1", status_code=401, reason="Unauthorized")
+    summary = Capture.from_records(records + [rejected]).summary()
+    assert summary["end"] == pd.Timestamp(ts_at(5000))

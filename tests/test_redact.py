@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import stat
 from pathlib import Path
@@ -66,6 +67,18 @@ def _frames(t0: float) -> list[tuple[str, list]]:
         ("charger_to_csms", [2, "6", "StopTransaction", {"transactionId": 42, "idTag": s["idTag"], "meterStop": 2500,
                                                          "timestamp": "2024-05-01T10:02:05Z", "reason": "Local"}]),
         ("csms_to_charger", [3, "6", {"idTagInfo": {"status": "Accepted"}}]),
+        # Message ids built from identities, free text holding them, a URL path naming the charger.
+        ("charger_to_csms", [2, f"{CP}-77", "Heartbeat", {}]),
+        ("csms_to_charger", [3, f"{CP}-77", {"currentTime": "2024-05-01T10:03:00Z"}]),
+        ("charger_to_csms", [2, f"{s['idTag']}-{s['serial']}", "StatusNotification", {
+            "connectorId": 1, "errorCode": "OtherError", "status": "Faulted", "info": f"reader of {s['serial']}",
+            "vendorErrorCode": s["meter serial"][:10]}]),
+        ("csms_to_charger", [3, f"{s['idTag']}-{s['serial']}", {}]),
+        ("csms_to_charger", [2, f"srv-{CP}", "TriggerMessage", {"requestedMessage": "Heartbeat"}]),
+        ("charger_to_csms", [4, f"srv-{CP}", "NotSupported", f"{CP} does not trigger", {"cp": CP}]),
+        ("csms_to_charger", [2, "c5", "GetDiagnostics", {
+            "location": f"https://files.example/upload/{CP}/?station={CP}#{CP}"}]),
+        ("charger_to_csms", [3, "c5", {"fileName": f"{CP}-diag.zip"}]),
     ]
 
 
@@ -78,6 +91,8 @@ def write_identifying_capture(path: Path) -> None:
         for index, (direction, message) in enumerate(_frames(t0)):
             w.write(rec.frame(ts=rec.format_ts(t0 + index), connection_id="c1", direction=direction,
                               content=json.dumps(message)))
+        w.write(rec.frame(ts=rec.format_ts(t0 + 59), connection_id="c1", direction="charger_to_csms",
+                          content=b"\x00" + CP.encode() + b"\xff", is_text=False))
         w.write(rec.connection_close(ts=rec.format_ts(t0 + 60), connection_id="c1", close_code=1000,
                                      close_reason=f"bye {CP}", closed_by="charger"))
 
@@ -88,7 +103,7 @@ def schema_errors(path: Path) -> list[str]:
     assert problems == []
     errors, pending = [], {}
     for record in records:
-        if record["type"] != "frame":
+        if record["type"] != "frame" or record.get("binary"):
             continue
         parsed = parse_frame(record["text"])
         assert parsed.kind is not MessageKind.INVALID, parsed.parse_error
@@ -128,6 +143,56 @@ def test_no_identifier_is_left_and_output_is_schema_valid(tmp_path, key_file, ca
     assert str(key_file.read_text().strip()) not in printed
 
 
+def readable_text(path: Path) -> str:
+    """A file's content as text to search: Parquet (compressed) as its table's CSV, the rest decoded."""
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        return pd.read_parquet(path).to_csv(index=False)
+    return path.read_bytes().decode("utf-8", "replace")
+
+
+def test_no_identifier_is_left_anywhere_in_the_output_or_what_is_made_from_it(tmp_path, key_file):
+    """Identities inside message ids, free text, URL paths, error descriptions and binary frames are
+    replaced too: the whole redacted capture, every export format and every table written by
+    ``analyze --out --csv`` are searched, not only known fields."""
+    source, out = tmp_path / "in.ocpp.jsonl", tmp_path / "outputs" / "out.ocpp.jsonl"
+    out.parent.mkdir()
+    write_identifying_capture(source)
+    assert main(["redact", str(source), "-o", str(out), "--key-file", str(key_file)]) == 0
+    for fmt in ("ndjson", "open-ocpp-trace", "har"):
+        assert main(["export", str(out), "--to", fmt, "-o", str(out.parent / f"out.{fmt}")]) == 0
+    main(["analyze", str(out), "--out", str(out.parent / "tables"), "--csv"])
+    written = sorted(p for p in out.parent.rglob("*") if p.is_file())
+    names = {p.name for p in written}
+    assert {"frames.csv", "calls.csv", "findings.csv", "out.har", "out.ndjson", "out.open-ocpp-trace"} <= names
+    for path in written:
+        text = readable_text(path)
+        for what, value in SECRETS.items():
+            assert value not in text, f"{what} {value!r} left in {path.name}"
+    # The binary frame is scrubbed in its bytes, not only where it is text.
+    _, records, _ = read_capture(out)
+    binary = [rec.frame_bytes(r) for r in records if r.get("binary")]
+    assert binary and CP.encode() not in binary[0] and binary[0].startswith(b"\x00cp-")
+
+
+def test_message_ids_are_scrubbed_alike_in_request_and_reply(tmp_path, key_file):
+    source, out = tmp_path / "in.ocpp.jsonl", tmp_path / "out.ocpp.jsonl"
+    write_identifying_capture(source)
+    long_id = f"{SECRETS['idTag']}-{SECRETS['serial']}"  # 32 characters: its scrubbed form would pass 36
+    redact_capture(source, out, key_file)
+    before, after = load(source), load(out)
+    assert len(after.calls) == len(before.calls)
+    assert after.calls["outcome"].tolist() == before.calls["outcome"].tolist()
+    assert not set(after.findings["check"]) & {"unanswered_request", "reply_without_request"}
+    ids = [json.loads(r["text"])[1] for r in read_capture(out)[1] if r["type"] == "frame" and not r.get("binary")]
+    assert all(len(i) <= 36 for i in ids)
+    cp = read_capture(out)[1][0]["charge_point_id"]
+    assert ids.count(f"{cp}-77") == 2 and ids.count(f"srv-{cp}") == 2
+    pseudonym = [i for i in ids if i.startswith("id-")]
+    assert len(pseudonym) == 2 and len(pseudonym[0]) == 36 and long_id not in ids
+
+
 def test_key_file_is_created_private_and_reused(tmp_path, key_file):
     source = tmp_path / "in.ocpp.jsonl"
     write_identifying_capture(source)
@@ -151,7 +216,7 @@ def test_consistent_pseudonyms_and_kept_values(tmp_path, key_file):
     opened = records[0]
     assert opened["url_path"] == f"/ocpp/{opened['charge_point_id']}"
     assert header["upstream_url"].endswith(opened["charge_point_id"])
-    payloads = [json.loads(r["text"]) for r in records if r["type"] == "frame"]
+    payloads = [json.loads(r["text"]) for r in records if r["type"] == "frame" and not r.get("binary")]
     calls = {p[2]: p[3] for p in payloads if p[0] == 2}
     tag = calls["Authorize"]["idTag"]
     assert tag == calls["StartTransaction"]["idTag"] == calls["StopTransaction"]["idTag"] and len(tag) <= 20
@@ -200,7 +265,7 @@ def test_time_shift_moves_every_time_by_one_constant(tmp_path, key_file):
     for before, after in zip(original, shifted):
         assert (rec.parse_ts(after["ts"]) - rec.parse_ts(before["ts"])).total_seconds() == shift
     payloads = {json.loads(r["text"])[2]: json.loads(r["text"])[3] for r in shifted
-                if r["type"] == "frame" and json.loads(r["text"])[0] == 2}
+                if r["type"] == "frame" and not r.get("binary") and json.loads(r["text"])[0] == 2}
     assert payloads["StartTransaction"]["timestamp"] == "2024-08-09T10:00:12Z"
     assert payloads["StartTransaction"]["meterStart"] == 1000
     assert "2024-05-01" not in out.read_text() and schema_errors(out) == []
@@ -273,3 +338,57 @@ def test_connection_ids_named_after_the_charger_are_scrubbed_consistently(tmp_pa
     assert CP not in out.read_text()
     _, records, _ = read_capture(out)
     assert len({r["connection_id"] for r in records}) == 1
+
+
+def test_key_creation_is_announced_on_stderr_once(tmp_path, key_file, capsys):
+    source = tmp_path / "in.ocpp.jsonl"
+    write_identifying_capture(source)
+    assert main(["redact", str(source), "-o", str(tmp_path / "a.ocpp.jsonl"), "--key-file", str(key_file)]) == 0
+    first = capsys.readouterr()
+    assert f"created a new redaction key {key_file}" in first.err and "never send it" in first.err
+    assert key_file.read_text().strip() not in first.err + first.out
+    assert main(["redact", str(source), "-o", str(tmp_path / "b.ocpp.jsonl"), "--key-file", str(key_file)]) == 0
+    assert "created" not in capsys.readouterr().err
+
+
+def test_one_key_path_in_readme_docs_and_default(monkeypatch, tmp_path):
+    from workbench.redact import default_key_file
+
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_key_file() == tmp_path / ".config" / "ocpp-workbench" / "redact.key"
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/redaction.md"):
+        text = (root / doc).read_text()
+        assert "~/.config/ocpp-workbench/redact.key" in text, doc
+        named = set(re.findall(r"~/[\w./-]*\.key", text))
+        assert named == {"~/.config/ocpp-workbench/redact.key"}, (doc, named)
+
+
+def test_a_fleet_of_identifiers_is_scrubbed_from_ids_and_text_too(tmp_path, key_file):
+    """Past 64 identifiers the substrings are found by their lengths (cost per text, not per
+    identifier): the same result as searching for each."""
+    source, out = tmp_path / "fleet.ocpp.jsonl", tmp_path / "fleet.out.ocpp.jsonl"
+    originals = []
+    with CaptureWriter(source, rec.header(tool="test", tool_version="0")) as w:
+        for n in range(120):
+            cp, tag = f"FLEET-CP-{n:04d}", f"FLEETTAG{n:05d}"
+            originals += [cp, tag]
+            w.write(rec.connection_open(ts=rec.format_ts(n), connection_id=f"c{n}", charge_point_id=cp,
+                                        url_path=f"/ocpp/{cp}"))
+            w.write(rec.frame(ts=rec.format_ts(n), connection_id=f"c{n}", direction="charger_to_csms",
+                              content=json.dumps([2, f"{cp}-1", "Authorize", {"idTag": tag}])))
+            w.write(rec.frame(ts=rec.format_ts(n + 0.5), connection_id=f"c{n}", direction="csms_to_charger",
+                              content=json.dumps([3, f"{cp}-1", {"idTagInfo": {"status": "Accepted"}}])))
+            w.write(rec.frame(ts=rec.format_ts(n + 0.6), connection_id=f"c{n}", direction="charger_to_csms",
+                              content=json.dumps([2, f"s-{cp}", "StatusNotification", {
+                                  "connectorId": 1, "errorCode": "NoError", "status": "Available",
+                                  "info": f"{tag} seen at {cp}; next {originals[0]}"}])))
+            w.write(rec.frame(ts=rec.format_ts(n + 0.7), connection_id=f"c{n}", direction="csms_to_charger",
+                              content=json.dumps([3, f"s-{cp}", {}])))
+    redact_capture(source, out, key_file)
+    text = out.read_text()
+    assert not [o for o in originals if o in text]
+    after = load(out)
+    assert len(after.calls) == 240 and set(after.calls["outcome"]) == set(load(source).calls["outcome"])
+    assert not set(after.findings["check"]) & {"unanswered_request", "reply_without_request"}

@@ -36,6 +36,7 @@ from mitmproxy import connection, ctx, exceptions, http, tls
 
 from workbench import __version__
 from workbench.capture import records
+from workbench.capture.identity import charge_point_id_from_path, derive_charge_point_id  # noqa: F401 (re-exported)
 from workbench.capture.records import ClosedBy, ProxyAction
 from workbench.capture.writer import CaptureWriter, FrameEncoder
 from workbench.errors import CaptureWriteError
@@ -54,12 +55,6 @@ PLAIN_WS_REASON = "plain ws:// refused on a wss:// listener"
 """HTTP status and reason a plain-HTTP upgrade gets on a TLS listener; the reason is also recorded."""
 ABNORMAL_CLOSURE = 1006
 """The close code wsproto reports for a connection that ended without a close frame (RFC 6455)."""
-
-
-def charge_point_id_from_path(path: str) -> str | None:
-    """The last URL path segment, percent-decoded (``/ocpp/CP%2F1?x=1`` -> ``CP/1``); None if empty."""
-    segment = path.split("?", 1)[0].rsplit("/", 1)[-1]
-    return urllib.parse.unquote(segment) or None
 
 
 def offered_subprotocols(headers: Any) -> list[str]:
@@ -469,9 +464,11 @@ class OcppCapture:
     def _upgrade_facts(self, flow: http.HTTPFlow) -> dict[str, Any]:
         request = flow.request
         scheme, user, password_present = basic_auth_facts(request.headers.get("Authorization"))
+        charge_point_id, id_source = derive_charge_point_id(request.path, user)
         return {
             "connection_id": flow.id,
-            "charge_point_id": charge_point_id_from_path(request.path),
+            "charge_point_id": charge_point_id,
+            "charge_point_id_source": id_source,
             "url_path": request.path,
             "client_address": format_address(flow.client_conn.peername),
             "subprotocols_offered": offered_subprotocols(request.headers),

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .capture.identity import connection_charge_point_id
 from .capture.reader import CaptureReader
 from .display import duration_text, ts_ms, styled
 from .errors import CaptureFormatError, WorkbenchError
@@ -127,7 +128,7 @@ class Capture:
             if record.get("type") in ("connection_open", "upgrade_rejected"):
                 connection_id = record.get("connection_id")
                 if isinstance(connection_id, str):
-                    mapping.setdefault(connection_id, record.get("charge_point_id"))
+                    mapping.setdefault(connection_id, connection_charge_point_id(record))
         self._meter_collector = MeterValueCollector()
         frames = self._frame_collector.to_frame(mapping, meter=self._meter_collector)
         self._pairing = self._frame_collector.last_pairing
@@ -202,8 +203,12 @@ class Capture:
     def summary(self) -> dict[str, Any]:
         """Counts for a quick look: files, frames, connections, charge points, time span, parse errors."""
         frames = self.frames
-        start = frames["ts"].min() if len(frames) else None
-        end = frames["ts"].max() if len(frames) else None
+        # The span covers every record: frames, and connection opens, closes and rejected upgrades.
+        connections = self.connections
+        times = [frames["ts"]] + [connections[name] for name in ("ts", "close_ts") if name in connections]
+        times = [column for column in times if len(column) and column.notna().any()]
+        start = min(column.min() for column in times) if times else None
+        end = max(column.max() for column in times) if times else None
         return {
             "files": len(self.paths),
             "frames": len(frames),
@@ -402,7 +407,10 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
             problems.extend(report)
         else:
             headers.append(reader.header)
-            if progress is None:
+            version = reader.header.get("ocpp_version") or "1.6"
+            if version != "1.6":  # an imported 2.0.1 trace written as a capture: said once, not analysed
+                _skip_other_version(reader, path, version, connections, problems)
+            elif progress is None:
                 add_frame = collector.add
                 for _line_no, record in reader.numbered():  # dicts with a "type"; frames are the bulk
                     if record["type"] == "frame":
@@ -424,6 +432,21 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
         if progress is not None:
             progress(done, total)
     return Capture(headers, collector, connections, problems, files)
+
+
+def _skip_other_version(reader: CaptureReader, path: Path, version: str, connections: list[Record],
+                        problems: list[LoadProblem]) -> None:
+    """A capture of another OCPP version (header ``ocpp_version``): its connections are kept, its
+    frames counted and reported in one row, not run through the 1.6 checks."""
+    collector = FrameCollector()  # frames go nowhere: the analysis is of OCPP 1.6
+    frames = 0
+    for record in reader:
+        if isinstance(record, dict) and record.get("type") == "frame":
+            frames += 1
+        else:
+            _route(record, collector, connections, problems, str(path), None, "capture_read")
+    problems.append(LoadProblem(str(path), None, "skipped", f"OCPP {version}, not analysed",
+                                f"{frames} frames in the capture; the workbench analyses OCPP 1.6", "import"))
 
 
 def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: str | None,
@@ -452,7 +475,12 @@ def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: s
                 str(row.get("raw", row.get("text", ""))) if ("raw" in columns or "text" in columns) else "",
                 "import",
             ))
-    return dict(result.header), list(result.records), problems
+    records = list(result.records)
+    if result.header.get("ocpp_version", "1.6") != "1.6":
+        # Another OCPP version (2.0.1): the import report says so in one row; its frames are not
+        # run through the 1.6 checks, which would report each of them as an error.
+        records = [r for r in records if r.get("type") != "frame"]
+    return dict(result.header), records, problems
 
 
 @pd.api.extensions.register_dataframe_accessor("ocpp")

@@ -5,23 +5,29 @@ export yields the same text, direction, time and charge point per frame):
 
 - ``ndjson``: one ``{"timestamp", "chargePointId", "connectionId", "direction", "message"}`` per
   frame; ``message`` is the frame text (binary frames: ``message_b64``).
-- ``open-ocpp-trace``: a ``{"type": "meta", "format": "open-ocpp-trace", "version": 1, ...}`` line,
-  then one ``{"type": "message", "timestamp", "chargePointId", "connectionId", "origin"
-  ("ChargePoint" | "CentralSystem"), "message"}`` per frame.
+- ``open-ocpp-trace``: the published Open OCPP Trace v1.1, one JSON object per frame:
+  ``schemaVersion``, ``timestamp``, ``ocppVersion``, ``chargePointId``, ``direction``
+  (``cp-to-csms`` | ``csms-to-cp``), ``messageType``, ``messageId``, ``action``, ``payload``, and
+  our extensions ``connectionId`` and ``rawFrame`` (only when the frame's text is not the compact
+  JSON of those fields). The importer still reads our earlier ``{"type": "meta", ...}`` /
+  ``{"type": "message", "origin", "message"}`` shape.
 - ``har``: HAR 1.2, one entry per connection with Chrome's ``_webSocketMessages`` (``send`` =
-  charger -> CSMS, since the charger is the WebSocket client; ``time`` in Unix seconds).
+  charger -> CSMS, since the charger is the WebSocket client; ``time`` in Unix seconds); the
+  request URL has the capture's real scheme and host (:func:`connection_url`).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
+from . import jsonout
 from .capture.records import Direction, frame_bytes, parse_ts
+from .ocppj import MessageKind, parse_frame
 
 EXPORT_FORMATS = ("ndjson", "open-ocpp-trace", "har")
 Record = dict[str, Any]
@@ -44,7 +50,7 @@ def _message_fields(frame: Record) -> dict[str, Any]:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsonout.dumps(value, separators=(",", ":"))  # strict JSON: a NaN read from a record is null
 
 
 def to_ndjson(header: Record, records: list[Record]) -> str:
@@ -58,25 +64,56 @@ def to_ndjson(header: Record, records: list[Record]) -> str:
 
 
 def to_open_ocpp_trace(header: Record, records: list[Record]) -> str:
-    lines = [_dumps({"type": "meta", "format": "open-ocpp-trace", "version": 1,
-                     "created": header.get("started_at"), "source": header.get("tool")})]
+    """The published Open OCPP Trace v1.1: one record per frame, no meta line (see
+    :mod:`workbench.capture.importers.open_ocpp_trace` for the mapping and our extensions)."""
+    from .capture.importers.open_ocpp_trace import record_of, stated_version
+
+    lines = []
+    pending: dict[tuple[str, str], str] = {}  # (connection, message id) -> action of the open request
     for frame, opened in _frames(records):
-        origin = "ChargePoint" if frame["direction"] == Direction.CHARGER_TO_CSMS else "CentralSystem"
-        lines.append(_dumps({
-            "type": "message", "timestamp": frame["ts"], "chargePointId": opened.get("charge_point_id"),
-            "connectionId": frame["connection_id"], "origin": origin, **_message_fields(frame),
-        }))
+        text = None if frame.get("binary") else frame["text"]
+        parsed = parse_frame(text) if text is not None else None
+        request_action = None
+        if parsed is not None and parsed.unique_id is not None:
+            key = (frame["connection_id"], parsed.unique_id)
+            if parsed.kind is MessageKind.CALL:
+                pending[key] = parsed.action or ""
+            elif parsed.kind in (MessageKind.CALLRESULT, MessageKind.CALLERROR):
+                request_action = pending.pop(key, None)
+        version = stated_version(opened.get("subprotocol")) or header.get("ocpp_version") or "1.6"
+        lines.append(_dumps(record_of(
+            text=text, data_b64=frame.get("data_b64"), timestamp=frame["ts"],
+            charge_point_id=opened.get("charge_point_id"), direction=frame["direction"],
+            connection_id=frame["connection_id"], ocpp_version=version, request_action=request_action or None,
+        )))
     return "".join(line + "\n" for line in lines)
+
+
+def connection_url(header: Record, opened: Record) -> str:
+    """The URL the charger opened, as far as the capture knows it: scheme ``wss`` when the charger
+    leg had TLS (proxy captures), else the scheme of the header's ``upstream_url`` for imported and
+    synthetic captures (``ws`` when none); host from the charger's SNI, else ``upstream_url``'s host,
+    else ``unknown.invalid`` (a reserved name: the capture does not say); path as the charger sent it."""
+    upstream = urlsplit(header.get("upstream_url") or "")
+    proxied = not str(header.get("proxy_mode") or "").startswith(("import:", "synthetic"))
+    tls = opened.get("charger_tls")
+    if proxied and "charger_tls" in opened:
+        scheme = "wss" if tls else "ws"
+    else:
+        scheme = {"http": "ws", "https": "wss"}.get(upstream.scheme, upstream.scheme) or "ws"
+    sni = tls.get("sni") if isinstance(tls, dict) else None
+    host = sni or upstream.netloc.rsplit("@", 1)[-1] or "unknown.invalid"
+    path = opened.get("url_path") or f"/{opened.get('charge_point_id') or ''}"
+    return f"{scheme}://{host}{path}"
 
 
 def to_har(header: Record, records: list[Record]) -> str:
     entries: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.get("type") == "connection_open":
-            path = record.get("url_path") or f"/{record.get('charge_point_id') or ''}"
             entries[record["connection_id"]] = {
                 "startedDateTime": record["ts"], "time": 0, "_resourceType": "websocket",
-                "request": {"method": "GET", "url": f"ws://imported.invalid{path}", "httpVersion": "HTTP/1.1",
+                "request": {"method": "GET", "url": connection_url(header, record), "httpVersion": "HTTP/1.1",
                             "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
                 "response": {"status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1",
                              "headers": ([{"name": "Sec-WebSocket-Protocol", "value": record["subprotocol"]}]
@@ -96,7 +133,7 @@ def to_har(header: Record, records: list[Record]) -> str:
             })
     har = {"log": {"version": "1.2", "creator": {"name": "ocpp-workbench", "version": header.get("tool_version", "")},
                    "pages": [], "entries": list(entries.values())}}
-    return json.dumps(har, ensure_ascii=False, indent=1) + "\n"
+    return jsonout.dumps(har, indent=1) + "\n"
 
 
 WRITERS = {"ndjson": to_ndjson, "open-ocpp-trace": to_open_ocpp_trace, "har": to_har}

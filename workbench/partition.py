@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Capture, LoadProblem, ProgressCallback, _route
+from .capture.identity import connection_charge_point_id
 from .capture.reader import CaptureReader
 from .checks.registry import run_checks, sort_findings
 from .tables.transactions import _FAR_FUTURE
@@ -94,7 +95,7 @@ class _Owners:
         kind = record.get("type")
         connection_id = record.get("connection_id")
         if kind in ("connection_open", "upgrade_rejected"):
-            owner = partition_of(record.get("charge_point_id"), self.partitions)
+            owner = partition_of(connection_charge_point_id(record), self.partitions)
             if isinstance(connection_id, str):
                 owner = self.owner.setdefault(connection_id, owner)
                 (self.mine if owner == self.index else self.others).add(

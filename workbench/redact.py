@@ -19,6 +19,8 @@ AuthorizationKey in ChangeConfiguration / GetConfiguration.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -26,16 +28,18 @@ import json
 import os
 import re
 import secrets
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from .capture.identity import charge_point_id_from_path
 from .capture.reader import CaptureReader
-from .capture.records import format_ts, parse_ts
+from .capture.records import format_ts, frame_bytes, parse_ts
 from .capture.writer import CaptureWriter
 from .errors import WorkbenchError
-from .ocppj import MessageKind, parse_frame
+from .ocppj import MAX_UNIQUE_ID_LENGTH, MessageKind, parse_frame
 
 Record = dict[str, Any]
 
@@ -111,18 +115,28 @@ def default_key_file() -> Path:
     return Path(base) / "ocpp-workbench" / "redact.key"
 
 
-def load_or_create_key(path: str | os.PathLike[str]) -> bytes:
-    """The key in ``path``; created (32 random bytes, hex, mode 0600) if the file does not exist."""
+def read_key(path: str | os.PathLike[str]) -> tuple[bytes, bool]:
+    """(key, is_new): the key in ``path``, or a new one (32 random bytes, hex) when the file does not
+    exist yet. A new key is only kept by :func:`save_new_key` once the redaction succeeded, so a
+    failed run leaves no key behind whose pseudonyms were never used."""
     path = Path(path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
+        return secrets.token_hex(32).encode("ascii"), True
     key = path.read_bytes().strip()
     if len(key) < 16:
         raise WorkbenchError(f"key file {path} holds fewer than 16 bytes; use a longer key")
-    return key
+    return key, False
+
+
+def save_new_key(path: str | os.PathLike[str], key: bytes) -> None:
+    """Write a new key (mode 0600) and announce it on stderr: a new key means new pseudonyms."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    print(f"created a new redaction key {path} (mode 0600): keep it to give later captures the same "
+          f"pseudonyms; never send it", file=sys.stderr)
 
 
 class Pseudonyms:
@@ -132,6 +146,11 @@ class Pseudonyms:
         self.key = key
         self.table: dict[str, str] = {}
         self.changed: Counter[str] = Counter()
+        self._patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._sorted: list[str] = []
+        self._lengths: list[int] = []
+        self._sorted_size = -1
+        self.learning = False  # True during the first pass, which only learns identifiers
 
     def make(self, value: str, kind: str, prefix: str, digits: int) -> str:
         if value in self.table:
@@ -146,11 +165,58 @@ class Pseudonyms:
         return self.make(value, kind, prefix, digits)
 
     def scrub(self, text: str) -> str:
-        """Replace every known identifier occurring inside ``text`` (longest first)."""
-        for original in sorted(self.table, key=len, reverse=True):
-            if len(original) >= MIN_SUBSTRING_LENGTH and original in text:
-                text = text.replace(original, self.table[original])
-        return text
+        """Replace every known identifier occurring inside ``text`` in one pass (longest first, so an
+        id inside a longer one is not replaced twice, and a pseudonym is never scanned again)."""
+        if self.learning:
+            return text
+        found = self._found_in(text)
+        if not found:
+            return text
+        pattern = self._patterns.get(found)
+        if pattern is None:
+            if len(self._patterns) >= 4096:  # one per combination of identifiers met in one string
+                self._patterns.clear()
+            pattern = self._patterns[found] = re.compile("|".join(map(re.escape, found)))
+        return pattern.sub(lambda match: self.table[match.group()], text)
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """:meth:`scrub` for binary frames: identifiers replaced where their UTF-8 bytes occur."""
+        for original in self._substring_originals():
+            encoded = original.encode("utf-8", "surrogatepass")
+            if encoded in data:
+                data = data.replace(encoded, self.table[original].encode("utf-8"))
+        return data
+
+    def _substring_originals(self) -> list[str]:
+        """Identifiers replaced inside other text, longest first (cached until the table grows)."""
+        if self._sorted_size != len(self.table):
+            self._sorted = sorted((o for o in self.table if len(o) >= MIN_SUBSTRING_LENGTH), key=len, reverse=True)
+            self._lengths = sorted({len(o) for o in self._sorted}, reverse=True)
+            self._sorted_size = len(self.table)
+        return self._sorted
+
+    def _found_in(self, text: str) -> tuple[str, ...]:
+        """The identifiers occurring in ``text``, longest first. A few identifiers are each searched
+        for (C speed); a fleet's thousands are found by looking up every slice of ``text`` of each
+        identifier length there is, so the cost follows the text's length and the number of distinct
+        lengths, not the number of identifiers."""
+        originals = self._substring_originals()
+        if len(originals) <= 64 or len(text) * len(self._lengths) * 4 > len(originals):
+            return tuple(o for o in originals if o in text)
+        known = self.table
+        found = {piece for width in self._lengths for index in range(len(text) - width + 1)
+                 if (piece := text[index:index + width]) in known}
+        return tuple(sorted(found, key=len, reverse=True))
+
+    def message_id(self, unique_id: str) -> str:
+        """``unique_id`` with identifiers inside it replaced; a result longer than OCPP-J's 36
+        characters becomes one keyed pseudonym of the whole id. Both are functions of the id alone,
+        so a request and its reply still carry the same id."""
+        scrubbed = self.scrub(unique_id)
+        if scrubbed == unique_id or len(scrubbed) <= MAX_UNIQUE_ID_LENGTH or len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+            return scrubbed
+        digest = hmac.new(self.key, f"message_id\0{unique_id}".encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return "id-" + digest.hexdigest()[: MAX_UNIQUE_ID_LENGTH - 3]
 
 
 def _charge_point_pseudonym(names: Pseudonyms, cp: str) -> str:
@@ -165,10 +231,13 @@ def _redact_url(url: str, names: Pseudonyms, field: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
+        host = names.scrub(host)
         user, _, password = userinfo.partition(":")
         user = names.replace(user, "url_user", "user-", 8, f"{field} (user)") if user else ""
         password = names.replace(password, "url_password", "pw-", 12, f"{field} (password)") if password else ""
         netloc = f"{quote(user)}:{quote(password)}@{host}" if password else f"{quote(user)}@{host}"
+    else:
+        netloc = names.scrub(netloc)
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -176,9 +245,10 @@ def _redact_url(url: str, names: Pseudonyms, field: str) -> str:
         for name, value in pairs:
             if SECRET_QUERY.search(name) and value:
                 value = names.replace(value, "url_secret", "s-", 12, f"{field} (query {name})")
-            redacted.append((name, value))
+            redacted.append((name, names.scrub(value)))
         query = urlencode(redacted)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # A charge point id or serial in the path ("/upload/CP-007/") is an identity too.
+    return urlunsplit((parts.scheme, netloc, names.scrub(parts.path), query, names.scrub(parts.fragment)))
 
 
 def _walk(value: Any, names: Pseudonyms, action: str | None) -> Any:
@@ -210,7 +280,15 @@ def _walk(value: Any, names: Pseudonyms, action: str | None) -> Any:
 
 def _redact_frame(record: Record, names: Pseudonyms) -> Record:
     if record.get("binary"):
-        return record
+        try:
+            data = frame_bytes(record)
+        except (binascii.Error, ValueError, KeyError):
+            return record
+        scrubbed_bytes = names.scrub_bytes(data)
+        if scrubbed_bytes == data:
+            return record
+        names.changed["binary frame"] += 1
+        return {**record, "data_b64": base64.b64encode(scrubbed_bytes).decode("ascii")}
     text = record["text"]
     parsed = parse_frame(text)
     if parsed.kind is MessageKind.INVALID:
@@ -218,11 +296,19 @@ def _redact_frame(record: Record, names: Pseudonyms) -> Record:
         scrubbed = names.scrub(text)
         return {**record, "text": scrubbed}
     message = json.loads(text)
+    # Chargers build message ids from their identity ("CP-007-123"): the id is scrubbed like free
+    # text, the same way in the request and in its reply, so they still pair.
+    unique_id = names.message_id(message[1])
+    if unique_id != message[1]:
+        names.changed["message id"] += 1
+        message[1] = unique_id
     if parsed.kind is MessageKind.CALL:
         message[3] = _walk(message[3], names, parsed.action)
     elif parsed.kind is MessageKind.CALLRESULT:
         message[2] = _walk(message[2], names, None)
     else:
+        if isinstance(message[3], str):
+            message[3] = names.scrub(message[3])  # errorDescription is free text
         message[4] = _walk(message[4], names, None)
     return {**record, "text": json.dumps(message, ensure_ascii=False, separators=(",", ":"))}
 
@@ -249,15 +335,21 @@ def redact_records(header: Record, records: list[Record], key: bytes) -> tuple[R
     # Charge point ids and user names first, so every later occurrence is scrubbed consistently.
     for record in records:
         if record.get("type") in ("connection_open", "upgrade_rejected"):
-            if record.get("charge_point_id"):
-                _charge_point_pseudonym(names, record["charge_point_id"])
+            # An id the record does not name (older captures of URLs ending in '/') is still in its URL path.
+            url_path = record.get("url_path")
+            charge_point_id = record.get("charge_point_id") or charge_point_id_from_path(
+                url_path if isinstance(url_path, str) else None)
+            if isinstance(charge_point_id, str) and charge_point_id:
+                _charge_point_pseudonym(names, charge_point_id)
             if record.get("auth_user") and record["auth_user"] not in names.table:
                 names.make(record["auth_user"], "auth_user", "user-", 12)
     # A first pass over the frames learns every identifier, so one that first appears late is
     # still scrubbed from free text (DataTransfer data) earlier in the file.
+    names.learning = True
     for record in records:
         if record.get("type") == "frame":
             _redact_frame(record, names)
+    names.learning = False
     names.changed.clear()
     out: list[Record] = []
     for record in records:
@@ -300,9 +392,10 @@ def redact_capture(in_path: str | os.PathLike[str], out_path: str | os.PathLike[
     """
     if Path(in_path).resolve() == Path(out_path).resolve():
         raise WorkbenchError("redact: the output must be a different file from the input")
-    key = load_or_create_key(key_file or default_key_file())
     reader = CaptureReader(in_path)
     records = list(reader)
+    key_path = key_file or default_key_file()
+    key, new_key = read_key(key_path)
     header, redacted, changed = redact_records(reader.header, records, key)
     if shift_s:
         header, redacted = shift_records(header, redacted, shift_s)
@@ -310,6 +403,8 @@ def redact_capture(in_path: str | os.PathLike[str], out_path: str | os.PathLike[
     with CaptureWriter(out_path, header) as writer:
         for record in redacted:
             writer.write(record)
+    if new_key:
+        save_new_key(key_path, key)
     if reader.problems:
         changed["unreadable lines not copied"] = len(reader.problems)
     return changed

@@ -9,7 +9,8 @@ matter; see shared/reference/ocpp16-facts.md (beside the repository) sections 1 
 
 from __future__ import annotations
 
-from ocpp.v16.enums import ChargePointStatus, Location, Measurand, ReadingContext, UnitOfMeasure, ValueFormat
+from ocpp.v16.enums import (ChargePointStatus, Location, Measurand, ReadingContext, Reason, UnitOfMeasure,
+                             ValueFormat)
 
 # The spec's row/column order of §4.9: letter A..I for the "from" status, digit 1..9 for "to".
 STATUS_ORDER: tuple[str, ...] = (
@@ -106,6 +107,9 @@ DEFAULT_FORMAT = ValueFormat.raw.value
 # (default) measurand is an energy type. A missing unit on Power.Active.Import is a known charger
 # deviation (W meant), so we read §7.43: the measurand's natural unit.
 DEFAULT_UNIT = UnitOfMeasure.wh.value
+
+# §6.46 / §7.36: a StopTransaction.req without reason means Local.
+DEFAULT_STOP_REASON = Reason.local.value
 
 
 def default_unit(measurand: str) -> str | None:

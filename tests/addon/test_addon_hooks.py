@@ -219,9 +219,10 @@ def test_basic_auth_facts_never_return_the_password(header: str | None, expected
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("/ocpp/CP001", "CP001"), ("/ocpp/CP%2F1?x=1", "CP/1"), ("/ocpp/", None), ("/Zu%CC%88rich", "Zu\u0308rich")],
+    [("/ocpp/CP001", "CP001"), ("/ocpp/CP%2F1?x=1", "CP/1"), ("/ws/ocpp/CP1/", "CP1"), ("/", None),
+     ("/Zu%CC%88rich", "Zu\u0308rich")],
 )
-def test_charge_point_id_is_the_decoded_last_segment(path: str, expected: str | None) -> None:
+def test_charge_point_id_is_the_decoded_last_non_empty_segment(path: str, expected: str | None) -> None:
     assert charge_point_id_from_path(path) == expected
 
 
@@ -342,3 +343,24 @@ def test_plain_upgrades_are_answered_400_only_on_a_tls_listener(tmp_path: Path) 
     assert on_wss.response.status_code == 400 and b"wss://" in on_wss.response.content
     assert on_ws.response is None and allowed.response is None
     assert [(r["type"], r["status_code"], r["charger_tls"]) for r in records] == [("upgrade_rejected", 400, None)]
+
+
+@pytest.mark.parametrize(
+    ("path", "user", "expected_id", "expected_source"),
+    [(b"/ws/ocpp/CP-7/", None, "CP-7", "url_path"),  # Django-style URL: a trailing slash
+     (b"/", "CP-9", "CP-9", "auth_user"),
+     (b"/", None, None, "connection")],
+)
+def test_connection_records_say_how_the_charge_point_id_was_found(
+        tmp_path: Path, path: bytes, user: str | None, expected_id: str | None, expected_source: str) -> None:
+    token = base64.b64encode(f"{user}:secret".encode()).decode() if user else None
+    flow = ocpp_flow(path, authorization=f"Basic {token}" if token else None)
+
+    def body(addon: OcppCapture, tctx) -> None:  # type: ignore[no-untyped-def]
+        addon.websocket_start(flow)
+        addon.websocket_end(flow)
+
+    _, records, _ = read_capture(run_in_context(tmp_path, body))
+    opened = records[0]
+    assert opened["charge_point_id"] == expected_id
+    assert opened["charge_point_id_source"] == expected_source

@@ -1,5 +1,7 @@
 """Energy checks: each fires on its injected fault and stays silent on clean traffic."""
 
+import pandas as pd
+
 from checks.scenarios import Faults, Script, Session, add_session, clean_day
 from workbench.checks import CheckConfig, run_checks
 
@@ -47,6 +49,23 @@ def test_meter_stop_far_from_registers():
     result = with_fault(meter_stop_offset_wh=500)
     assert set(result["check"]) == {"energy_meter_start_stop"}
     assert result["severity"].tolist() == ["warning"]
+    message = result["message"].iloc[0]
+    assert "between the last register sample" in message and "is more than the" in message
+    assert "the reported power (at most 8,000 W) could deliver" in message
+
+
+def test_energy_between_meter_start_and_the_first_sample_beyond_the_power_says_both_numbers():
+    from checks.scenarios import samples
+    script = Script()
+    script.start_tx(9, 1, 7, 1000)  # StartTransaction at t=10
+    script.meter(70, 1, 7, samples(1500, 3000, three_phase=False))
+    script.meter(130, 1, 7, samples(1550, 3000, three_phase=False))
+    script.stop(131, 7, 1551, None)
+    result = run_checks(script.capture(), names=["energy_meter_start_stop"])
+    assert result["severity"].tolist() == ["warning"]
+    assert result["message"].iloc[0] == (
+        "500.0 Wh between meterStart 1,000.0 Wh and the first register sample 1,500.0 Wh (60 s apart) is more "
+        "than the 50.0 Wh the reported power (at most 3,000 W) could deliver")
 
 
 def test_meter_stop_below_start():
@@ -81,8 +100,26 @@ def test_register_rebased_each_session():
                                     suspend=None), 0)
     result = run_checks(script.capture(), names=ENERGY_CHECKS)
     assert set(result["check"]) == {"energy_register_rebased"}
-    assert (result["severity"] == "warning").all()
-    assert set(result["transaction_id"]) == {11, 12}
+    # Per-transaction metering: one warning for the charge point, then one info per session (the register and
+    # meterStart restarts of a session are one finding, not two).
+    assert result["severity"].tolist() == ["warning", "info", "info"]
+    summary = result.iloc[0]
+    assert pd.isna(summary["transaction_id"]) and "all 2 sessions" in summary["message"]
+    assert result["transaction_id"].tolist()[1:] == [11, 12]
+    assert "meterStart 0.0 Wh is below the previous transaction's meterStop" in result["message"].iloc[1]
+    assert "Energy.Active.Import.Register restarted at" in result["message"].iloc[1]
+
+
+def test_one_rebased_session_among_several_is_a_warning_of_its_own():
+    script = Script()
+    script.boot(0)
+    register = 0
+    for i in range(4):
+        start = 0 if i == 2 else register  # the meter was swapped before the third session
+        register = add_session(script, Session(transaction_id=10 + i, plug_t=100 + i * 4000, charge_s=1800,
+                                               power_w=7000.0, suspend=None), start)
+    result = run_checks(script.capture(), names=["energy_register_rebased"])
+    assert result["severity"].tolist() == ["warning"] and result["transaction_id"].tolist() == [12]
 
 
 def test_begin_value_repeated_in_periodic_readings():

@@ -189,3 +189,104 @@ def workbench_load(t, script):
     from workbench.analysis import Capture
 
     return Capture.from_records(t.charger_records("CP1", script))
+
+
+def _repeat_last_stop(script: Script, truth: list[dict], answer: str, meter_offset: int = 0,
+                      first_answer: list | None = None) -> int:
+    """At shutdown the charger repeats its last StopTransaction: first without reason, then with Local.
+    ``answer``: "error" (CALLERROR) or "unknown" (idTagInfo Invalid). Returns the repeat's seq offset."""
+    last = truth[-1]
+    stop_t = max(t for t, _, _ in script.entries) + 10
+    first = {"transactionId": last["transaction_id"], "meterStop": last["meter_stop"], "timestamp": script.iso(stop_t)}
+    old = {e[2][1] for e in script.entries if isinstance(e[2], list) and e[2][0] == 2
+           and e[2][2] == "StopTransaction" and e[2][3]["transactionId"] == last["transaction_id"]}
+    script.entries = [e for e in script.entries if e[2][1] not in old]  # the stop and its reply
+    if first_answer is None:
+        script.call(stop_t - 5, "StopTransaction", first, {"idTagInfo": {"status": "Accepted"}})
+    else:
+        first_uid = script.uid()
+        script.entries.append((stop_t - 5, "up", [2, first_uid, "StopTransaction", first]))
+        if first_answer:
+            script.entries.append((stop_t - 4.95, "down", [first_answer[0], first_uid, *first_answer[1:]]))
+    second = dict(first, reason="Local", meterStop=last["meter_stop"] + meter_offset)
+    uid = script.uid()
+    script.entries.append((stop_t, "up", [2, uid, "StopTransaction", second]))
+    reply = ([4, uid, "GenericError", "unknown transaction", {}] if answer == "error"
+             else [3, uid, {"idTagInfo": {"status": "Invalid"}}])
+    script.entries.append((stop_t + 0.05, "down", reply))
+    return len(truth)
+
+
+def test_a_repeated_stop_is_its_own_finding_and_no_session():
+    for answer, said in (("error", "CALLERROR GenericError ('unknown transaction')"),
+                         ("unknown", "idTagInfo.status Invalid")):
+        script, truth = clean_day(sessions=2)
+        sessions = _repeat_last_stop(script, truth, answer)
+        cap = script.capture()
+        assert len(cap.transactions) == sessions
+        assert (cap.transactions["completeness"] == "complete").all()
+        findings = cap.findings
+        assert not (findings["severity"] == "error").any(), findings[["check", "message"]]
+        repeated = findings[findings["check"] == "transaction_stop_repeated"]
+        assert len(repeated) == 1 and "transaction_stop_without_start" not in findings["check"].tolist()
+        row = repeated.iloc[0]
+        assert row["severity"] == "warning" and row["transaction_id"] == truth[-1]["transaction_id"]
+        assert "reason Local; the first: absent, Local by default" in row["message"]
+        assert "same meterStop" in row["message"] and said in row["message"]
+        assert len(row["frame_seqs"]) == 4  # both stops and both replies
+
+
+def test_a_repeated_stop_with_another_meter_stop_says_so():
+    script, truth = clean_day(sessions=1)
+    _repeat_last_stop(script, truth, "unknown", meter_offset=24)
+    message = run_checks(script.capture(), names=["transaction_stop_repeated"])["message"].iloc[0]
+    assert f"meterStop {truth[-1]['meter_stop'] + 24:,.1f} Wh differs from the first's" in message
+
+
+def test_a_repeated_stop_of_a_transaction_started_before_the_capture_is_one_session():
+    early = Script()
+    early.stop(5, 998, 5, None)
+    early.stop(6, 998, 5, None)
+    cap = early.capture()
+    assert len(cap.transactions) == 1
+    assert cap.findings["check"].tolist() == ["transaction_stop_without_start", "transaction_stop_repeated"]
+
+
+def test_meter_values_after_the_stop_are_reported_with_a_register_above_meter_stop():
+    from checks.scenarios import samples
+    script = Script()
+    script.start_tx(10, 1, 7, 0)
+    script.meter(40, 1, 7, samples(20, 3000, three_phase=False))
+    script.stop(60, 7, 39, None)  # its reply comes 50 ms later
+    # 75 ms after the StopTransaction, the station sends the transaction's MeterValues once more.
+    script.meter(60.075, 1, 7, samples(63, 0, three_phase=False), sample_t=60.075)
+    cap = script.capture()
+    result = run_checks(cap, names=["meter_values_after_stop"])
+    assert len(result) == 1
+    row = result.iloc[0]
+    assert row["severity"] == "error" and row["transaction_id"] == 7
+    assert ("1 MeterValues message(s) for transaction 7 after its StopTransaction (the first 75 ms later)"
+            in row["message"])
+    assert "their register 63.0 Wh is above meterStop 39.0 Wh" in row["message"]
+    stop_seq = int(cap.transactions["stop_seq"].iloc[0])
+    assert row["frame_seqs"][0] == stop_seq and len(row["frame_seqs"]) == 2
+
+
+def test_meter_values_after_the_stop_below_meter_stop_are_a_warning_and_clean_days_are_silent():
+    from checks.scenarios import samples
+    script, truth = clean_day(sessions=1)
+    assert run_checks(script.capture(), names=["meter_values_after_stop"]).empty
+    last_t = max(t for t, _, _ in script.entries)
+    script.meter(last_t + 1, 1, truth[0]["transaction_id"], samples(truth[0]["meter_stop"], 0, three_phase=False))
+    result = run_checks(script.capture(), names=["meter_values_after_stop"])
+    assert result["severity"].tolist() == ["warning"] and "above meterStop" not in result["message"].iloc[0]
+
+
+def test_a_stop_repeated_after_a_callerror_or_no_answer_is_a_retry_and_info():
+    for first_answer, said in (([4, "InternalError", "database down", {}], "CALLERROR InternalError ('database down')"),
+                               ([], "no answer")):
+        script, truth = clean_day(sessions=1)
+        _repeat_last_stop(script, truth, "unknown", first_answer=first_answer)
+        result = run_checks(script.capture(), names=["transaction_stop_repeated"])
+        assert result["severity"].tolist() == ["info"]
+        assert f"(a retry: the first got {said})" in result["message"].iloc[0]

@@ -2,7 +2,7 @@
 
 "Present" is counted independently of the importers: every place in the file where an OCPP-J
 message starts (``[2,"``, ``[3, "``, escaped ``[2,\\"``, across line breaks), or for a mitmproxy
-dump every WebSocket message. Run: .venv/bin/python tests/importers/make_figure.py
+dump every WebSocket message; in an Open OCPP Trace v1.1 every ``"messageType"``. Run: .venv/bin/python tests/importers/make_figure.py
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from workbench.capture.importers import import_file
 FIXTURES = Path(__file__).parent / "fixtures"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 MESSAGE_START = re.compile(r'\[\s*[234]\s*,\s*\\*"')
+V1_1_MESSAGE = re.compile(r'"messageType"\s*:\s*"CALL(?:RESULT|ERROR)?"')
 
 
 def count_present(path: Path) -> int:
@@ -25,7 +26,9 @@ def count_present(path: Path) -> int:
         with open(path, "rb") as handle:
             return sum(len(f.websocket.messages) for f in FlowReader(handle).stream()
                        if getattr(f, "websocket", None) is not None)
-    return len(MESSAGE_START.findall(path.read_text(encoding="utf-8")))
+    text = path.read_text(encoding="utf-8")
+    # Open OCPP Trace v1.1 states each message in fields, not as frame text: one per messageType.
+    return len(MESSAGE_START.findall(text)) + len(V1_1_MESSAGE.findall(text))
 
 
 def rows() -> list[tuple[str, int, int, int]]:

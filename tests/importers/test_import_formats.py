@@ -21,6 +21,7 @@ EXPECTED = {
     "charger_wrapped.log": ("log", 4, 0, 2, {"unknown"}, 1),
     "chrome.har": ("har", 6, 0, 0, {"HAR-SIM-1"}, 1),
     "damaged.log": ("log", 2, 4, 1, {"DMG-1"}, 1),
+    "debugkit_trace.json": ("json-trace", 6, 0, 0, {"DK-STATION-7"}, 1),
     "docker_compose.log": ("log", 4, 0, 2, {"CP_1"}, 1),
     "escaped_json.log": ("log", 4, 0, 1, {"GW-9"}, 1),
     "evcc.log": ("log", 6, 0, 3, {"EVB-P1234"}, 1),
@@ -33,7 +34,9 @@ EXPECTED = {
     "journald.log": ("log", 2, 0, 1, {"JD-1"}, 1),
     "microocpp.log": ("log", 6, 1, 5, {"unknown"}, 1),
     "objects.jsonl": ("json-objects", 4, 0, 1, {"OBJ-1"}, 1),
+    "ocpp201_events.json": ("json-trace", 6, 0, 1, {"CS-201"}, 1),  # the one skipped row: "OCPP 2.0.1, not analysed"
     "pretty_printed.log": ("log", 2, 0, 2, {"unknown"}, 1),
+    "published.open-ocpp-trace.jsonl": ("open-ocpp-trace", 6, 0, 0, {"PUB-1"}, 1),
     "reverse_export.log": ("log", 5, 0, 0, {"unknown"}, 1),
     "steve.log": ("log", 8, 0, 2, {"CP-STEVE-7"}, 2),
     "timestamp_frame.log": ("log", 6, 0, 0, {"unknown"}, 1),

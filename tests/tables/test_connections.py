@@ -74,6 +74,8 @@ def test_failed_tls_handshake_is_a_row_of_its_own() -> None:
     assert row["state"] == "tls_failed" and row["tls_failure"] == "protocol_version"
     assert row["tls_error"].startswith("Client and mitmproxy cannot agree")
     assert row["client_address"] == "127.0.0.1:50000" and row["charger_sni"] == "csms.example"
-    assert pd.isna(row["charge_point_id"]) and pd.isna(row["http_status"]) and np.isnan(row["duration_s"])
+    # No HTTP request was read, so no id: the connection is a charge point of its own (never merged).
+    assert row["charge_point_id"] == "unknown:t"
+    assert pd.isna(row["http_status"]) and np.isnan(row["duration_s"])
     other = table.set_index("connection_id").loc["a"]
     assert other["state"] == "open_at_end" and pd.isna(other["tls_failure"]) and pd.isna(other["tls_error"])

@@ -115,13 +115,19 @@ def _upgrade_facts(
     auth_scheme: str | None,
     auth_user: str | None,
     auth_password_present: bool,
+    charge_point_id_source: str | None = None,
 ) -> dict[str, Any]:
-    """The fields an accepted and a rejected upgrade share, in file order."""
-    return {
+    """The fields an accepted and a rejected upgrade share, in file order. ``charge_point_id_source`` (how
+    the id was found, see :mod:`workbench.capture.identity`) is written only when given."""
+    record: dict[str, Any] = {
         "type": kind.value,
         "ts": ts,
         "connection_id": connection_id,
         "charge_point_id": charge_point_id,
+    }
+    if charge_point_id_source is not None:
+        record["charge_point_id_source"] = charge_point_id_source
+    return record | {
         "url_path": url_path,
         "client_address": client_address,
         "subprotocols_offered": subprotocols_offered or [],
@@ -146,13 +152,14 @@ def connection_open(
     auth_scheme: str | None = None,
     auth_user: str | None = None,
     auth_password_present: bool = False,
+    charge_point_id_source: str | None = None,
 ) -> dict[str, Any]:
     """A WebSocket upgrade the CSMS accepted. Never carries the password, only whether one was sent."""
     record = _upgrade_facts(
         RecordType.CONNECTION_OPEN, ts=ts, connection_id=connection_id, charge_point_id=charge_point_id,
         url_path=url_path, client_address=client_address, subprotocols_offered=subprotocols_offered,
         charger_tls=charger_tls, auth_scheme=auth_scheme, auth_user=auth_user,
-        auth_password_present=auth_password_present,
+        auth_password_present=auth_password_present, charge_point_id_source=charge_point_id_source,
     )
     record["subprotocol"] = subprotocol
     record["csms_tls"] = csms_tls
@@ -173,13 +180,14 @@ def upgrade_rejected(
     auth_scheme: str | None = None,
     auth_user: str | None = None,
     auth_password_present: bool = False,
+    charge_point_id_source: str | None = None,
 ) -> dict[str, Any]:
     """An upgrade that did not become a WebSocket: the HTTP status the charger got (401, 404, 502 ...)."""
     record = _upgrade_facts(
         RecordType.UPGRADE_REJECTED, ts=ts, connection_id=connection_id, charge_point_id=charge_point_id,
         url_path=url_path, client_address=client_address, subprotocols_offered=subprotocols_offered,
         charger_tls=charger_tls, auth_scheme=auth_scheme, auth_user=auth_user,
-        auth_password_present=auth_password_present,
+        auth_password_present=auth_password_present, charge_point_id_source=charge_point_id_source,
     )
     record["status_code"] = status_code
     record["reason"] = reason
@@ -194,11 +202,13 @@ def frame(
     content: str | bytes,
     is_text: bool = True,
     proxy_action: ProxyAction | str | None = None,
+    replay_of: int | None = None,
 ) -> dict[str, Any]:
     """One WebSocket message exactly as on the wire.
 
     Text frames keep their text in ``text``. Binary frames (and text frames whose bytes are not
-    valid UTF-8) go to ``data_b64`` with ``binary: true`` so no byte is lost.
+    valid UTF-8) go to ``data_b64`` with ``binary: true`` so no byte is lost. ``replay_of``: in a
+    replay's capture, the ``seq`` of the recorded frame this one replays or answers.
     """
     record: dict[str, Any] = {
         "type": RecordType.FRAME.value,
@@ -222,6 +232,8 @@ def frame(
         record["text"] = content
     if proxy_action is not None:
         record["proxy_action"] = ProxyAction(proxy_action).value
+    if replay_of is not None:
+        record["replay_of"] = replay_of
     return record
 
 

@@ -111,7 +111,21 @@ def energy_register_monotonic(cap: Any, config: CheckConfig) -> Iterator[Finding
 @check("energy_register_rebased", clause="OCPP 1.6 ed.2 §7.31, §3.16 (registers SHOULD NOT be rebased to 0 "
                                          "at transaction start)")
 def energy_register_rebased(cap: Any, config: CheckConfig) -> Iterator[Finding]:
-    """Registers (or meterStart) that restart lower at a new transaction: session energy sent as a register."""
+    """Registers (or meterStart) that restart lower at a new transaction: session energy sent as a register.
+    One finding per session; when every session of a charge point after the first on its connector restarts
+    (per-transaction metering, at least two of them), one warning for the charge point and the sessions as info."""
+    events: dict[tuple[str, Any], dict[str, Any]] = {}  # (charge point key, transactionId) -> what restarted
+
+    def add(ts: Any, cp: Any, connector: Any, tid: Any, text: str, proof: tuple[int, ...]) -> None:
+        key = (cp if isinstance(cp, str) else "", clean(tid))  # the charge point as cp_key spells it
+        event = events.setdefault(key, {"ts": clean(ts), "cp": clean(cp), "connector": as_int(connector),
+                                        "tx": as_int(tid), "texts": [], "seqs": ()})
+        if text not in event["texts"]:
+            event["texts"].append(text)
+        event["seqs"] = seqs(event["seqs"], proof)
+        if clean(ts) is not None and (event["ts"] is None or clean(ts) < event["ts"]):
+            event["ts"] = clean(ts)
+
     steps = memo(cap, ("register_steps",), lambda: _register_steps(cap))
     if len(steps):
         prev = steps["prev_value"].to_numpy(dtype=float)
@@ -123,27 +137,50 @@ def energy_register_rebased(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                 rows["ts"].tolist(), rows["charge_point_id"].tolist(), rows["connector_id"].tolist(),
                 rows["transaction_id"].tolist(), rows["measurand"].tolist(), rows["value_normalized"].tolist(),
                 rows["prev_value"].tolist(), rows["seq"].tolist(), rows["prev_seq"].tolist()):
-            yield Finding("energy_register_rebased", "warning", clean(ts), clean(cp), as_int(connector), as_int(tx),
-                          f"{measurand} restarted at {fmt_wh(value)} after {fmt_wh(before)} in the previous "
-                          f"transaction; registers should not be rebased per session", seqs(prev_seq, seq))
+            add(ts, cp, connector, tx, f"{measurand} restarted at {fmt_wh(value)} after {fmt_wh(before)} in the "
+                                       f"previous transaction", seqs(prev_seq, seq))
     # meterStart below the previous transaction's meterStop on the same connector.
     tx = cap.transactions
     tx = tx[tx["start_seq"].notna() & tx["connector_id"].notna()].sort_values("start_seq", kind="stable")
-    if len(tx) < 2:
+    eligible: dict[str, set[Any]] = {}  # per charge point key: transactionIds with an earlier session on their connector
+    if len(tx) >= 2:
+        key = [cp_key(tx["charge_point_id"]), tx["connector_id"].to_numpy()]
+        grouped = tx.groupby(key, sort=False)
+        prev_stop = grouped["meter_stop_wh"].shift(1)
+        prev_seq = grouped["stop_seq"].shift(1)
+        has_previous = grouped.cumcount().to_numpy() > 0
+        for cp, tid in zip(cp_key(tx["charge_point_id"])[has_previous].tolist(),
+                           tx["transaction_id"][has_previous].tolist()):
+            eligible.setdefault(cp, set()).add(clean(tid))
+        restart = (tx["meter_start_wh"] < prev_stop - config.energy_tolerance_wh).fillna(False).to_numpy(dtype=bool)
+        for ts, cp, connector, tid, start, before, seq, pseq in zip(
+                tx["ts"][restart].tolist(), tx["charge_point_id"][restart].tolist(),
+                tx["connector_id"][restart].tolist(), tx["transaction_id"][restart].tolist(),
+                tx["meter_start_wh"][restart].tolist(), prev_stop[restart].tolist(), tx["start_seq"][restart].tolist(),
+                prev_seq[restart].tolist()):
+            add(ts, cp, connector, tid, f"meterStart {fmt_wh(start)} is below the previous transaction's meterStop "
+                                        f"{fmt_wh(before)}", seqs(pseq, seq))
+    if not events:
         return
-    key = [cp_key(tx["charge_point_id"]), tx["connector_id"].to_numpy()]
-    grouped = tx.groupby(key, sort=False)
-    prev_stop = grouped["meter_stop_wh"].shift(1)
-    prev_seq = grouped["stop_seq"].shift(1)
-    restart = (tx["meter_start_wh"] < prev_stop - config.energy_tolerance_wh).fillna(False).to_numpy(dtype=bool)
-    for ts, cp, connector, tid, start, before, seq, pseq in zip(
-            tx["ts"][restart].tolist(), tx["charge_point_id"][restart].tolist(),
-            tx["connector_id"][restart].tolist(), tx["transaction_id"][restart].tolist(),
-            tx["meter_start_wh"][restart].tolist(), prev_stop[restart].tolist(), tx["start_seq"][restart].tolist(),
-            prev_seq[restart].tolist()):
-        yield Finding("energy_register_rebased", "warning", clean(ts), clean(cp), as_int(connector), as_int(tid),
-                      f"meterStart {fmt_wh(start)} is below the previous transaction's meterStop {fmt_wh(before)}; "
-                      f"the meter register went back (rebased or replaced meter)", seqs(pseq, seq))
+    by_cp: dict[str, list[dict[str, Any]]] = {}
+    for (cp, _), event in events.items():
+        by_cp.setdefault(cp, []).append(event)
+    for cp, rebased in by_cp.items():
+        # Per-transaction metering: every session that could restart did (not a one-off meter swap).
+        could = eligible.get(cp, set())
+        every = len(could) >= 2 and could <= {event["tx"] for event in rebased}
+        if every:
+            first = min(rebased, key=lambda e: (e["ts"] is None, e["ts"] or 0))
+            yield Finding("energy_register_rebased", "warning", first["ts"], cp_or_none(cp), None, None,
+                          f"all {len(could)} sessions after the first on each connector restarted the register "
+                          f"(per-transaction metering): registers should not be rebased per session",
+                          seqs(*(e["seqs"] for e in rebased)))
+        for event in rebased:
+            yield Finding("energy_register_rebased", "info" if every else "warning", event["ts"], event["cp"],
+                          event["connector"], event["tx"],
+                          "; ".join(event["texts"]) + ("" if every else "; the meter register went back (rebased or "
+                                                       "replaced meter): registers should not be rebased per session"),
+                          event["seqs"])
 
 
 @check("energy_kwh_as_wh", clause="OCPP 1.6 ed.2 §7.45 SampledValue.unit (values in the unit they are labelled)")
@@ -202,6 +239,16 @@ def _kwh_sessions(tx: pd.DataFrame) -> np.ndarray:
         | _is_kwh_ratio(first, start)
 
 
+def _beyond_power(earlier: str, earlier_wh: float, later: str, later_wh: float, seconds: float, power_w: float,
+                  reach_wh: float) -> str:
+    """The energy between two readings is more than the reported power could deliver: both numbers."""
+    span = f"{seconds:,.0f} s" if np.isfinite(seconds) else "an unknown time"
+    power = f"{power_w:,.0f} W" if np.isfinite(power_w) else "no reported power"
+    return (f"{fmt_wh(later_wh - earlier_wh)} between {earlier} {fmt_wh(earlier_wh)} and {later} "
+            f"{fmt_wh(later_wh)} ({span} apart) is more than the {fmt_wh(reach_wh)} the reported power "
+            f"(at most {power}) could deliver")
+
+
 @check("energy_meter_start_stop", clause="OCPP 1.6 ed.2 §6.46/§6.44 meterStart/meterStop (Wh) vs §7.31 register")
 def energy_meter_start_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """meterStart/meterStop that disagree with the session's Energy.Active.Import.Register samples."""
@@ -236,13 +283,13 @@ def energy_meter_start_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
         if problems["start_above"][i]:
             messages.append(f"meterStart {fmt_wh(start[i])} is above the first register sample {fmt_wh(first[i])}")
         elif problems["start_far"][i]:
-            messages.append(f"meterStart {fmt_wh(start[i])} is {fmt_wh(first[i] - start[i])} below the first "
-                            f"register sample, more than {fmt_wh(reach_start[i])} the power could deliver")
+            messages.append(_beyond_power("meterStart", start[i], "the first register sample", first[i],
+                                          lead_s[i], power[i], reach_start[i]))
         if problems["stop_below"][i]:
             messages.append(f"meterStop {fmt_wh(stop[i])} is below the last register sample {fmt_wh(last[i])}")
         elif problems["stop_far"][i]:
-            messages.append(f"meterStop {fmt_wh(stop[i])} is {fmt_wh(stop[i] - last[i])} above the last "
-                            f"register sample, more than {fmt_wh(reach_stop[i])} the power could deliver")
+            messages.append(_beyond_power("the last register sample", last[i], "meterStop", stop[i],
+                                          trail_s[i], power[i], reach_stop[i]))
         if messages:
             row = tx.iloc[i]
             error = problems["start_above"][i] or problems["stop_below"][i]

@@ -1,5 +1,6 @@
-"""Transaction checks: open, orphan and reused transactions, unknown ids in MeterValues, and whether the
-connector status agrees with the power drawn (OCPP 1.6 ed.2 §4.8-4.10, §6.44-6.47, §7.7; ev.energy R10).
+"""Transaction checks: open, orphan, repeatedly stopped and reused transactions, unknown ids in MeterValues and
+MeterValues after the stop, and whether the connector status agrees with the power drawn (OCPP 1.6 ed.2
+§4.8-4.10, §6.44-6.47, §7.7; ev.energy R10).
 
 Status vs power: a power reading is judged against the status in force when it was taken, only when
 that status was reported at least ``status_settle_s`` before it and the next status comes at least
@@ -18,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .. import spec16
-from ..tables.transactions import epoch_s, power_readings
+from ..tables._columns import TS_DTYPE
+from ..tables.transactions import duplicate_stops, epoch_s, power_readings
 from ._support import (
     as_int,
     clean,
@@ -26,6 +28,7 @@ from ._support import (
     cp_key,
     cp_or_none,
     first_of_each,
+    fmt_wh,
     frames_mask,
     isin,
     joint_codes,
@@ -92,6 +95,68 @@ def transaction_stop_without_start(cap: Any, config: CheckConfig) -> Iterator[Fi
                           seqs(row["stop_seq"]))
 
 
+@check("transaction_stop_repeated", clause="OCPP 1.6 ed.2 §4.10 StopTransaction (one per transaction), §6.46; "
+                                           "§3.7 (retries only after a failure to process)")
+def transaction_stop_repeated(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """A second StopTransaction for a transaction already stopped: both frames, whether meterStop differs, and
+    what the CSMS answered to the repeat (a repeat is no session of its own). Info when the first got a CALLERROR
+    or no answer (the retry OCPP 1.6 §3.7 asks for), warning when it was confirmed."""
+    repeats = memo(cap, ("duplicate_stops",), lambda: duplicate_stops(cap.frames))
+    if len(repeats) == 0:
+        return
+    replies = _replies_to(cap, repeats["stop_seq"].tolist() + repeats["first_stop_seq"].tolist())
+    for row in repeats.itertuples(index=False):
+        meter, first_meter = clean(row.meter_stop_wh), clean(row.first_meter_stop_wh)
+        if meter is None or first_meter is None:
+            meter_text = "meterStop missing in one of them"
+        elif abs(meter - first_meter) > config.energy_tolerance_wh:
+            meter_text = f"meterStop {fmt_wh(meter)} differs from the first's {fmt_wh(first_meter)}"
+        else:
+            meter_text = f"same meterStop {fmt_wh(meter)}"
+        reply_seq, answer, _ = replies.get(int(row.stop_seq), (None, "no answer", False))
+        first_reply_seq, first_answer, first_confirmed = replies.get(int(row.first_stop_seq),
+                                                                     (None, "no answer", False))
+        # A repeat after a CALLERROR or no answer is the retry §3.7 asks for (info); after a .conf it is not.
+        retry = "" if first_confirmed else f" (a retry: the first got {first_answer})"
+        yield Finding("transaction_stop_repeated", "warning" if first_confirmed else "info",
+                      clean(row.stop_capture_ts), cp_or_none(row.charge_point_id), None, as_int(row.transaction_id),
+                      f"second StopTransaction for transaction {clean(row.transaction_id)}{retry} "
+                      f"(reason {_reason_text(row.stop_reason)}; the first: {_reason_text(row.first_stop_reason)}), "
+                      f"{meter_text}; the CSMS answered {answer}",
+                      seqs(row.first_stop_seq, first_reply_seq, row.stop_seq, reply_seq))
+
+
+def _reason_text(reason: Any) -> str:
+    reason = clean(reason)
+    return str(reason) if reason is not None else "absent, Local by default"
+
+
+def _replies_to(cap: Any, request_seqs: list[int]) -> dict[int, tuple[int | None, str, bool]]:
+    """Per request seq: (its reply's seq, what the reply said: "CALLERROR <code>", "idTagInfo.status X",
+    or "no answer", whether it was a CALLRESULT)."""
+    calls = cap.calls
+    rows = calls[calls["request_seq"].isin(request_seqs).to_numpy(dtype=bool, na_value=False)]
+    frames = cap.frames
+    error_rows = frames[frames["seq"].isin(rows["reply_seq"].dropna().tolist()).to_numpy(dtype=bool, na_value=False)]
+    description = dict(zip(error_rows["seq"].tolist(), error_rows["error_description"].tolist()))
+    out: dict[int, tuple[int | None, str, bool]] = {}
+    for request_seq, reply_seq, outcome, error_code, response in zip(
+            rows["request_seq"].tolist(), rows["reply_seq"].tolist(), rows["outcome"].tolist(),
+            rows["error_code"].tolist(), rows["response"].tolist()):
+        if outcome == "error":
+            said = clean(description.get(reply_seq))
+            text = f"CALLERROR {clean(error_code) or ''}".rstrip() + (f" ({said!r})" if said else "")
+        elif clean(reply_seq) is None:
+            text = "no answer"
+        else:
+            info = response.get("idTagInfo") if isinstance(response, dict) else None
+            status = info.get("status") if isinstance(info, dict) else None
+            text = f"idTagInfo.status {status}" if status is not None else "a CALLRESULT"
+        confirmed = outcome == "answered"
+        out[int(request_seq)] = (as_int(reply_seq), text, confirmed)
+    return out
+
+
 @check("transaction_id_reused", clause="OCPP 1.6 ed.2 §6.45 StartTransaction.conf transactionId; errata v4.0 "
                                        "§3.54 (RECOMMENDED unique)")
 def transaction_id_reused(cap: Any, config: CheckConfig) -> Iterator[Finding]:
@@ -146,6 +211,70 @@ def meter_values_unknown_transaction(cap: Any, config: CheckConfig) -> Iterator[
                       cp_or_none(cp), as_int(connector), as_int(tid),
                       f"{len(group)} MeterValues message(s) for transactionId {tid}, {why}",
                       seqs(group["seq"].tolist()))
+
+
+@check("meter_values_after_stop", clause="OCPP 1.6 ed.2 §6.31 MeterValues.req transactionId (of a running "
+                                         "transaction), §6.46 StopTransaction.req meterStop")
+def meter_values_after_stop(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """MeterValues for a transaction after its StopTransaction (error when their register is above meterStop:
+    the stop understated the energy)."""
+    mv = cap.meter_values
+    tx = cap.transactions
+    tx = tx[(tx["stop_seq"].notna() & tx["transaction_id"].notna()).to_numpy(dtype=bool, na_value=False)]
+    if len(tx) == 0:
+        return
+    use = np.flatnonzero(isin(mv["source"], ["MeterValues"]) & mv["transaction_id"].notna().to_numpy())
+    if len(use) == 0:
+        return
+    use = use[first_of_each(mv["seq"].to_numpy()[use])]  # one row per frame: the join needs no more
+    sub = mv[["capture_ts", "charge_point_id", "transaction_id", "seq"]].iloc[use]
+    stop_seq = tx["stop_seq"].to_numpy(dtype="int64")
+    anchor = tx["start_reply_seq"].fillna(tx["start_seq"]).fillna(tx["stop_seq"]).to_numpy(dtype="int64")
+    # The session of each frame: the latest of its charge point and transactionId that began before it.
+    frame_where, session_where = joint_codes(
+        [cp_key(sub["charge_point_id"]), sub["transaction_id"].to_numpy(dtype="int64", na_value=0)],
+        [cp_key(tx["charge_point_id"]), tx["transaction_id"].to_numpy(dtype="int64")])
+    left = pd.DataFrame({"_where": frame_where, "seq": sub["seq"].to_numpy(dtype="int64"), "_row": np.arange(len(sub))})
+    right = pd.DataFrame({"_where": session_where, "anchor": anchor, "_session": np.arange(len(tx))})
+    joined = pd.merge_asof(left.sort_values("seq", kind="stable"), right.sort_values("anchor", kind="stable"),
+                           left_on="seq", right_on="anchor", by="_where", direction="backward")
+    session = joined["_session"].fillna(-1).to_numpy(dtype="int64")
+    late = session >= 0
+    late[late] = joined["seq"].to_numpy()[late] > stop_seq[session[late]]
+    if not late.any():
+        return
+    late_rows, late_session = joined["_row"].to_numpy()[late], session[late]
+    late_seq = sub["seq"].to_numpy()[late_rows]
+    # The overall register (Wh) of the late frames only.
+    in_late = np.flatnonzero(mv["seq"].isin(late_seq).to_numpy(dtype=bool, na_value=False))
+    samples = mv[["seq", "measurand", "phase", "unit_normalized", "value_normalized"]].iloc[in_late]
+    is_register = (isin(samples["measurand"], [spec16.ENERGY_IMPORT_REGISTER]) & samples["phase"].isna().to_numpy()
+                   & isin(samples["unit_normalized"], ["Wh"]))
+    register_of = samples[is_register].groupby("seq")["value_normalized"].max()
+    for sid in pd.unique(late_session):
+        mine = late_rows[late_session == sid]
+        row = tx.iloc[sid]
+        frames = sorted(set(sub["seq"].to_numpy()[mine].tolist()))
+        first_ts = sub["capture_ts"].iloc[mine].min()
+        delay_s = (first_ts - row["stop_capture_ts"]).total_seconds()
+        registers = register_of.reindex(frames).dropna()
+        highest = float(registers.max()) if len(registers) else np.nan
+        meter_stop = clean(row["meter_stop_wh"])
+        above = meter_stop is not None and np.isfinite(highest) and highest > meter_stop + config.energy_tolerance_wh
+        message = (f"{len(frames)} MeterValues message(s) for transaction {clean(row['transaction_id'])} after its "
+                   f"StopTransaction (the first {_duration_text(delay_s)} later)")
+        if above:
+            message += f"; their register {fmt_wh(highest)} is above meterStop {fmt_wh(meter_stop)}"
+        yield Finding("meter_values_after_stop", "error" if above else "warning", clean(first_ts),
+                      clean(row["charge_point_id"]), as_int(row["connector_id"]), as_int(row["transaction_id"]),
+                      message, seqs(row["stop_seq"], frames))
+
+
+def _duration_text(seconds: float) -> str:
+    """A delay for a message: milliseconds under 10 s, else seconds."""
+    if not np.isfinite(seconds):
+        return "some time"
+    return f"{seconds * 1000:,.0f} ms" if abs(seconds) < 10 else f"{seconds:,.0f} s"
 
 
 @check("charging_without_transaction", clause="OCPP 1.6 ed.2 §4.9 (Charging: a transaction is running), "
@@ -297,7 +426,8 @@ def power_zero_while_charging(cap: Any, config: CheckConfig) -> Iterator[Finding
 def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """A charge point booted (BootNotification) while one of its transactions was running: power was lost or
     the charger restarted mid-session, so the session's end (and energy) is reported from the queue later.
-    Judged on capture time, which a charger's clock cannot skew."""
+    Judged on capture time, which a charger's clock cannot skew. One finding per transaction, at the first
+    such boot (it ended the session as the charger ran it; later boots cannot interrupt it again)."""
     frames = cap.frames
     boots = frames[frames_mask(cap, "message_type", "CALL")
                    & isin(frames["action"], ["BootNotification"])
@@ -306,11 +436,23 @@ def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[F
     if len(boots) == 0 or len(tx) == 0:
         return
     tx = tx[tx["start_capture_ts"].notna().to_numpy(dtype=bool)]
-    pairs = boots[["charge_point_id", "ts", "seq"]].merge(
-        tx[["charge_point_id", "connector_id", "transaction_id", "start_capture_ts", "stop_capture_ts",
-            "start_seq", "stop_seq", "stop_reason"]], on="charge_point_id")
-    running = (pairs["start_capture_ts"] < pairs["ts"]) & (
-        pairs["stop_capture_ts"].isna() | (pairs["stop_capture_ts"] > pairs["ts"]))
+    boots = boots[boots["ts"].notna().to_numpy(dtype=bool)]
+    if len(boots) == 0 or len(tx) == 0:
+        return
+    # The first boot after each start, per charge point: a sorted as-of join (n log n), where pairing every
+    # boot with every transaction grew with their product on a charger that reboots often.
+    left = tx[["charge_point_id", "connector_id", "transaction_id", "start_capture_ts", "stop_capture_ts",
+               "start_seq", "stop_seq", "stop_reason"]].assign(_cp=cp_key(tx["charge_point_id"]),
+                                                               _start=tx["start_capture_ts"].astype(TS_DTYPE))
+    right = pd.DataFrame({"_cp": cp_key(boots["charge_point_id"]),
+                          "_boot": boots["ts"].astype(TS_DTYPE).to_numpy(), "ts": boots["ts"].to_numpy(),
+                          "seq": boots["seq"].to_numpy()})
+    left["_cp"], right["_cp"] = left["_cp"].astype(object), right["_cp"].astype(object)  # one key dtype
+    pairs = pd.merge_asof(left.sort_values("_start", kind="stable"), right.sort_values("_boot", kind="stable"),
+                          left_on="_start", right_on="_boot", by="_cp", direction="forward",
+                          allow_exact_matches=False)
+    pairs = pairs.sort_values("seq", kind="stable")  # findings in boot order, as the frames tell them
+    running = pairs["_boot"].notna() & (pairs["stop_capture_ts"].isna() | (pairs["stop_capture_ts"] > pairs["_boot"]))
     for i in np.flatnonzero(running.to_numpy(dtype=bool, na_value=False)):
         row = pairs.iloc[i]
         reason = clean(row["stop_reason"])

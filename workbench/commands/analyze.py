@@ -2,13 +2,13 @@
 
 Prints the sessions (energy three ways, in kWh), findings counted by severity and check and the
 worst of them; writes every table as Parquet (and CSV with ``--csv``) to ``--out``; exits 1 when
-``--fail-on`` is met. Bad input gives a one-line message or a finding, never a traceback.
+``--fail-on`` is met, 3 when the analysis is incomplete (a table not built or not written, a check
+crashed: each is an error finding too). Bad input gives a one-line message or a finding, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -17,8 +17,9 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from .. import jsonout
 from ..analysis import Capture, capture_files, load
-from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
+from ..checks.registry import SEVERITIES, CheckConfig, Finding, crashed, findings_frame
 from ..errors import NoFramesError, WorkbenchError
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
@@ -32,6 +33,9 @@ HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
 LARGE_INPUT_BYTES = 50 * 2**20
 """Inputs larger than this show a progress bar even when stderr is not a terminal."""
 SESSION_ROWS_SHOWN = 50
+EXIT_INCOMPLETE = 4  # documented in cli.EXIT_CODES
+"""Exit code when a table could not be built or written, or a check crashed (0 done, 1 ``--fail-on`` met,
+2 unreadable input)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,19 +118,10 @@ def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         dtype = out[column].dtype
         if dtype == object or isinstance(dtype, PayloadDtype):
-            out[column] = str_column([None if v is None else json.dumps(_plain(v), default=str, ensure_ascii=False)
-                                      for v in out[column].tolist()])
+            out[column] = str_column([None if v is None else jsonout.dumps(v) for v in out[column].tolist()])
         elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
             out[column] = str_column(out[column].to_numpy(dtype=object, na_value=None).tolist())
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
@@ -152,26 +147,62 @@ def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) ->
     return tables, broken
 
 
-def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
+    """Write every table (findings last); (paths written, a ``table_write`` finding per table that could not
+    be converted). Those findings are added to the findings table before it is written."""
     try:
         return _write_tables_to(tables, out, csv)
     except OSError as exc:
         raise WorkbenchError(f"cannot write tables to {out}: {exc}") from exc
 
 
-def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[str] = []
+    unwritten: list[Finding] = []
     for name, table in tables.items():
-        ready = parquet_ready(table)
-        path = out / f"{name}.parquet"
-        ready.to_parquet(path, index=False)
-        written.append(str(path))
-        if csv:
-            csv_path = out / f"{name}.csv"
-            ready.to_csv(csv_path, index=False)
-            written.append(str(csv_path))
-    return written
+        if name == "findings":
+            continue
+        try:
+            written += _write_table(name, table, out, csv)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a table Parquet cannot hold must not stop the others)
+            unwritten.append(Finding("table_write", "error", None, None, None, None,
+                                     f"table {name} could not be written: {type(exc).__name__}: {exc}"))
+    if unwritten:
+        tables["findings"] = pd.concat([findings_frame(unwritten), tables["findings"]], ignore_index=True)
+    if "findings" in tables:
+        written += _write_table("findings", tables["findings"], out, csv)
+    return written, unwritten
+
+
+def _write_table(name: str, table: pd.DataFrame, out: Path, csv: bool) -> list[str]:
+    ready = parquet_ready(table)
+    path = out / f"{name}.parquet"
+    ready.to_parquet(path, index=False)
+    if not csv:
+        return [str(path)]
+    csv_path = out / f"{name}.csv"
+    ready.to_csv(csv_path, index=False)
+    return [str(path), str(csv_path)]
+
+
+def incomplete(findings: pd.DataFrame) -> str | None:
+    """What is missing from the analysis (tables not built or not written, checks that crashed), in one line;
+    None when it is complete."""
+    if not len(findings):
+        return None
+    parts = []
+    for kind, verb in (("table_build", "not built"), ("table_write", "not written")):
+        count = int((findings["check"] == kind).sum())
+        if count:
+            parts.append(f"{count} table(s) {verb}")
+    crashes = findings[crashed(findings).to_numpy(dtype=bool)]
+    if len(crashes):
+        names = sorted(set(crashes["check"].astype(str)))
+        parts.append(f"{len(names)} check(s) crashed ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return "; ".join(parts) or None
 
 
 def _kwh(value: Any) -> float | None:
@@ -241,6 +272,7 @@ def build_report(cap: Capture, tables: dict[str, pd.DataFrame], *, worst: int,
         "findings_by_check": {str(k): int(v) for k, v in findings["check"].value_counts().sort_index().items()},
         "worst_findings": _finding_dicts(findings, worst),
         "tables_written": written,
+        "incomplete": incomplete(findings),  # None, or what is missing (then the exit code is 3)
     }
 
 
@@ -321,14 +353,19 @@ def run(args: argparse.Namespace) -> int:
     tables, _ = _build_tables(cap, config, bar)
     if "frames" in tables and not len(tables["frames"]):
         raise NoFramesError([str(p) for p in files], _why_no_frames(cap, files))
-    written = _write_tables(tables, args.out, args.csv) if args.out else []
+    written = _write_tables(tables, args.out, args.csv)[0] if args.out else []
     if bar:
         bar.finish()
     report = build_report(cap, tables, worst=args.worst, written=written)
     if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        sys.stdout.write(jsonout.dumps(report, indent=2) + "\n")  # strict: missing values are null
     else:
         sys.stdout.write(render_text(report))
+    missing = report["incomplete"]
+    if missing is not None:
+        # Never a silent success: the report above is partial, and each gap is an error finding.
+        print(f"ocpp-workbench analyze: analysis incomplete: {missing} (see the error findings)", file=sys.stderr)
+        return EXIT_INCOMPLETE
     reason = fail_on_reason(tables["findings"], args.fail_on)
     if reason is None:
         return 0

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..capture.identity import connection_charge_point_id
 from ._columns import int64_column, str_column, utc_times
+from ._fields import int_or_none, text_or_none
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
     # name: (dtype, unit, meaning)
@@ -56,20 +58,12 @@ def _tls(record: Mapping[str, Any], leg: str) -> Mapping[str, Any]:
     return facts if isinstance(facts, dict) else {}
 
 
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else (None if value is None else str(value))
-
-
 def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: pd.DataFrame) -> pd.DataFrame:
     """The connections table from connection records (any order) and the frames table, ordered by ts."""
     opens: dict[str, Mapping[str, Any]] = {}
     closes: dict[str, Mapping[str, Any]] = {}
     for record in connection_records:
-        connection_id = _text_or_none(record.get("connection_id"))
+        connection_id = text_or_none(record.get("connection_id"))
         if connection_id is None:
             continue
         kind = record.get("type")
@@ -111,29 +105,30 @@ def build_connections(connection_records: Iterable[Mapping[str, Any]], frames: p
         charger_tls, csms_tls = _tls(record, "charger_tls"), _tls(record, "csms_tls")
         rows["ts"].append(record.get("ts") or first_ts.get(connection_id))
         rows["connection_id"].append(connection_id)
-        rows["charge_point_id"].append(_text_or_none(record.get("charge_point_id", frame_cp.get(connection_id))))
+        rows["charge_point_id"].append(connection_charge_point_id(record) if record
+                                       else text_or_none(frame_cp.get(connection_id)))
         rows["close_ts"].append(close.get("ts"))
         rows["duration_s"].append(np.nan)  # filled below, vectorised
-        rows["url_path"].append(_text_or_none(record.get("url_path")))
-        rows["client_address"].append(_text_or_none(record.get("client_address")))
-        rows["charger_tls_version"].append(_text_or_none(charger_tls.get("version")))
-        rows["charger_cipher"].append(_text_or_none(charger_tls.get("cipher")))
-        rows["charger_sni"].append(_text_or_none(record.get("sni") if tls_failed else charger_tls.get("sni")))
-        rows["csms_tls_version"].append(_text_or_none(csms_tls.get("version")))
-        rows["csms_cipher"].append(_text_or_none(csms_tls.get("cipher")))
-        rows["subprotocol"].append(_text_or_none(record.get("subprotocol")))
-        rows["auth_scheme"].append(_text_or_none(record.get("auth_scheme")))
-        rows["auth_user"].append(_text_or_none(record.get("auth_user")))
+        rows["url_path"].append(text_or_none(record.get("url_path")))
+        rows["client_address"].append(text_or_none(record.get("client_address")))
+        rows["charger_tls_version"].append(text_or_none(charger_tls.get("version")))
+        rows["charger_cipher"].append(text_or_none(charger_tls.get("cipher")))
+        rows["charger_sni"].append(text_or_none(record.get("sni") if tls_failed else charger_tls.get("sni")))
+        rows["csms_tls_version"].append(text_or_none(csms_tls.get("version")))
+        rows["csms_cipher"].append(text_or_none(csms_tls.get("cipher")))
+        rows["subprotocol"].append(text_or_none(record.get("subprotocol")))
+        rows["auth_scheme"].append(text_or_none(record.get("auth_scheme")))
+        rows["auth_user"].append(text_or_none(record.get("auth_user")))
         rows["auth_password_present"].append(bool(record.get("auth_password_present")))
-        rows["close_code"].append(_int_or_none(close.get("close_code")))
-        rows["close_reason"].append(_text_or_none(close.get("close_reason")))
-        rows["closed_by"].append(_text_or_none(close.get("closed_by")))
+        rows["close_code"].append(int_or_none(close.get("close_code")))
+        rows["close_reason"].append(text_or_none(close.get("close_reason")))
+        rows["closed_by"].append(text_or_none(close.get("closed_by")))
         rows["frames_charger_to_csms"].append(counts.get((connection_id, "charger_to_csms"), 0))
         rows["frames_csms_to_charger"].append(counts.get((connection_id, "csms_to_charger"), 0))
         rows["state"].append(never_opened or ("closed" if close else "open_at_end"))
-        rows["http_status"].append(_int_or_none(record.get("status_code")) if rejected else None)
-        rows["tls_failure"].append(_text_or_none(record.get("failure")) if tls_failed else None)
-        rows["tls_error"].append(_text_or_none(record.get("error")) if tls_failed else None)
+        rows["http_status"].append(int_or_none(record.get("status_code")) if rejected else None)
+        rows["tls_failure"].append(text_or_none(record.get("failure")) if tls_failed else None)
+        rows["tls_error"].append(text_or_none(record.get("error")) if tls_failed else None)
 
     ts = utc_times([_ts_text(v) for v in rows["ts"]])
     close_ts = utc_times([_ts_text(v) for v in rows["close_ts"]])

@@ -22,7 +22,9 @@ import pandas as pd
 
 from .. import spec16
 from ._columns import paused_gc, sparse_str_column
+from ._fields import cp_key, int_or_none, text_or_none
 from .payload_time import TS_DTYPE, parse_payload_times
+from .transaction_calls import started_transactions
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
     # name: (dtype, unit, meaning)
@@ -51,22 +53,6 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 SOURCES = ("MeterValues", "StopTransaction")
-
-
-def _int_or_none(value: Any) -> int | None:
-    """An integer field as sent; bools, fractions and non-numbers are None."""
-    if type(value) is int:
-        return value if -2**63 <= value < 2**63 else None
-    if type(value) is float and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    """A string field as sent; None when absent; other JSON types shown as text (schema checks flag them)."""
-    if value is None or type(value) is str:
-        return value
-    return str(value)
 
 
 def _number(value: Any) -> tuple[float, str | None]:
@@ -106,11 +92,11 @@ class _Kinds:
         try:
             code = self.codes.get(key)
         except TypeError:  # a list or dict where a string belongs: describe it as text
-            key = tuple(_text(v) if isinstance(v, (list, dict)) else v for v in key)
+            key = tuple(text_or_none(v) if isinstance(v, (list, dict)) else v for v in key)
             code = self.codes.get(key)
         if code is not None:
             return code
-        measurand, phase, location, context, value_format, unit = (_text(v) for v in key)
+        measurand, phase, location, context, value_format, unit = (text_or_none(v) for v in key)
         measurand = measurand or spec16.DEFAULT_MEASURAND
         value_format = value_format or spec16.DEFAULT_FORMAT
         effective = unit if unit is not None else spec16.default_unit(measurand)
@@ -143,12 +129,12 @@ def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorica
 # same key order) has the same structure, the same kinds and the same schema verdict. Such "shapes"
 # repeat all day on a charger model, so a frame of a known shape is read by one compiled match of its
 # shape (C speed) instead of being decoded. The captures are only strings without escapes or control
-# characters, whose JSON text is exactly their value, and plain integers of at most 18 digits (no sign,
+# characters, whose JSON text is exactly their value, and plain integers of at most 15 digits (no sign,
 # no leading zero, no fraction or exponent), whose JSON text is exactly their decimal form.
 _STRING_FIELDS = ("value", "timestamp")
 _STRING_BODY = r'([^"\\\x00-\x1f]*)"'
 _INTEGER_FIELDS = ("connectorId", "transactionId")
-_INTEGER_BODY = r"(0|[1-9][0-9]{0,17})(?![0-9])"
+_INTEGER_BODY = r"(0|[1-9][0-9]{0,14})(?![0-9])"  # at most 15 digits: within int_or_none's range
 # One match contributes 4 items to a split: (string name, string, integer name, digits), two of them None.
 _SHAPE_SPLIT = re.compile(
     r'"(%s)":"%s|"(%s)":%s' % ("|".join(_STRING_FIELDS), _STRING_BODY, "|".join(_INTEGER_FIELDS), _INTEGER_BODY)
@@ -330,13 +316,13 @@ class MeterValueCollector:
         first_element = len(self.el_ts)
         if action == "MeterValues":
             self.frame_is_stop.append(False)
-            self.frame_connector.append(_int_or_none(payload.get("connectorId")))
+            self.frame_connector.append(int_or_none(payload.get("connectorId")))
             elements = payload.get("meterValue")
         else:
             self.frame_is_stop.append(True)
             self.frame_connector.append(None)  # filled from the StartTransaction in to_table
             elements = payload.get("transactionData")
-        self.frame_tx.append(_int_or_none(payload.get("transactionId")))
+        self.frame_tx.append(int_or_none(payload.get("transactionId")))
         if not isinstance(elements, list):
             return
         kinds, kind_of, is_raw = self.kinds, self.kinds.codes, self._is_raw
@@ -537,17 +523,12 @@ def _fill_stop_connectors(table: pd.DataFrame, frames: pd.DataFrame) -> None:
     is_stop = (table["source"] == "StopTransaction").to_numpy() & table["transaction_id"].notna().to_numpy()
     if not is_stop.any():
         return
-    from .transactions import (  # one definition of start <-> reply pairing
-        _cp_key,
-        started_transactions,
-    )
-
     starts = started_transactions(frames)
     starts = starts[starts["transaction_id"].notna() & starts["connector_id"].notna() & starts["reply_seq"].notna()]
     if starts.empty:
         return
     stops = pd.DataFrame({
-        "charge_point_id": _cp_key(table["charge_point_id"][is_stop]).to_numpy(),
+        "charge_point_id": cp_key(table["charge_point_id"][is_stop]).to_numpy(),
         "transaction_id": table["transaction_id"].to_numpy(dtype="int64", na_value=0)[is_stop],
         "seq": table["seq"].to_numpy()[is_stop],
         "row": np.flatnonzero(is_stop),

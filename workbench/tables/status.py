@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import spec16
 from ._columns import str_column
-from .meter_values import _int_or_none, _text
+from ._fields import int_or_none, text_or_none
 from .payload_time import TS_DTYPE, parse_payload_times
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -61,12 +61,12 @@ def build_status(frames: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(payload, dict):
             payload = {}
         get = payload.get
-        connectors.append(_int_or_none(get("connectorId")))
-        statuses.append(_text(get("status")))
-        error_codes.append(_text(get("errorCode")))
-        infos.append(_text(get("info")))
-        vendor_ids.append(_text(get("vendorId")))
-        vendor_error_codes.append(_text(get("vendorErrorCode")))
+        connectors.append(int_or_none(get("connectorId")))
+        statuses.append(text_or_none(get("status")))
+        error_codes.append(text_or_none(get("errorCode")))
+        infos.append(text_or_none(get("info")))
+        vendor_ids.append(text_or_none(get("vendorId")))
+        vendor_error_codes.append(text_or_none(get("vendorErrorCode")))
         raw_ts.append(get("timestamp"))
 
     payload_ts, naive, problems = parse_payload_times(raw_ts)

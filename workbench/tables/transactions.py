@@ -2,11 +2,15 @@
 
 A session is a StartTransaction (its transactionId comes from the paired CALLRESULT) and the first
 later StopTransaction with that transactionId on the same charge point; a stop with no start is a
-row of its own. Energy:
+row of its own; a later stop repeating one of these adds no row (see :func:`duplicate_stops`). Energy:
 
 * ``energy_wh`` = meterStop - meterStart (both integer Wh by the spec);
-* ``energy_register_wh`` = last - first Energy.Active.Import.Register sample (overall value, no phase;
-  Outlet preferred) within the session, transactionData included;
+* ``energy_register_wh`` = last Energy.Active.Import.Register sample (overall value, no phase; Outlet
+  preferred) within the session, transactionData included, minus the register when the transaction
+  started (``register_start_wh``): the Transaction.Begin sample; else meterStart when it is consistent
+  with the register (not above the first sample, and below it by no more than the session's power
+  could deliver between the start and that sample, see :func:`_meter_start_consistent`); else the first
+  sample. NaN when there is no basis: no register sample, or a single one that is its own baseline;
 * ``energy_integrated_wh`` = active import power integrated over the sample times with the
   trapezoid rule. Power is Power.Active.Import (overall, else the sum of L1..L3), else
   sum over phases of Current.Import x Voltage. Samples of context Transaction.Begin/End and
@@ -32,8 +36,9 @@ import pandas as pd
 
 from .. import spec16
 from ._columns import labels_column, paused_gc
-from .meter_values import _int_or_none, _text
+from ._fields import cp_key
 from .payload_time import TS_DTYPE, parse_payload_times
+from .transaction_calls import started_transactions, stopped_transactions
 
 COLUMNS: dict[str, tuple[str, str, str]] = {
     # name: (dtype, unit, meaning)
@@ -50,7 +55,11 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "meter_start_wh": ("float64", "Wh", "meterStart"),
     "meter_stop_wh": ("float64", "Wh", "meterStop"),
     "energy_wh": ("float64", "Wh", "meter_stop_wh - meter_start_wh"),
-    "energy_register_wh": ("float64", "Wh", "last - first Energy.Active.Import.Register sample in the session"),
+    "energy_register_wh": ("float64", "Wh", "register_last_wh - register_start_wh; NaN when there is no basis "
+                                            "(see the module doc)"),
+    "register_start_wh": ("float64", "Wh", "the register when the transaction started (see register_start_source)"),
+    "register_start_source": ("str", "", "transaction_begin | meter_start | first_sample: where register_start_wh "
+                                         "comes from; <NA> when there is no register sample"),
     "register_first_wh": ("float64", "Wh", "first Energy.Active.Import.Register sample in the session"),
     "register_last_wh": ("float64", "Wh", "last Energy.Active.Import.Register sample in the session"),
     "register_first_ts": (TS_DTYPE, "UTC", "time of register_first_wh"),
@@ -64,7 +73,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "charging_s": ("float64", "s", "time in Charging during the session"),
     "suspended_ev_s": ("float64", "s", "time in SuspendedEV during the session"),
     "suspended_evse_s": ("float64", "s", "time in SuspendedEVSE during the session"),
-    "stop_reason": ("str", "", "StopTransaction reason as sent (absent means Local, §7.36)"),
+    "stop_reason": ("str", "", "StopTransaction reason; Local when the stop sent none (the §7.36 default)"),
+    "stop_reason_defaulted": ("bool", "", "the stop sent no reason: stop_reason is the default Local"),
     "completeness": ("str", "", "complete | open_at_end | started_before_capture | stop_without_start"),
     "start_seq": ("Int64", "", "frames.seq of the StartTransaction"),
     "start_reply_seq": ("Int64", "", "frames.seq of its reply"),
@@ -78,135 +88,75 @@ _FAR_FUTURE = pd.Timestamp("2262-01-01", tz="UTC")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
-def _frames_of(frames: pd.DataFrame, action: str, kinds: list[str], direction: str,
-               columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the frames of ``action`` with a message_type in ``kinds`` that travel ``direction``.
-    The action is compared first and the other columns only on its (few) rows: each comparison over
-    a million strings costs."""
-    rows = np.flatnonzero((frames["action"] == action).to_numpy(dtype=bool, na_value=False))
-    candidates = frames[["message_type", "direction"]].take(rows)
-    keep = (candidates["message_type"].isin(kinds) & (candidates["direction"] == direction)).to_numpy(
-        dtype=bool, na_value=False)
-    return frames[columns].take(rows[keep])
-
-
-def _calls(frames: pd.DataFrame, action: str) -> pd.DataFrame:
-    return _frames_of(frames, action, ["CALL"], "charger_to_csms",
-                      ["ts", "charge_point_id", "connection_id", "seq", "unique_id", "payload"])
-
-
-def _cp_key(series: pd.Series) -> pd.Series:
-    """Charge point id usable as a join key (an object Series, missing ids as "")."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = np.append(series.cat.categories.to_numpy(dtype=object), "")
-        return pd.Series(categories[series.cat.codes.to_numpy()], dtype=object)
-    return pd.Series(series.to_numpy(dtype=object, na_value=""), dtype=object)
-
-
-def started_transactions(frames: pd.DataFrame) -> pd.DataFrame:
-    """StartTransaction CALLs with their reply's transactionId, one row each in capture order:
-    charge_point_id, connection_id, connector_id, id_tag, meter_start_wh, start_ts_raw,
-    start_capture_ts, start_seq, reply_seq, transaction_id, id_tag_status."""
-    starts = _calls(frames, "StartTransaction")
-    connector, id_tag, meter_start, ts_raw = [], [], [], []
-    for payload in starts["payload"].tolist():
-        payload = payload if isinstance(payload, dict) else {}
-        connector.append(_int_or_none(payload.get("connectorId")))
-        id_tag.append(_text(payload.get("idTag")))
-        value = payload.get("meterStart")
-        meter_start.append(float(value) if type(value) in (int, float) and abs(value) < 1e18 else np.nan)
-        ts_raw.append(payload.get("timestamp"))
-    table = pd.DataFrame({
-        "charge_point_id": _cp_key(starts["charge_point_id"]).to_numpy(),
-        "connection_id": starts["connection_id"].astype(object).fillna("").to_numpy(),
-        "unique_id": starts["unique_id"].astype(object).fillna("").to_numpy(),
-        "connector_id": pd.array(connector, dtype="Int64"),
-        "id_tag": pd.array(id_tag, dtype="str"),
-        "meter_start_wh": np.asarray(meter_start, dtype=np.float64),
-        "start_ts_raw": pd.Series(ts_raw, dtype=object),
-        "start_capture_ts": starts["ts"].astype(TS_DTYPE).reset_index(drop=True),
-        "start_seq": starts["seq"].to_numpy(dtype=np.int64),
-    })
-    replies = _frames_of(frames, "StartTransaction", ["CALLRESULT", "CALLERROR"], "csms_to_charger",
-                         ["connection_id", "unique_id", "seq", "payload", "message_type"])
-    tx_ids, tag_status = [], []
-    for kind, payload in zip(replies["message_type"].tolist(), replies["payload"].tolist()):
-        payload = payload if isinstance(payload, dict) and kind == "CALLRESULT" else {}
-        tx_ids.append(_int_or_none(payload.get("transactionId")))
-        info = payload.get("idTagInfo")
-        tag_status.append(_text(info.get("status")) if isinstance(info, dict) else None)
-    reply_table = pd.DataFrame({
-        "connection_id": replies["connection_id"].astype(object).fillna("").to_numpy(),
-        "unique_id": replies["unique_id"].astype(object).fillna("").to_numpy(),
-        "reply_seq": replies["seq"].to_numpy(dtype=np.int64),
-        "transaction_id": pd.array(tx_ids, dtype="Int64"),
-        "id_tag_status": pd.array(tag_status, dtype="str"),
-    })
-    if len(table) == 0 or len(reply_table) == 0:
-        for column in ("reply_seq", "transaction_id", "id_tag_status"):
-            table[column] = pd.Series([None] * len(table), dtype=reply_table[column].dtype if column != "reply_seq"
-                                      else "Int64")
-        table["reply_seq"] = table["reply_seq"].astype("Int64")
-        return table
-    # A reply answers the first CALL with its id on its connection: the next reply after the request.
-    joined = pd.merge_asof(table, reply_table, left_on="start_seq", right_on="reply_seq",
-                           by=["connection_id", "unique_id"], direction="forward")
-    joined["reply_seq"] = joined["reply_seq"].astype("Int64")
-    joined["transaction_id"] = joined["transaction_id"].astype("Int64")
-    return joined
-
-
-def _stops(frames: pd.DataFrame) -> pd.DataFrame:
-    stops = _calls(frames, "StopTransaction")
-    tx, meter_stop, ts_raw, reason, id_tag = [], [], [], [], []
-    for payload in stops["payload"].tolist():
-        payload = payload if isinstance(payload, dict) else {}
-        tx.append(_int_or_none(payload.get("transactionId")))
-        value = payload.get("meterStop")
-        meter_stop.append(float(value) if type(value) in (int, float) and abs(value) < 1e18 else np.nan)
-        ts_raw.append(payload.get("timestamp"))
-        reason.append(_text(payload.get("reason")))
-        id_tag.append(_text(payload.get("idTag")))
-    return pd.DataFrame({
-        "charge_point_id": _cp_key(stops["charge_point_id"]).to_numpy(),
-        "transaction_id": pd.array(tx, dtype="Int64"),
-        "meter_stop_wh": np.asarray(meter_stop, dtype=np.float64),
-        "stop_ts_raw": pd.Series(ts_raw, dtype=object),
-        "stop_capture_ts": stops["ts"].astype(TS_DTYPE).reset_index(drop=True),
-        "stop_seq": stops["seq"].to_numpy(dtype=np.int64),
-        "stop_reason": pd.array(reason, dtype="str"),
-        "stop_id_tag": pd.array(id_tag, dtype="str"),
-    })
+def _assign_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per stop (row of ``stops``): the session (row of ``starts``) it ends, else -1; and the stop row it
+    repeats, else -1. A stop ends the latest start of its charge point and transactionId answered before
+    it; a later stop for that same start repeats the first one (a duplicate stop, no session of its own),
+    and so does a later stop with the transactionId of an earlier stop that had no start."""
+    session = np.full(len(stops), -1, dtype=np.int64)
+    repeats = np.full(len(stops), -1, dtype=np.int64)
+    known_start = starts[starts["transaction_id"].notna().to_numpy()]
+    known_stop = stops[stops["transaction_id"].notna().to_numpy()]
+    if len(known_stop) == 0:
+        return session, repeats
+    left = pd.DataFrame({"charge_point_id": known_stop["charge_point_id"].to_numpy(),
+                         "transaction_id": known_stop["transaction_id"].to_numpy(dtype=np.int64),
+                         "stop_seq": known_stop["stop_seq"].to_numpy(dtype=np.int64),
+                         "stop_row": np.flatnonzero(stops["transaction_id"].notna().to_numpy())})
+    left = left.sort_values("stop_seq", kind="stable")
+    left["session"] = -1
+    if len(known_start):
+        right = pd.DataFrame({"charge_point_id": known_start["charge_point_id"].to_numpy(),
+                              "transaction_id": known_start["transaction_id"].to_numpy(dtype=np.int64),
+                              "reply_seq": known_start["reply_seq"].to_numpy(dtype=np.int64),
+                              "session": np.flatnonzero(starts["transaction_id"].notna().to_numpy())})
+        joined = pd.merge_asof(left.drop(columns="session"), right.sort_values("reply_seq", kind="stable"),
+                               left_on="stop_seq", right_on="reply_seq",
+                               by=["charge_point_id", "transaction_id"], direction="backward")
+        left["session"] = joined["session"].fillna(-1).to_numpy(dtype=np.int64)
+    # The first stop of each session (or of each stop-only transactionId) counts; later ones repeat it.
+    group = np.where(left["session"].to_numpy() >= 0, left["session"].to_numpy(), -1)
+    left["_group"] = [(g,) if g >= 0 else (cp, tx) for g, cp, tx in
+                      zip(group.tolist(), left["charge_point_id"].tolist(), left["transaction_id"].tolist())]
+    first_row = left.groupby("_group", sort=False)["stop_row"].transform("first").to_numpy(dtype=np.int64)
+    rows = left["stop_row"].to_numpy(dtype=np.int64)
+    is_first = first_row == rows
+    session[rows[is_first]] = left["session"].to_numpy()[is_first]
+    repeats[rows[~is_first]] = first_row[~is_first]
+    return session, repeats
 
 
 def _match_stops(starts: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
-    """Sessions: every start with its first later stop of the same transactionId, and unmatched stops."""
+    """Sessions: every start with its first later stop of the same transactionId, and stops without a
+    start; repeated stops (see :func:`_assign_stops`) are left out."""
     starts = starts.copy()
     starts["session"] = np.arange(len(starts))
-    stops = stops.copy()
-    stops["stop_row"] = np.arange(len(stops))
-    stops["_session"] = -1
-    known_start = starts[starts["transaction_id"].notna()]
-    known_stop = stops[stops["transaction_id"].notna()]
-    if len(known_start) and len(known_stop):
-        left = known_stop[["charge_point_id", "transaction_id", "stop_seq", "stop_row"]].copy()
-        left["transaction_id"] = left["transaction_id"].astype("int64")
-        right = known_start[["charge_point_id", "transaction_id", "reply_seq", "session"]].copy()
-        right["transaction_id"] = right["transaction_id"].astype("int64")
-        right["reply_seq"] = right["reply_seq"].astype("int64")
-        joined = pd.merge_asof(left.sort_values("stop_seq"), right.sort_values("reply_seq"),
-                               left_on="stop_seq", right_on="reply_seq",
-                               by=["charge_point_id", "transaction_id"], direction="backward")
-        joined = joined[joined["session"].notna()].sort_values("stop_seq", kind="stable")
-        joined = joined.drop_duplicates("session", keep="first")  # a second stop is a stop without start
-        stops.loc[joined["stop_row"].to_numpy(), "_session"] = joined["session"].to_numpy().astype(np.int64)
-    matched = stops[stops["_session"] >= 0].set_index("_session")
-    sessions = starts.join(matched.drop(columns=["charge_point_id", "transaction_id", "stop_row"]),
-                           on="session")
-    orphans = stops[stops["_session"] < 0].drop(columns=["_session", "stop_row"])
+    session, repeats = _assign_stops(starts, stops)
+    stops = stops.assign(_session=session)
+    matched = stops[session >= 0].set_index("_session")
+    sessions = starts.join(matched.drop(columns=["charge_point_id", "transaction_id"]), on="session")
+    orphans = stops[(session < 0) & (repeats < 0)].drop(columns=["_session"])
     orphans = orphans.assign(connector_id=pd.array([pd.NA] * len(orphans), dtype="Int64"))
     sessions = pd.concat([sessions.drop(columns=["session"]), orphans], ignore_index=True)
     return sessions
+
+
+def duplicate_stops(frames: pd.DataFrame) -> pd.DataFrame:
+    """StopTransactions that repeat an earlier stop of the same transaction (no session of their own), one
+    row each in capture order: charge_point_id ("" when unknown), transaction_id, stop_seq, stop_capture_ts,
+    meter_stop_wh, stop_reason (as sent), and first_stop_seq, first_meter_stop_wh, first_stop_reason of the
+    stop it repeats."""
+    starts = started_transactions(frames)
+    stops = stopped_transactions(frames)
+    _, repeats = _assign_stops(starts, stops)
+    dup = np.flatnonzero(repeats >= 0)
+    first = repeats[dup]
+    out = stops.iloc[dup][["charge_point_id", "transaction_id", "stop_seq", "stop_capture_ts", "meter_stop_wh",
+                           "stop_reason"]].reset_index(drop=True)
+    out["first_stop_seq"] = stops["stop_seq"].to_numpy()[first]
+    out["first_meter_stop_wh"] = stops["meter_stop_wh"].to_numpy()[first]
+    out["first_stop_reason"] = stops["stop_reason"].array.take(first)
+    return out
 
 
 def _key_codes(left_by: list[np.ndarray], right_by: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +228,7 @@ def build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status:
 
 def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
     starts = started_transactions(frames)
-    stops = _stops(frames)
+    stops = stopped_transactions(frames)
     sessions = _match_stops(starts, stops)
     n = len(sessions)
     if n == 0:
@@ -324,7 +274,7 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
         first_start = pd.Series(starts["start_seq"].to_numpy(), index=starts["charge_point_id"].to_numpy())
         first_start = first_start.groupby(level=0).min() if len(first_start) else pd.Series(dtype="int64")
         mv_tx = _samples_with_ids(meter_values, tx[orphan], ["charge_point_id", "transaction_id", "seq"])
-        first_ref = mv_tx.assign(cp=_cp_key(mv_tx["charge_point_id"]).to_numpy()).groupby(
+        first_ref = mv_tx.assign(cp=cp_key(mv_tx["charge_point_id"]).to_numpy()).groupby(
             ["cp", "transaction_id"])["seq"].min()
         for i in np.flatnonzero(orphan):
             earliest = int(sessions["stop_seq"].iloc[i])
@@ -342,7 +292,7 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
                                     ["charge_point_id", "transaction_id", "connector_id", "source"])
         mv_conn = mv_conn[(mv_conn["connector_id"].notna()
                            & (mv_conn["source"] == "MeterValues")).to_numpy(dtype=bool, na_value=False)]
-        conn_of = mv_conn.assign(cp=_cp_key(mv_conn["charge_point_id"]).to_numpy()).groupby(
+        conn_of = mv_conn.assign(cp=cp_key(mv_conn["charge_point_id"]).to_numpy()).groupby(
             ["cp", "transaction_id"])["connector_id"].last()
         for i in np.flatnonzero(orphan):
             tid = tx.iloc[i]
@@ -369,10 +319,11 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
         "meter_stop_wh": sessions["meter_stop_wh"].to_numpy(dtype=np.float64),
     })
     table["energy_wh"] = table["meter_stop_wh"] - table["meter_start_wh"]
-    for column in ("energy_register_wh", "register_first_wh", "register_last_wh", "register_first_ts",
+    for column in ("register_first_wh", "register_last_wh", "register_first_ts",
                    "register_last_ts", "energy_integrated_wh", "max_power_w", "sample_interval_s",
                    "power_samples"):
         table[column] = energy[column]
+    _register_baseline(table, energy["_register_begin_wh"].to_numpy(), energy["_register_samples"].to_numpy())
     table["status_changes"] = durations["status_changes"]
     table["charging_s"] = durations["Charging"]
     table["suspended_ev_s"] = durations["SuspendedEV"]
@@ -382,7 +333,10 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
         table["max_power_w"] * table["sample_interval_s"] / 3600.0 * (2.0 + table["status_changes"] / 2.0)
         + ENERGY_TOLERANCE_FRACTION * reference.fillna(0.0) + ENERGY_TOLERANCE_WH
     )
-    table["stop_reason"] = pd.array(sessions["stop_reason"].tolist(), dtype="str")
+    reason = sessions["stop_reason"].astype(object).to_numpy(na_value=None)
+    defaulted = has_stop & pd.isna(reason)
+    table["stop_reason"] = pd.array(np.where(defaulted, spec16.DEFAULT_STOP_REASON, reason).tolist(), dtype="str")
+    table["stop_reason_defaulted"] = defaulted
     table["completeness"] = pd.array(completeness.tolist(), dtype="str")
     table["start_seq"] = work["start_seq"].astype("Int64")
     table["start_reply_seq"] = work["reply_seq"].astype("Int64")
@@ -396,6 +350,50 @@ def _build_transactions(frames: pd.DataFrame, meter_values: pd.DataFrame, status
 # Defaults of the tolerance in energy_tolerance_wh; the energy check reads CheckConfig for its own.
 ENERGY_TOLERANCE_FRACTION = 0.01
 ENERGY_TOLERANCE_WH = 1.0
+
+REGISTER_START_SOURCES = ("transaction_begin", "meter_start", "first_sample")
+
+
+def _meter_start_consistent(table: pd.DataFrame) -> np.ndarray:
+    """Per session: meterStart can be the register at the start. It is not above the first register sample
+    (beyond the tolerance) and below it by no more than the session could have charged between the start
+    and that sample: at max_power_w, else at the register's own rate between its first and last samples,
+    plus the tolerance (a meterStart in another scale or from another counter fails this)."""
+    start = table["meter_start_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    first = table["register_first_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    last = table["register_last_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    first_t, last_t = epoch_s(table["register_first_ts"]), epoch_s(table["register_last_ts"])
+    lead_s = np.clip(np.nan_to_num(first_t - epoch_s(table["start_ts"])), 0.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate_w = np.where(last_t > first_t, (last - first) / (last_t - first_t) * 3600.0, np.nan)
+    power_w = table["max_power_w"].to_numpy(dtype=np.float64, na_value=np.nan)
+    power_w = np.nan_to_num(np.where(np.isnan(power_w), rate_w, power_w))
+    reach = np.clip(power_w, 0.0, None) * lead_s / 3600.0 * (1 + ENERGY_TOLERANCE_FRACTION)
+    with np.errstate(invalid="ignore"):
+        return (start <= first + ENERGY_TOLERANCE_WH) & (first - start <= reach + ENERGY_TOLERANCE_WH)
+
+
+def _register_baseline(table: pd.DataFrame, begin_wh: np.ndarray, register_samples: np.ndarray) -> None:
+    """register_start_wh, register_start_source and energy_register_wh of ``table`` (see the module doc).
+    ``begin_wh``: each session's Transaction.Begin register sample (NaN if none); ``register_samples``: its
+    number of register samples."""
+    has_begin = ~np.isnan(begin_wh)
+    by_meter_start = ~has_begin & _meter_start_consistent(table)
+    has_register = register_samples > 0
+    first = table["register_first_wh"].to_numpy(dtype=np.float64, na_value=np.nan)
+    start_wh = np.where(has_begin, begin_wh,
+                        np.where(by_meter_start, table["meter_start_wh"].to_numpy(dtype=np.float64, na_value=np.nan),
+                                 first))
+    source = np.where(has_begin, 0, np.where(by_meter_start, 1, 2))
+    energy = table["register_last_wh"].to_numpy(dtype=np.float64, na_value=np.nan) - start_wh
+    # The baseline is the only sample: nothing measured after it.
+    alone = (register_samples == 1) & (source != 1)
+    energy[alone | ~has_register] = np.nan
+    start_wh[~has_register] = np.nan
+    table["energy_register_wh"] = energy
+    table["register_start_wh"] = start_wh
+    labels = np.asarray(REGISTER_START_SOURCES, dtype=object)[source]
+    table["register_start_source"] = pd.array(np.where(has_register, labels, None).tolist(), dtype="str")
 
 
 def _samples_with_ids(meter_values: pd.DataFrame, transaction_ids: pd.Series, columns: list[str]) -> pd.DataFrame:
@@ -455,7 +453,7 @@ def session_of_samples(meter_values: pd.DataFrame, work: pd.DataFrame) -> np.nda
 def _integer_cp_keys(charge_points: pd.Series, work: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Charge point ids of samples and of sessions as integers (equal ids, equal numbers; missing is ""):
     joins on millions of samples by integer are far lighter than by string."""
-    sample_keys = _cp_key(charge_points) if not isinstance(charge_points.dtype, pd.CategoricalDtype) else None
+    sample_keys = cp_key(charge_points) if not isinstance(charge_points.dtype, pd.CategoricalDtype) else None
     if sample_keys is None:
         categories = np.append(charge_points.cat.categories.to_numpy(dtype=object), "")
         names = pd.Index(pd.unique(np.concatenate([categories, work["charge_point_id"].to_numpy(dtype=object)])))
@@ -478,6 +476,7 @@ def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFr
         "register_last_ts": pd.Series(pd.NaT, index=range(n), dtype=TS_DTYPE),
         "energy_integrated_wh": np.full(n, np.nan), "max_power_w": np.full(n, np.nan),
         "sample_interval_s": np.full(n, np.nan), "power_samples": np.zeros(n, dtype=np.int64),
+        "_register_samples": np.zeros(n, dtype=np.int64), "_register_begin_wh": np.full(n, np.nan),
     })
     relevant = meter_values["measurand"].isin(
         [spec16.ENERGY_IMPORT_REGISTER, spec16.POWER_IMPORT, spec16.CURRENT_IMPORT, spec16.VOLTAGE]
@@ -507,7 +506,7 @@ def _session_energy(meter_values: pd.DataFrame, work: pd.DataFrame) -> pd.DataFr
 
 
 # Columns of meter_values that _register_span and power_readings read.
-_REGISTER_COLUMNS = ["ts", "location", "value_normalized", "seq"]
+_REGISTER_COLUMNS = ["ts", "location", "context", "value_normalized", "seq"]
 _POWER_COLUMNS = ["ts", "measurand", "phase", "value_normalized", "unit_normalized", "seq", "meter_value_index"]
 
 
@@ -537,7 +536,13 @@ def _register_span(reg: pd.DataFrame, result: pd.DataFrame) -> None:
     result.loc[sessions, "register_last_wh"] = value[order[last]]
     result.loc[sessions, "register_first_ts"] = times.take(order[first])
     result.loc[sessions, "register_last_ts"] = times.take(order[last])
-    result["energy_register_wh"] = result["register_last_wh"] - result["register_first_wh"]
+    result.loc[sessions, "_register_samples"] = last - first + 1
+    # The first Transaction.Begin sample of each session (in the same order), if it has one.
+    begin = (reg["context"] == spec16.TRANSACTION_BEGIN).to_numpy(dtype=bool, na_value=False)[order]
+    if begin.any():
+        at = np.flatnonzero(begin)
+        at = at[np.r_[True, sid[at][1:] != sid[at][:-1]]]
+        result.loc[sid[at], "_register_begin_wh"] = value[order[at]]
 
 
 def _integrated_power(mv: pd.DataFrame, work: pd.DataFrame, result: pd.DataFrame) -> None:
@@ -692,7 +697,7 @@ def _session_status(status: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
     w_sid = work["_sid"].to_numpy(dtype=np.int64)[windows]
     st_t = epoch_s(st["ts"])
     st_next = st_t + st["time_in_state_s"].fillna(np.inf).to_numpy()
-    st_by = [_cp_key(st["charge_point_id"]).to_numpy(), st["connector_id"].to_numpy(dtype="int64", na_value=0)]
+    st_by = [cp_key(st["charge_point_id"]).to_numpy(), st["connector_id"].to_numpy(dtype="int64", na_value=0)]
     st_status = st["status"].to_numpy()
     # Statuses reported inside a window count from their time to the next status (or the window end).
     ids = _window_ids(st_by, st_t, w_by, w_start, w_end, w_sid)

@@ -20,11 +20,17 @@ from typing import Any
 
 from ocpp.v16.enums import Action
 
+from .. import identity
 from .. import records as rec
 from ...ocppj import MessageKind, parse_frame
 from .found import ConnectionFacts, FoundFrame, LineStatus, ReaderOutput, Said
 
 Direction = rec.Direction
+# Enum members as module constants: looked up once, not once per frame in the loops below.
+CALL, INVALID = MessageKind.CALL, MessageKind.INVALID
+SENT, RECEIVED = Said.SENT, Said.RECEIVED
+SAID_CHARGER, SAID_CSMS = Said.CHARGER_TO_CSMS, Said.CSMS_TO_CHARGER
+TO_CSMS, TO_CHARGER = Direction.CHARGER_TO_CSMS, Direction.CSMS_TO_CHARGER
 
 # OCPP 1.6 (and its security whitepaper) messages initiated by the charge point. DataTransfer
 # goes both ways, so it is in neither set. Every other action is initiated by the CSMS.
@@ -48,9 +54,9 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 def action_side(action: str | None) -> Direction | None:
     """The direction a CALL of ``action`` travels by the spec, or None (DataTransfer, unknown)."""
     if action in CHARGER_ACTION_NAMES:
-        return Direction.CHARGER_TO_CSMS
+        return TO_CSMS
     if action in CSMS_ACTION_NAMES:
-        return Direction.CSMS_TO_CHARGER
+        return TO_CHARGER
     return None
 
 
@@ -58,16 +64,16 @@ def _logger_sides(frames: list[FoundFrame], parsed: list[Any], out: ReaderOutput
     """Per dialect: is the log written by the charger or by the CSMS? Voted from CALL actions."""
     votes: dict[str | None, Counter[str]] = {}
     for frame, message in zip(frames, parsed):
-        if frame.said not in (Said.SENT, Said.RECEIVED) or message is None or message.kind is not MessageKind.CALL:
+        if frame.said not in (SENT, RECEIVED) or message is None or message.kind is not CALL:
             continue
         side = action_side(message.action)
         if side is None:
             continue
-        charger_sent = side is Direction.CHARGER_TO_CSMS
-        logger = "charger" if (frame.said is Said.SENT) == charger_sent else "csms"
+        charger_sent = side is TO_CSMS
+        logger = "charger" if (frame.said is SENT) == charger_sent else "csms"
         votes.setdefault(frame.dialect, Counter())[logger] += 1
     sides: dict[str | None, str] = {}
-    for dialect in sorted({f.dialect for f in frames if f.said in (Said.SENT, Said.RECEIVED)}, key=str):
+    for dialect in sorted({f.dialect for f in frames if f.said in (SENT, RECEIVED)}, key=str):
         counted = votes.get(dialect)
         if counted and counted["charger"] != counted["csms"]:
             sides[dialect] = counted.most_common(1)[0][0]
@@ -82,26 +88,26 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
     sides = _logger_sides(frames, parsed, out)
     directions: list[Direction | None] = []
     for frame, message in zip(frames, parsed):
-        if frame.said is Said.CHARGER_TO_CSMS:
-            directions.append(Direction.CHARGER_TO_CSMS)
-        elif frame.said is Said.CSMS_TO_CHARGER:
-            directions.append(Direction.CSMS_TO_CHARGER)
-        elif frame.said in (Said.SENT, Said.RECEIVED):
+        if frame.said is SAID_CHARGER:
+            directions.append(TO_CSMS)
+        elif frame.said is SAID_CSMS:
+            directions.append(TO_CHARGER)
+        elif frame.said in (SENT, RECEIVED):
             charger_wrote = sides[frame.dialect] == "charger"
-            sent = frame.said is Said.SENT
-            directions.append(Direction.CHARGER_TO_CSMS if sent == charger_wrote else Direction.CSMS_TO_CHARGER)
-        elif message is not None and message.kind is MessageKind.CALL:
+            sent = frame.said is SENT
+            directions.append(TO_CSMS if sent == charger_wrote else TO_CHARGER)
+        elif message is not None and message.kind is CALL:
             directions.append(action_side(message.action))
         else:
             directions.append(None)
     # Pair replies with requests (per charge point and message id) both ways until nothing changes.
-    for _ in range(2):
+    for _ in range(2 if None in directions else 0):
         requests: dict[tuple[str, str], int] = {}
         for index, message in enumerate(parsed):
             if message is None or message.unique_id is None:
                 continue
             key = (cps[index], message.unique_id)
-            if message.kind is MessageKind.CALL:
+            if message.kind is CALL:
                 requests[key] = index
             elif key in requests:
                 request = requests[key]
@@ -109,13 +115,49 @@ def _directions(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out
                     directions[index] = directions[request].reverse
                 elif directions[request] is None and directions[index] is not None:
                     directions[request] = directions[index].reverse
+    _report_conflicts(frames, parsed, cps, out)
     unknown = [frame.line_no for frame, direction in zip(frames, directions) if direction is None]
     if unknown:
         # One note per file, not per frame: a log of bare frames can have many.
         shown = ", ".join(map(str, unknown[:20])) + (" ..." if len(unknown) > 20 else "")
         out.note(unknown[0], f"{len(unknown)} frames with no direction word, known action or request to pair "
                              f"with; assumed charger_to_csms", f"lines {shown}")
-    return [direction or Direction.CHARGER_TO_CSMS for direction in directions]
+    return [direction or TO_CSMS for direction in directions]
+
+
+def _stated(frame: FoundFrame) -> Direction | None:
+    if frame.said is SAID_CHARGER:
+        return TO_CSMS
+    if frame.said is SAID_CSMS:
+        return TO_CHARGER
+    return None
+
+
+def _report_conflicts(frames: list[FoundFrame], parsed: list[Any], cps: list[str], out: ReaderOutput) -> None:
+    """Stated directions win over inference; where they contradict what inference would say (a
+    CALL the spec has the other side send, a reply going the same way as its request), one note per
+    kind says so, with the lines, so a wrong trace is not trusted silently."""
+    against_action: list[str] = []
+    same_as_request: list[str] = []
+    requests: dict[tuple[str, str], int] = {}
+    for index, (frame, message) in enumerate(zip(frames, parsed)):
+        if message is None or message.unique_id is None:
+            continue
+        stated = _stated(frame)
+        if message.kind is CALL:
+            requests[(cps[index], message.unique_id)] = index
+            side = action_side(message.action)
+            if stated is not None and side is not None and stated is not side:
+                against_action.append(f"{frame.line_no} ({message.action} stated {stated.value})")
+        elif message.kind is not INVALID:
+            request = requests.get((cps[index], message.unique_id))
+            if request is not None and stated is not None and _stated(frames[request]) is stated:
+                same_as_request.append(f"{frame.line_no} (reply to line {frames[request].line_no}, both {stated.value})")
+    for lines, why in ((against_action, "CALLs stated to go the way the spec does not send them"),
+                       (same_as_request, "replies stated to go the same way as their request")):
+        if lines:
+            shown = ", ".join(lines[:20]) + (" ..." if len(lines) > 20 else "")
+            out.note(None, f"direction conflict: {len(lines)} {why}; kept the stated direction", f"lines {shown}")
 
 
 def _charge_points(frames: list[FoundFrame], charge_point_id: str | None, out: ReaderOutput) -> list[str]:
@@ -162,6 +204,22 @@ def _reverse_if_newest_first(frames: list[FoundFrame], out: ReaderOutput) -> lis
     return frames
 
 
+def _id_source(frame: FoundFrame, given: str | None, cp: str) -> str:
+    """How the charge point id of ``frame``'s connection was found (capture.identity.ID_SOURCES)."""
+    if frame.charge_point_id:
+        return frame.charge_point_id_source or identity.FROM_LOG
+    if given:
+        return identity.FROM_USER
+    return identity.FROM_CONNECTION if cp == UNKNOWN_CHARGE_POINT else identity.FROM_LOG
+
+
+def _ts_text(when: dt.datetime) -> str:
+    """:func:`records.format_ts` of a UTC time, by ``isoformat`` (a quarter of ``strftime``'s cost)."""
+    if when.tzinfo is dt.timezone.utc and when.year >= 1000:
+        return when.isoformat(timespec="microseconds")[:-6] + "Z"
+    return rec.format_ts(when)
+
+
 def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str | None) -> tuple[dict, list[dict]]:
     """Build (header, records) from what a reader found; adds its notes to ``out.rows``."""
     from ... import __version__
@@ -184,29 +242,40 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
 
     records: list[dict] = []
     opened: set[str] = set()
+    no_facts = ConnectionFacts()
+    facts_of = {key: out.connections.get(key[1], no_facts) for key in connection_ids}
+    direction_text = {d: d.value for d in Direction}
     for index, frame in enumerate(frames):
-        cp = cps[index]
-        connection_id = connection_ids[keys[index]]
-        facts = out.connections.get(frame.connection_key or "", ConnectionFacts())
+        key = keys[index]
+        connection_id = connection_ids[key]
+        facts = facts_of[key]
         ts = times[index]
         if connection_id not in opened:
             opened.add(connection_id)
+            cp = cps[index]
             open_ts = min(ts, facts.opened) if facts.opened else ts
             records.append(rec.connection_open(
                 ts=rec.format_ts(open_ts), connection_id=connection_id, charge_point_id=cp,
+                charge_point_id_source=_id_source(frame, charge_point_id, cp),
                 url_path=facts.url_path or f"/{cp}", client_address=facts.client_address,
                 subprotocols_offered=[facts.subprotocol] if facts.subprotocol else ["ocpp1.6"],
                 subprotocol=facts.subprotocol or "ocpp1.6", auth_scheme=facts.auth_scheme,
                 auth_user=facts.auth_user, auth_password_present=facts.auth_password_present,
             ))
-        record = rec.frame(
-            ts=rec.format_ts(ts), connection_id=connection_id, direction=directions[index],
-            content=frame.binary if frame.binary is not None else frame.text,
-            is_text=frame.binary is None, proxy_action=frame.proxy_action,
-        )
+        if frame.binary is None and frame.proxy_action is None:
+            # rec.frame's record for a text frame, built inline: this loop runs once per frame.
+            ts_text = frame.ts_text if frame.ts_text is not None and ts is frame.log_time else _ts_text(ts)
+            record = {"type": "frame", "ts": ts_text, "connection_id": connection_id,
+                      "direction": direction_text[directions[index]], "text": frame.text}
+        else:
+            record = rec.frame(
+                ts=_ts_text(ts), connection_id=connection_id, direction=directions[index],
+                content=frame.binary if frame.binary is not None else frame.text,
+                is_text=frame.binary is None, proxy_action=frame.proxy_action,
+            )
         record["source_line"] = frame.line_no  # where the frame is in the imported file
         records.append(record)
-        if last_index[connection_id] == index and facts.close_code is not None:
+        if facts.close_code is not None and last_index[connection_id] == index:
             close_ts = max(ts, facts.closed) if facts.closed else ts
             records.append(rec.connection_close(
                 ts=rec.format_ts(close_ts), connection_id=connection_id, close_code=facts.close_code,
@@ -218,6 +287,7 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
         tool_version=__version__,
         started_at=records[0]["ts"] if records else None,
         proxy_mode=f"import:{fmt}",
+        upstream_url=out.server_url,
         source_file=source,
         import_dialects=sorted(d for d in out.dialects if d),
         import_summary={

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
+from ...jsonfast import std_loads
 from .found import split_lines
+from .open_ocpp_trace import is_trace_record
 from .structured import DIRECTION_KEYS, said_from
 
 SNIFF_LINES = 20
@@ -31,7 +32,7 @@ def detect_format(path: Path, text: str | None, head: bytes) -> str:
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         try:
-            document = json.loads(stripped)
+            document = std_loads(stripped)
         except ValueError:
             document = None
         if isinstance(document, dict):
@@ -42,7 +43,7 @@ def detect_format(path: Path, text: str | None, head: bytes) -> str:
         return _sniff_lines(stripped)
     if stripped.startswith("["):
         try:
-            document = json.loads(stripped)
+            document = std_loads(stripped)
         except ValueError:
             return _sniff_lines(stripped)
         return "json-array" if isinstance(document, list) else "log"
@@ -57,15 +58,15 @@ def _sniff_lines(text: str) -> str:
         if not line:
             continue
         try:
-            value = json.loads(line)
+            value = std_loads(line)
         except ValueError:
             kinds.append("other")
             continue
         if isinstance(value, list):
             kinds.append("ndjson")
         elif isinstance(value, dict):
-            if value.get("format") == "open-ocpp-trace":
-                return "open-ocpp-trace"
+            if value.get("format") == "open-ocpp-trace" or is_trace_record(value):
+                return "open-ocpp-trace"  # our legacy meta line, or a published v1.1 record
             message = next((value[k] for k in ("message", "msg", "frame", "data", "payload", "ocpp")
                             if k in value), None)
             directed = any(said_from(value.get(k)) for k in DIRECTION_KEYS)

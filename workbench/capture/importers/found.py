@@ -7,6 +7,7 @@ records happen once, in :mod:`.assemble`, for every format alike.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -52,7 +53,11 @@ class FoundFrame:
     dialect: str | None = None
     binary: bytes | None = None  # binary WebSocket message bytes (mitmproxy, HAR opcode 2)
     proxy_action: str | None = None
-    parsed: Any = None  # the ParsedFrame when the reader already decoded the text (saves a second decode)  # "injected"/"dropped" when a mitmproxy dump says so
+    charge_point_id_source: str | None = None  # how charge_point_id was found (capture.identity.ID_SOURCES)
+    parsed: Any = None  # the ParsedFrame when the reader already decoded the text (saves a second decode)
+    # log_time as a capture writes it, when the source wrote it so already ("...T10:00:00.123456Z"):
+    # saves formatting the time again, once per frame.
+    ts_text: str | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +86,11 @@ class ReaderOutput:
     lines_read: int = 0
     connections: dict[str, ConnectionFacts] = field(default_factory=dict)
     dialects: set[str] = field(default_factory=set)
+    # "ws://host:port" / "wss://host" of the server the source names (HAR request URL, mitmproxy
+    # flow), so an export can give the real scheme and host back; None when the source names none.
+    server_url: str | None = None
+    # OCPP versions the source states ("1.6", "2.0.1", ...: ocppVersion fields, subprotocols), counted.
+    stated_versions: Counter[str] = field(default_factory=Counter)
 
     def skip(self, line_no: int | None, reason: str, text: str, status: LineStatus = LineStatus.SKIPPED) -> None:
         """Record a line that yields no frame (or a note), keeping its full text."""

@@ -14,18 +14,23 @@ import datetime as dt
 import json
 from urllib.parse import urlsplit
 
+from ...jsonfast import std_loads
+from ..identity import derive_charge_point_id
 from . import timestamps
 from .found import ConnectionFacts, FoundFrame, ReaderOutput, Said
 from .jsonscan import check_frame
 from .structured import _Lines
 
 
-def charge_point_from_path(path: str | None) -> str | None:
-    """OCPP-J puts the charge point identity in the last URL path segment."""
-    if not path:
+def server_url_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a WebSocket (or its HTTP upgrade) URL, as ws/wss; None if it names no host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
         return None
-    segment = path.rstrip("/").rsplit("/", 1)[-1]
-    return segment or None
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme.lower(), parts.scheme.lower())
+    host = parts.netloc.rsplit("@", 1)[-1]  # never credentials
+    return f"{scheme}://{host}" if scheme in ("ws", "wss") and host else None
 
 
 def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
@@ -33,7 +38,7 @@ def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
     lines = _Lines(text)
     try:
-        har = json.loads(text)
+        har = std_loads(text)
         entries = har["log"]["entries"]
     except (ValueError, KeyError, TypeError) as exc:
         out.skip(1, f"not a HAR file: {exc}", text[:2000])
@@ -50,6 +55,8 @@ def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
         request = entry.get("request") or {}
         url = request.get("url") if isinstance(request, dict) else None
         path = urlsplit(url).path if isinstance(url, str) else None
+        if out.server_url is None and isinstance(url, str):
+            out.server_url = server_url_of(url)
         key = f"har-{number}"
         facts = ConnectionFacts(url_path=path)
         opened = timestamps.parse_time(entry.get("startedDateTime"), tz)
@@ -59,7 +66,7 @@ def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
                    if isinstance(h, dict)}
         facts.subprotocol = headers.get("sec-websocket-protocol")
         out.connections[key] = facts
-        cp = charge_point_from_path(path)
+        cp, cp_source = derive_charge_point_id(path)
         for message in messages:
             if not isinstance(message, dict):
                 out.skip(None, "not a frame", json.dumps(message))
@@ -84,7 +91,8 @@ def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
                 out.skip(line_no, "not a frame: message without data", json.dumps(message))
                 continue
             frame = FoundFrame(line_no=line_no, text=data, log_time=when.when if when else None,
-                               said=said, charge_point_id=cp, connection_key=key, dialect="har")
+                               said=said, charge_point_id=cp, connection_key=key, dialect="har",
+                               charge_point_id_source=cp_source if cp else None)
             if message.get("opcode") == 2:
                 try:
                     frame.binary = base64.b64decode(data, validate=True)

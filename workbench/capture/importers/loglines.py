@@ -12,12 +12,14 @@ unescaped. Lines with no frame are reported, never dropped.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ...jsonfast import std_loads
+from ..identity import FROM_URL_PATH, charge_point_id_from_path
 from . import timestamps
+from .direction import said_from_word
 from .found import FoundFrame, ReaderOutput, Said
 from .jsonscan import (ABBREVIATION, ESCAPED_FRAME_START, FRAME_START, Balance, check_frame, decode_prefix,
                        unescape_string_at)
@@ -76,6 +78,8 @@ DIALECTS: tuple[Dialect, ...] = (
 # Direction words of generic and charger-internal logs, just before the frame.
 GENERIC_WORD = re.compile(
     r"(?<![\w>-])(?P<word>CP\s*(?:->|→|=>)\s*CS(?:MS)?|CS(?:MS)?\s*(?:->|→|=>)\s*CP|charger_to_csms|csms_to_charger"
+    r"|\[(?:client|target|server)\s*(?:->|→|=>)\s*(?:client|target|server)\]|CS_TO_CSMS|CSMS_TO_CS|CP_TO_CSMS"
+    r"|CSMS_TO_CP|FROM_CP|TO_CP|FROM_CSMS|TO_CSMS|uplink|downlink|cp-to-csms|csms-to-cp"
     r"|to\s+CSMS|from\s+CSMS|to\s+charger|from\s+charger|TX|RX|>>|<<|-->|<--|SEND|RECV|[Ss]ent|[Ss]end(?:ing)?"
     r"|[Rr]ecv|[Rr]eceived?|[Rr]eceiving|OUT|IN|[Oo]utgoing|[Ii]ncoming)(?![\w])\s*[:>]?\s*$"
 )
@@ -84,6 +88,12 @@ GENERIC_FROM_TO = re.compile(
     r"\b(?P<word>received|recv|receive|got|sent|send|sending)\s+(?:message\s+)?(?:from|to)\s+(?P<cp>[\w.\-]+)\s*:?\s*$", re.I
 )
 GENERIC_CP = re.compile(r"\b(?:chargePointId|charge_point_id|chargeBoxId|charge_box_id|cp_?id|cp|station)\s*[=:]\s*\"?(?P<cp>[\w.\-]+)", re.I)
+# A connection URL or an OCPP path in the line ("ws://host/ws/ocpp/CP1/", "/ocpp/CP1"): the charge point id
+# comes from it by the capture's own rule (capture.identity: the last non-empty path segment).
+GENERIC_URL = re.compile(
+    r"\b(?:wss?|https?)://[^\s\"'<>\[\]]+"  # a whole URL
+    r"|(?<![\w/.])/(?:[^\s/\"'<>\[\]]+/)*?ocpp[^\s/]*/[^\s\"'<>\[\]]+",  # or a path through an "ocpp..." segment
+    re.I)
 GENERIC_SESSION = re.compile(r"\b(?:sessionId|session_id|session|conn(?:ection)?_?id)\s*[=:]\s*\"?(?P<session>[\w.\-]+)", re.I)
 
 _ABSOLUTE = {
@@ -92,7 +102,10 @@ _ABSOLUTE = {
 
 
 def generic_said(word: str) -> Said | None:
-    """Map a generic direction word to what it says."""
+    """Map a generic direction word to what it says (the shared vocabulary first)."""
+    said = said_from_word(word)
+    if said is not None:
+        return said
     w = re.sub(r"\s+", "", word).lower()
     if w in _ABSOLUTE:
         return _ABSOLUTE[w]
@@ -242,7 +255,7 @@ def _json_log_line(body: str, tz: dt.tzinfo) -> tuple[str, timestamps.LogTime | 
     if not text.startswith("{"):
         return None
     try:
-        record = json.loads(text)
+        record = std_loads(text)
     except ValueError:
         return None
     if not isinstance(record, dict):
@@ -278,6 +291,7 @@ def _read_body(ctx: _Context, line_no: int, line: str, body: str, known_time: ti
     # Dialect markers stand before the frame: search only there (frames are long, markers short).
     hit = _match_dialect(body if first is None else body[: first.start() + 1])
     session = None
+    cp_source = None  # set when the id comes from a URL in the line
     marker_prefix = None
     if hit is not None:
         dialect, match = hit
@@ -316,6 +330,10 @@ def _read_body(ctx: _Context, line_no: int, line: str, body: str, known_time: ti
         if cp is None:
             cp_match = GENERIC_CP.search(prefix)
             cp = cp_match.group("cp") if cp_match else None
+        if cp is None:
+            url_match = GENERIC_URL.search(prefix)
+            cp = charge_point_id_from_path(url_match.group(0).rstrip(":,;")) if url_match else None
+            cp_source = FROM_URL_PATH if cp else None
         session_match = GENERIC_SESSION.search(prefix)
         session = session_match.group("session") if session_match else None
         dialect_name = "generic"
@@ -335,6 +353,7 @@ def _read_body(ctx: _Context, line_no: int, line: str, body: str, known_time: ti
         line_no=line_no, text="", log_time=log_time.when if log_time else None,
         zone_given=log_time.zone_given if log_time else True, said=said, charge_point_id=cp,
         connection_key=f"{cp}/{session}" if session else None, dialect=dialect_name,
+        charge_point_id_source=cp_source if cp else None,
     )
     if dialect_name:
         ctx.out.dialects.add(dialect_name)

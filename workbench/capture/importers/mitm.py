@@ -11,8 +11,9 @@ import binascii
 import datetime as dt
 from pathlib import Path
 
+from ..identity import derive_charge_point_id
 from .found import ConnectionFacts, FoundFrame, ReaderOutput, Said
-from .har import charge_point_from_path
+from .har import server_url_of
 from .jsonscan import check_frame
 
 
@@ -81,11 +82,14 @@ def _read_flow(flow, number: int, out: ReaderOutput) -> None:
     )
     facts.closed = _when(websocket.timestamp_end)
     out.connections[key] = facts
-    cp = charge_point_from_path(facts.url_path)
+    cp, cp_source = derive_charge_point_id(facts.url_path, facts.auth_user)
+    if out.server_url is None:
+        out.server_url = server_url_of(request.url)
     for message in websocket.messages:
         said = Said.CHARGER_TO_CSMS if message.from_client else Said.CSMS_TO_CHARGER
         frame = FoundFrame(line_no=number, text="", log_time=_when(message.timestamp), said=said,
                            charge_point_id=cp, connection_key=key, dialect="mitmproxy",
+                           charge_point_id_source=cp_source if cp else None,
                            proxy_action="dropped" if message.dropped else "injected" if message.injected else None)
         if message.is_text:
             try:

