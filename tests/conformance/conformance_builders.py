@@ -91,10 +91,12 @@ def tls_failed_record(t_s: float, *, versions: list[str], ciphers: list[str]) ->
                                     offered_versions=versions, offered_ciphers=ciphers, client_hello_read=True)
 
 
-def rejected_record(t_s: float, *, status_code: int = 401, user: str | None = CP, password: bool = True) -> dict[str, Any]:
+def rejected_record(t_s: float, *, status_code: int = 401, user: str | None = CP, password: bool = True,
+                    tls: bool = True) -> dict[str, Any]:
     return rec.upgrade_rejected(ts=_ts(t_s), connection_id="CP1-rej", charge_point_id=CP, url_path=f"/ocpp/{CP}",
                                 status_code=status_code, reason="Unauthorized",
-                                charger_tls=rec.tls_facts("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "csms.example"),
+                                charger_tls=rec.tls_facts("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "csms.example")
+                                if tls else None,
                                 auth_scheme="Basic" if password else None, auth_user=user if password else None,
                                 auth_password_present=password)
 

@@ -26,6 +26,14 @@ def test_r1_fails_plain_ws() -> None:
     assert row.advice and "TLS 1.2" in row.advice
 
 
+def test_r1_fails_a_plain_ws_upgrade_the_proxy_refused() -> None:
+    refused = rejected_record(-3.0, status_code=400, tls=False)  # `proxy` answers plain ws:// on wss:// with 400
+    row = verdict(build(session(), records=[refused]), "R1")
+    assert row.verdict == "fail"
+    assert [e["note"] for e in row.evidence if e.get("result") == "fail"] == [
+        "plain ws:// connection (no TLS) (upgrade refused with 400)"]
+
+
 @pytest.mark.parametrize("version, cipher, why", [
     ("TLSv1.1", "ECDHE-RSA-AES128-SHA", "TLSv1.1 is not allowed"),
     ("TLSv1.2", "ECDHE-RSA-CHACHA20-POLY1305", "cipher ECDHE-RSA-CHACHA20-POLY1305 is not in"),
@@ -392,3 +400,32 @@ def test_profiles_lists_both_with_their_requirements() -> None:
     found = {p["name"]: p for p in wb.profiles()}
     assert found["ev-energy"]["requirements"] == [f"R{i}" for i in range(1, 11)] + ["NF1", "NF2"]
     assert "ocpp16-core" in found
+
+
+def test_hostile_payloads_give_verdicts_not_crashes() -> None:
+    script = session()
+    weird = [
+        ("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": "x"}, {"status": ["Accepted"]}),
+        ("SetChargingProfile", {"connectorId": "1", "csChargingProfiles": {
+            "chargingProfilePurpose": "TxProfile", "chargingSchedule": {"chargingSchedulePeriod": [{"limit": "0"}]}}},
+         {"status": "Accepted"}),
+        ("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+            "chargingProfilePurpose": ["TxProfile"], "chargingSchedule": []}}, None),
+        ("TriggerMessage", {"requestedMessage": ["BootNotification"]}, {"status": "Accepted"}),
+        ("TriggerMessage", {"requestedMessage": "StatusNotification"}, "not a dict"),
+        ("ChangeConfiguration", {"key": 5, "value": None}, {"status": "Accepted"}),
+        ("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "nan"}, {"status": "Accepted"}),
+        ("ChangeConfiguration", {"key": "MeterValuesSampledData", "value": ["x"]}, {"status": "Accepted"}),
+        ("UpdateFirmware", [], {}),
+    ]
+    for i, (action, request, response) in enumerate(weird):
+        t = 2000 + i
+        script.append((t, "down", [2, f"w{i}", action, request]))
+        if response is not None:
+            script.append((t + 0.05, "up", [3, f"w{i}", response]))
+    script.append((2100, "up", "[2, \"bad\""))
+    result = wb.check(build(script), "ev-energy")
+    assert not [row.summary for row in result.rows if "could not be evaluated" in row.summary]
+    import json
+
+    json.dumps(result.to_dict(), allow_nan=False)

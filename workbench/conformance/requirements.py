@@ -178,9 +178,9 @@ def tls_policy(cap: Any, req: Requirement, ctx: Context) -> Outcome:
                 item.update(offer)
             bad += 1
         elif version is None:
-            if state == "rejected":
-                continue  # refused upgrade: judged by its TLS only when TLS was recorded
-            item.update(result="fail", note="plain ws:// connection (no TLS)")
+            # Also a refused upgrade: the proxy records TLS facts for every upgrade that came over TLS.
+            refused = f" (upgrade refused with {_clean(row['http_status'])})" if state == "rejected" else ""
+            item.update(result="fail", note=f"plain ws:// connection (no TLS){refused}")
             bad += 1
         elif version in policy.versions and cipher in policy.ciphers:
             item.update(result="pass")
@@ -360,7 +360,8 @@ def _profile_limit(request: Any) -> tuple[str | None, float | None, str | None, 
     limit = first.get("limit")
     phases = first.get("numberPhases")
     return (profile.get("chargingProfilePurpose") if isinstance(profile, dict) else None,
-            float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None,
+            float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool)
+            and math.isfinite(limit) else None,
             schedule.get("chargingRateUnit") if isinstance(schedule, dict) else None,
             phases if isinstance(phases, int) else None)
 
