@@ -128,3 +128,31 @@ def test_probe_command_end_to_end(tmp_path: Path) -> None:
     assert err.count("\n") == 1 and "re-check with `ocpp-workbench check" in err
     for name in ("probe.ocpp.jsonl", "report.html", "report.json"):
         assert PASSWORD.encode() not in (tmp_path / "out" / name).read_bytes()
+
+
+def test_probe_against_the_third_party_test_ocpp_client(tmp_path: Path) -> None:
+    """test-ocpp (PyPI) boots, sends a Heartbeat and leaves: R1 and R3 come from its real handshake and
+    upgrade, the probe ends when it leaves (no hang, no crash), and nothing it could not show passes."""
+    import sys
+
+    test_ocpp = Path(sys.executable).with_name("test-ocpp")
+    pki = make_lab_pki(tmp_path / "pki")
+    options = ProbeOptions(listen_host="127.0.0.1", listen_port=0, cert_file=pki.server_cert, key_file=pki.server_key,
+                           out_dir=tmp_path / "out", charge_point_id=CP, password=PASSWORD, minutes=0.1,
+                           connect_timeout_s=20.0, step_timeout_s=3.0)
+
+    async def scenario():
+        url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        probe = asyncio.create_task(run_probe(options, say=lambda _: None, listening=url.set_result))
+        tool = await asyncio.create_subprocess_exec(
+            str(test_ocpp), await asyncio.wait_for(url, 30), CP, "--password", PASSWORD, "--ca", str(pki.ca_cert),
+            "--timeout", "5", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        await asyncio.wait_for(tool.communicate(), 60)
+        return await asyncio.wait_for(probe, 90)
+
+    run = asyncio.run(scenario())
+    assert run.ended_early == f"{CP} booted and disconnected before the script could start"
+    verdicts = {row.requirement.id: row.verdict for row in run.result.rows}
+    assert verdicts["R1"] == "pass" and verdicts["R3"] == "pass"
+    assert not [row.summary for row in run.result.rows if "could not be evaluated" in row.summary]
+    assert all(verdicts[r] != "pass" for r in ("R6", "R7", "R8", "R9"))  # nothing it cannot show passes

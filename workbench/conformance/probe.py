@@ -118,9 +118,12 @@ async def _run_probe(options: ProbeOptions, say: Say, listening: Callable[[str],
                 say(f"probe: acting as the CSMS at wss://{proxy.url_host}:{proxy.port}{options.path_prefix}/"
                     f"{cp_id or '<charge point id>'} (TLS policy {options.tls_policy}"
                     f"{', Basic Auth checked' if passwords else ''}); waiting up to {options.connect_timeout_s:g} s")
-                cp_id = await _wait_for_charger(csms, cp_id, options.connect_timeout_s)
+                cp_id, still_there = await _wait_for_charger(csms, cp_id, options.connect_timeout_s)
                 if cp_id is None:
                     ended_early = _why_not_connected(csms, options.connect_timeout_s)
+                    say(f"probe: {ended_early}")
+                elif not still_there:
+                    ended_early = f"{cp_id} booted and disconnected before the script could start"
                     say(f"probe: {ended_early}")
                 else:
                     say(f"probe: {cp_id} connected")
@@ -141,16 +144,20 @@ async def _run_probe(options: ProbeOptions, say: Say, listening: Callable[[str],
     return ProbeRun(steps, capture_path, result, ended_early)
 
 
-async def _wait_for_charger(csms: Any, cp_id: str | None, timeout_s: float) -> str | None:
+async def _wait_for_charger(csms: Any, cp_id: str | None, timeout_s: float) -> tuple[str | None, bool]:
+    """(charge point id, still connected) of the first charger that booted; (None, False) on timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        booted = [name for name, state in csms.charge_points.items() if state.boots and name in csms.connected]
-        if cp_id is None and booted:
-            return booted[0]
-        if cp_id is not None and cp_id in booted:
-            return cp_id
+        booted = [name for name, state in csms.charge_points.items() if state.boots and (cp_id is None or name == cp_id)]
+        for name in booted:
+            if name in csms.connected:
+                return name, True
+        if booted:
+            await asyncio.sleep(0.5)  # a reconnect may be on its way
+            if booted[0] not in csms.connected:
+                return booted[0], False
         await asyncio.sleep(0.05)
-    return None
+    return None, False
 
 
 def _why_not_connected(csms: Any, timeout_s: float) -> str:
