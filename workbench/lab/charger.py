@@ -31,6 +31,18 @@ conformance probe's tests (they fail one ev.energy requirement each):
 
 - ``ignore_charging_limit``: accepts SetChargingProfile but keeps charging at full power (R6).
 - ``trigger_without_message``: answers TriggerMessage Accepted but never sends the message (R7).
+- ``reject_charging_profile``: answers every SetChargingProfile Rejected (R6).
+- ``ignore_meter_interval``: accepts MeterValueSampleInterval but keeps sampling at its initial
+  interval (R8).
+- ``energy_only``: MeterValues carry only Energy.Active.Import.Register, whatever is configured
+  (R4; R8 too, as the measurands it accepted are missing).
+- ``document_spelling_only``: knows the sampled-data key only as ``MeterValuesSampleData`` (the
+  integrator document's spelling), not the standard ``MeterValuesSampledData`` (R8 reports which
+  spelling was accepted, as a warning).
+- ``wrong_clock``: payload timestamps are ``WRONG_CLOCK_S`` ahead of the wall clock (R2).
+- ``plain_ws``: connects with ``ws://`` (no TLS) whatever the URL says (R1).
+- ``tls13_only``: offers only TLS 1.3 (restricts the ssl context it was given) (R1).
+- ``no_basic_auth``: sends no Authorization header even with a password (R3).
 """
 
 from __future__ import annotations
@@ -65,6 +77,7 @@ from ocpp.v16.enums import (
     DataTransferStatus,
     DiagnosticsStatus,
     FirmwareStatus,
+    GetCompositeScheduleStatus,
     Measurand,
     MessageTrigger,
     ReadingContext,
@@ -112,9 +125,21 @@ class Misbehaviour(StrEnum):
 
     IGNORE_CHARGING_LIMIT = "ignore_charging_limit"
     TRIGGER_WITHOUT_MESSAGE = "trigger_without_message"
+    REJECT_CHARGING_PROFILE = "reject_charging_profile"
+    IGNORE_METER_INTERVAL = "ignore_meter_interval"
+    ENERGY_ONLY = "energy_only"
+    DOCUMENT_SPELLING_ONLY = "document_spelling_only"
+    WRONG_CLOCK = "wrong_clock"
+    PLAIN_WS = "plain_ws"
+    TLS13_ONLY = "tls13_only"
+    NO_BASIC_AUTH = "no_basic_auth"
 
 
 MISBEHAVIOUR_NAMES = frozenset(item.value for item in Misbehaviour)
+
+WRONG_CLOCK_S = 120.0
+"""How far ahead (s) the ``wrong_clock`` misbehaviour's payload timestamps are."""
+STANDARD_SAMPLED_DATA_KEY, DOCUMENT_SAMPLED_DATA_KEY = "MeterValuesSampledData", "MeterValuesSampleData"
 
 # When, as a fraction of the session length, the scripted events of a run_sessions session
 # happen. SuspendedEV first, then the EVSE suspends too (SuspendedEVSE takes precedence), the EV
@@ -274,6 +299,12 @@ class _ChargerChargePoint(ChargePoint):
     def after_set_charging_profile(self, **_: Any) -> None:
         self._charger.limits_changed()
 
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int, charging_rate_unit: str | None = None,
+                                  **_: Any):
+        self._charger.refuse_if_unsupported(Action.get_composite_schedule)
+        return self._charger.composite_schedule(connector_id, duration, charging_rate_unit)
+
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, **criteria: Any):
         self._charger.refuse_if_unsupported(Action.clear_charging_profile)
@@ -334,6 +365,15 @@ class LabCharger:
         self.config = config
         self.url = f"{url.rstrip('/')}/{quote(config.charge_point_id, safe='')}"
         self.ssl_context = ssl_context
+        misbehaviours = config.misbehaviours
+        if Misbehaviour.PLAIN_WS in misbehaviours:
+            self.url, self.ssl_context = "ws://" + self.url.split("://", 1)[-1], None
+        elif Misbehaviour.TLS13_ONLY in misbehaviours and ssl_context is not None:
+            import ssl
+
+            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self._sampled_data_key = (DOCUMENT_SAMPLED_DATA_KEY if Misbehaviour.DOCUMENT_SPELLING_ONLY in misbehaviours
+                                  else STANDARD_SAMPLED_DATA_KEY)
         self.frames: list[tuple[str, str | bytes]] = []
         """(direction, exact message) of every message sent or received, all connections."""
         self.truth: list[SessionTruth] = []
@@ -516,7 +556,7 @@ class LabCharger:
                 connector_id=connector_id,
                 id_tag=id_tag,
                 meter_start=session.meter_start_wh,
-                timestamp=ocpp_timestamp(now),
+                timestamp=self._stamp(now),
             )
         )
         if response is not None:
@@ -601,7 +641,7 @@ class LabCharger:
                 _number_text(config.heartbeat_interval_s) if config.heartbeat_interval_s is not None else "0"
             ),
             "MeterValueSampleInterval": _ConfigKey(_number_text(config.meter_interval_s)),
-            "MeterValuesSampledData": _ConfigKey(measurands),
+            self._sampled_data_key: _ConfigKey(measurands),
             "MeterValuesSampledDataMaxLength": _ConfigKey(str(len(SUPPORTED_MEASURANDS)), readonly=True),
             "MeterValuesAlignedData": _ConfigKey(""),
             "StopTxnSampledData": _ConfigKey(Measurand.energy_active_import_register.value),
@@ -622,6 +662,8 @@ class LabCharger:
             return ConfigurationStatus.not_supported
         if entry.readonly or not _valid_configuration_value(key, value):
             return ConfigurationStatus.rejected
+        if key == "MeterValueSampleInterval" and Misbehaviour.IGNORE_METER_INTERVAL in self.config.misbehaviours:
+            return ConfigurationStatus.accepted  # and never applied
         entry.value = value.strip() if key.endswith("Data") else value
         return ConfigurationStatus.accepted
 
@@ -643,6 +685,12 @@ class LabCharger:
             known.append({"key": key, "readonly": entry.readonly, "value": entry.value})
         return known, unknown
 
+    def _stamp(self, when: dt.datetime) -> str:
+        """The payload timestamp of ``when`` (ahead by WRONG_CLOCK_S under ``wrong_clock``)."""
+        if Misbehaviour.WRONG_CLOCK in self.config.misbehaviours:
+            when = when + dt.timedelta(seconds=WRONG_CLOCK_S)
+        return ocpp_timestamp(when)
+
     def _interval_s(self, key: str) -> float:
         try:
             return max(0.0, float(self._configuration[key].value))
@@ -663,6 +711,8 @@ class LabCharger:
 
     def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> ChargingProfileStatus:
         """Install a charging profile's first period as a limit (W); the status for the .conf."""
+        if Misbehaviour.REJECT_CHARGING_PROFILE in self.config.misbehaviours:
+            return ChargingProfileStatus.rejected
         purpose = profile.get("charging_profile_purpose")
         schedule = profile.get("charging_schedule") or {}
         periods = schedule.get("charging_schedule_period") or []
@@ -687,6 +737,23 @@ class LabCharger:
         self._limits_w[key] = max(0.0, limit)
         self._profile_ids[int(profile["charging_profile_id"])] = key
         return ChargingProfileStatus.accepted
+
+    def composite_schedule(self, connector_id: int, duration_s: int, unit: str | None) -> Any:
+        """GetCompositeSchedule.conf: the limit in force now on ``connector_id`` (0: the station) for
+        ``duration_s``, in W or A (A = W / (voltage x phases)); no limit reads as the charger's maximum.
+        It reports what it accepted, also under ``ignore_charging_limit``."""
+        if connector_id != 0 and connector_id not in self._connectors:
+            return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
+        limit_w = self._limits_w.get((ChargingProfilePurposeType.charge_point_max_profile.value, 0), math.inf)
+        if connector_id != 0:
+            limit_w = min(limit_w, self._connector_limit_w(connector_id))
+        limit_w = min(limit_w, self.config.max_power_w)
+        amps = unit == ChargingRateUnitType.amps
+        limit = limit_w / (self.config.voltage_v * self.config.phases) if amps else limit_w
+        schedule = {"duration": int(duration_s), "chargingRateUnit": "A" if amps else "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(limit, 1)}]}
+        return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.accepted, connector_id=connector_id,
+                                                schedule_start=self._stamp(utc_now()), charging_schedule=schedule)
 
     def clear_charging_profile(
         self,
@@ -960,7 +1027,7 @@ class LabCharger:
         ]
         request = call.StopTransaction(
             meter_stop=meter_stop,
-            timestamp=ocpp_timestamp(now),
+            timestamp=self._stamp(now),
             # Errata v4.0 §3.18: -1 when the StartTransaction was never answered.
             transaction_id=session.transaction_id if session.transaction_id is not None else -1,
             reason=None if reason == Reason.local else Reason(reason),
@@ -975,9 +1042,11 @@ class LabCharger:
         if context in (ReadingContext.transaction_begin, ReadingContext.transaction_end):
             measurands = self._measurands("StopTxnSampledData")
         else:
-            measurands = self._measurands("MeterValuesSampledData")
+            measurands = self._measurands(self._sampled_data_key)
+        if Misbehaviour.ENERGY_ONLY in self.config.misbehaviours:
+            measurands = [Measurand.energy_active_import_register.value]
         return {
-            "timestamp": ocpp_timestamp(now),
+            "timestamp": self._stamp(now),
             "sampledValue": sampled_values(
                 measurands,
                 register_wh=connector.meter.register_wh,
@@ -1097,7 +1166,7 @@ class LabCharger:
     async def _open(self, *, boot: bool) -> None:
         """Connect, then (boot and) report statuses; sets the link online."""
         headers = {}
-        if self.config.password is not None:
+        if self.config.password is not None and Misbehaviour.NO_BASIC_AUTH not in self.config.misbehaviours:
             headers["Authorization"] = build_authorization_basic(self.config.charge_point_id, self.config.password)
         try:
             websocket = await connect(
@@ -1287,7 +1356,7 @@ class LabCharger:
             connector_id=connector_id,
             error_code=ChargePointErrorCode.no_error,
             status=ChargePointStatus(status),
-            timestamp=ocpp_timestamp(when),
+            timestamp=self._stamp(when),
         )
 
     async def _send_status(self, connector_id: int, status: str, when: dt.datetime) -> None:
@@ -1334,7 +1403,8 @@ def _valid_configuration_value(key: str, value: str) -> bool:
             return False
     if key == "ClockAlignedDataInterval":
         return value.strip() == "0"  # clock-aligned data is not simulated
-    if key in ("MeterValuesSampledData", "StopTxnSampledData", "MeterValuesAlignedData", "StopTxnAlignedData"):
+    if key in (STANDARD_SAMPLED_DATA_KEY, DOCUMENT_SAMPLED_DATA_KEY, "StopTxnSampledData", "MeterValuesAlignedData",
+               "StopTxnAlignedData"):
         items = [item.strip() for item in value.split(",") if item.strip()]
         supported = {measurand.value for measurand in SUPPORTED_MEASURANDS}
         return all(item in supported for item in items) and len(items) <= len(SUPPORTED_MEASURANDS)
