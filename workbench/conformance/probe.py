@@ -174,6 +174,7 @@ class _Script:
     def __init__(self, csms: Any, cp_id: str, options: ProbeOptions, steps: list[ProbeStep], say: Say,
                  call: Any) -> None:
         self.csms, self.cp_id, self.options, self.steps, self.say, self.call = csms, cp_id, options, steps, say, call
+        self.rate_units = ["W"]
 
     async def request(self, name: str, message: Any) -> Any:
         """Send one request; print and keep what came back. Raises _Gone when the charger left."""
@@ -218,7 +219,8 @@ class _Script:
     async def _run(self) -> None:
         call, opts = self.call, self.options
         measurands = "Energy.Active.Import.Register,Power.Active.Import"
-        await self.request("GetConfiguration", call.GetConfiguration())
+        configuration = await self.request("GetConfiguration", call.GetConfiguration())
+        self.rate_units = _allowed_rate_units(configuration)
         for key in ("MeterValuesSampledData", "MeterValuesSampleData"):
             await self.request(f"ChangeConfiguration {key}", call.ChangeConfiguration(key=key, value=measurands))
         await self.request("ChangeConfiguration MeterValueSampleInterval",
@@ -245,25 +247,47 @@ class _Script:
             await self._wait(lambda: self._open_transaction() is None, opts.step_timeout_s)
 
     async def _charging_profiles(self, transaction: Any) -> None:
+        """Per purpose a 0 limit (energy must stop), then a high one (it must resume), then
+        GetCompositeSchedule to read back what the charger applied. When the charger allows both
+        units the four limits alternate W and A, so each purpose and each unit is tried without
+        lengthening the script."""
         call, opts = self.call, self.options
         hold_s = opts.settle_s + 3 * opts.meter_interval_s
         connector = transaction.connector_id
+        units = self.rate_units
+        high = {"W": 22000.0, "A": 32.0}
 
-        def schedule(limit: float) -> dict[str, Any]:
-            return {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}
+        def schedule(limit: float, unit: str) -> dict[str, Any]:
+            return {"chargingRateUnit": unit, "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}
 
+        step = 0
         for purpose, target in (("TxProfile", connector), ("ChargePointMaxProfile", 0)):
-            for limit in (0.0, 22000.0):
+            for high_limit in (False, True):
+                unit = units[(step + step // 2) % len(units)]  # W, A, A, W: 0 and high in each unit
+                step += 1
+                limit = high[unit] if high_limit else 0.0
                 profile: dict[str, Any] = {"chargingProfileId": 900 + (purpose == "TxProfile"), "stackLevel": 1,
                                            "chargingProfilePurpose": purpose, "chargingProfileKind": "Absolute",
-                                           "chargingSchedule": schedule(limit)}
+                                           "chargingSchedule": schedule(limit, unit)}
                 if purpose == "TxProfile":
                     profile["transactionId"] = transaction.transaction_id
-                await self.request(f"SetChargingProfile {purpose} {limit:g} W",
+                await self.request(f"SetChargingProfile {purpose} {limit:g} {unit}",
                                    call.SetChargingProfile(connector_id=target, cs_charging_profiles=profile))
                 await self.pause(hold_s)
-            await self.request(f"GetCompositeSchedule connector {connector}",
-                               call.GetCompositeSchedule(connector_id=connector, duration=300))
+            reply = await self.request(f"GetCompositeSchedule connector {connector} ({unit})",
+                                       call.GetCompositeSchedule(connector_id=connector, duration=300,
+                                                                 charging_rate_unit=unit))
+            self._say_schedule(reply)
+
+    def _say_schedule(self, reply: Any) -> None:
+        schedule = getattr(reply, "charging_schedule", None)
+        if not isinstance(schedule, dict):
+            return
+        periods = schedule.get("charging_schedule_period") or schedule.get("chargingSchedulePeriod")
+        unit = schedule.get("charging_rate_unit") or schedule.get("chargingRateUnit")
+        if periods and isinstance(periods[0], dict):
+            self.say(f"     composite schedule: {periods[0].get('limit')} {unit} "
+                     f"from {getattr(reply, 'schedule_start', '?')}")
 
     def _open_transaction(self) -> Any:
         open_ = [t for t in self.csms.transactions.values() if t.charge_point_id == self.cp_id and t.stop_ts is None]
@@ -276,6 +300,18 @@ class _Script:
                 return False
             await self.pause(0.1)
         return True
+
+
+def _allowed_rate_units(reply: Any) -> list[str]:
+    """Units to send limits in, from GetConfiguration's ChargingScheduleAllowedChargingRateUnit
+    (``Current``, ``Power`` or both); W only when the key is missing."""
+    for entry in getattr(reply, "configuration_key", None) or []:
+        if isinstance(entry, dict) and entry.get("key") == "ChargingScheduleAllowedChargingRateUnit":
+            value = str(entry.get("value") or "")
+            named = {item.strip() for item in value.split(",")}
+            units = [unit for unit, word in (("W", "Power"), ("A", "Current")) if word in named]
+            return units or ["W"]
+    return ["W"]
 
 
 class _Gone(Exception):

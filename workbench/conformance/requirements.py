@@ -371,7 +371,9 @@ def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
     """SetChargingProfile (TxProfile or ChargePointMaxProfile) Accepted AND the next meter values within
     the limit: the first ``max_samples`` readings from ``settle_s`` after the answer until the charge
     point's next SetChargingProfile/ClearChargingProfile (at most ``window_s`` later, 0: no bound). A
-    charger that says Accepted and keeps charging at full power fails."""
+    charger that says Accepted and keeps charging at full power fails. Readings are placed by arrival
+    time (``capture_ts``), so a charger with a wrong clock is judged on R2, not here. GetCompositeSchedule
+    answers (what the charger says it applied) are added to the evidence."""
     purposes = ("TxProfile", "ChargePointMaxProfile")
     settle, window = float(req.params.get("settle_s", 15.0)), float(req.params.get("window_s", 0.0))
     max_samples = int(req.params.get("max_samples", 5))
@@ -411,9 +413,9 @@ def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
         use_current = unit == "A" and len(current)
         table = current if use_current else power
         keep = ((table["charge_point_id"].astype(str) == str(row["charge_point_id"])).to_numpy()
-                & (table["ts"] >= start).to_numpy(dtype=bool, na_value=False))
+                & (table["capture_ts"] >= start).to_numpy(dtype=bool, na_value=False))
         if end is not None:
-            keep &= (table["ts"] < end).to_numpy(dtype=bool, na_value=False)
+            keep &= (table["capture_ts"] < end).to_numpy(dtype=bool, na_value=False)
         mine = table[keep]
         if purpose == "TxProfile" and isinstance(connector, int):
             mine = mine[(mine["connector_id"] == connector).to_numpy(dtype=bool, na_value=False)]
@@ -439,6 +441,7 @@ def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
         else:
             item.update(result="pass")
             followed += 1
+    evidence.extend(_composite_schedules(cap))
     if ignored:
         return Outcome("fail", f"{ignored} accepted profile(s) not obeyed: power stayed above the limit", evidence)
     if not accepted:
@@ -449,6 +452,22 @@ def smart_charging(cap: Any, req: Requirement, ctx: Context) -> Outcome:
         return Outcome("pass", f"{followed} accepted profile(s) obeyed by the meter values", evidence, warnings)
     return Outcome("not_observed", "profile Accepted, but no meter values after it show whether power followed",
                    evidence)
+
+
+def _composite_schedules(cap: Any) -> list[dict[str, Any]]:
+    """Evidence items of the GetCompositeSchedule answers: the limit the charger says it applies."""
+    items = []
+    for row in _calls(cap, "GetCompositeSchedule", CSMS_TO_CHARGER).to_dict("records"):
+        request = row["request"] if isinstance(row["request"], dict) else {}
+        response = row["response"] if isinstance(row.get("response"), dict) else {}
+        schedule = response.get("chargingSchedule") if isinstance(response.get("chargingSchedule"), dict) else {}
+        periods = schedule.get("chargingSchedulePeriod") or []
+        first = periods[0] if periods and isinstance(periods[0], dict) else {}
+        items.append({"charge_point_id": _clean(row["charge_point_id"]), "get_composite_schedule": request.get("connectorId"),
+                      "answer": _reply_text(row), "limit": _clean(first.get("limit")),
+                      "unit": _clean(schedule.get("chargingRateUnit")),
+                      "frame_seqs": _seqs(row["request_seq"], row["reply_seq"])})
+    return items
 
 
 # --- R7 -------------------------------------------------------------------------------------------
