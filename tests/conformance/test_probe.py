@@ -10,58 +10,155 @@ import pytest
 
 from workbench.conformance.probe import ProbeOptions, run_probe
 from workbench.lab.certs import make_lab_pki
-from workbench.lab.charger import ChargerConfig, LabCharger
+from workbench.lab.charger import ChargerConfig, ChargerConnectError, LabCharger
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(150)]
 
 CP, PASSWORD = "PROBE-CP1", "probe-password-0123"
 
 
-def _probe(tmp_path: Path, misbehaviours: frozenset[str] = frozenset(), **overrides) -> tuple:
-    pki = make_lab_pki(tmp_path / "pki")
+# One probe per charger behaviour, all at once (each with its own proxy on its own port), so every
+# mode is judged alone and the whole set costs about one probe run. Keys: the misbehaviour (or
+# "compliant"); values: (misbehaviours, ChargerConfig overrides, ProbeOptions overrides).
+CONNECTION_MODES = {"connect_timeout_s": 5.0}
+MODES: dict[str, tuple[frozenset[str], dict, dict]] = {
+    "compliant": (frozenset(), {}, {}),
+    "ignore_charging_limit": (frozenset({"ignore_charging_limit"}), {}, {}),
+    "trigger_without_message": (frozenset({"trigger_without_message"}), {}, {}),
+    "reject_charging_profile": (frozenset({"reject_charging_profile"}), {}, {}),
+    # It keeps its own 2.5 s interval while the probe asks for 1 s (tolerance 1 s).
+    "ignore_meter_interval": (frozenset({"ignore_meter_interval"}), {"meter_interval_s": 2.5}, {}),
+    "energy_only": (frozenset({"energy_only"}), {}, {}),
+    "document_spelling_only": (frozenset({"document_spelling_only"}), {}, {}),
+    "wrong_clock": (frozenset({"wrong_clock"}), {}, {}),
+    "plain_ws": (frozenset({"plain_ws"}), {}, CONNECTION_MODES),
+    "tls13_only": (frozenset({"tls13_only"}), {}, CONNECTION_MODES),
+    "no_basic_auth": (frozenset({"no_basic_auth"}), {}, CONNECTION_MODES),
+}
+EXPECTED_FAILURES = {
+    "compliant": [],
+    "ignore_charging_limit": ["R6"],
+    "trigger_without_message": ["R7"],
+    "reject_charging_profile": ["R6"],
+    "ignore_meter_interval": ["R8"],
+    "energy_only": ["R4", "R8"],  # R8: the measurands it accepted never come
+    "document_spelling_only": [],  # R8 reports the spelling accepted, as a warning
+    "wrong_clock": ["R2"],
+    "plain_ws": ["R1"],
+    "tls13_only": ["R1"],
+    "no_basic_auth": ["R3"],
+}
+
+
+def _options(pki, out_dir: Path, **overrides) -> ProbeOptions:
     options = ProbeOptions(listen_host="127.0.0.1", listen_port=0, cert_file=pki.server_cert, key_file=pki.server_key,
-                           out_dir=tmp_path / "out", charge_point_id=CP, password=PASSWORD, minutes=0.1,
+                           out_dir=out_dir, charge_point_id=CP, password=PASSWORD, minutes=0.1,
                            meter_interval_s=1.0, settle_s=2.0, connect_timeout_s=20.0, step_timeout_s=5.0,
                            allow_remote_start=True)
     for name, value in overrides.items():
         setattr(options, name, value)
+    return options
+
+
+async def _probe_one(pki, out_dir: Path, misbehaviours: frozenset[str], charger: dict, probe: dict) -> tuple:
     lines: list[str] = []
+    options = _options(pki, out_dir, **probe)
+    url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run_probe(options, say=lines.append, listening=url.set_result))
+    config = ChargerConfig(CP, PASSWORD, connectors=1, suspend_periods=False, misbehaviours=misbehaviours,
+                           **{"meter_interval_s": 1.0, **charger})
+    lab_charger = LabCharger(config, await asyncio.wait_for(url, 30), pki.client_ssl_context())  # it appends /<id>
+    try:
+        async with lab_charger:
+            return await asyncio.wait_for(task, 120), lines
+    except ChargerConnectError as refused:  # plain WS, TLS 1.3 only, no Basic Auth
+        lines.append(f"charger: {refused}")
+        return await asyncio.wait_for(task, 60), lines
 
-    async def scenario():
-        url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        probe = asyncio.create_task(run_probe(options, say=lines.append, listening=url.set_result))
-        config = ChargerConfig(CP, PASSWORD, connectors=1, meter_interval_s=1.0, suspend_periods=False,
-                               misbehaviours=misbehaviours)
-        charger = LabCharger(config, await asyncio.wait_for(url, 30), pki.client_ssl_context())  # it appends /<id>
-        async with charger:
-            return await asyncio.wait_for(probe, 120)
 
-    return asyncio.run(scenario()), lines
+@pytest.fixture(scope="module")
+def mode_runs(tmp_path_factory) -> dict[str, tuple]:
+    """Every mode's probe run (run, printed lines), all run concurrently."""
+    tmp = tmp_path_factory.mktemp("probe-modes")
+    pki = make_lab_pki(tmp / "pki")
+
+    async def all_modes():
+        runs = await asyncio.gather(*(_probe_one(pki, tmp / name, *spec) for name, spec in MODES.items()))
+        return dict(zip(MODES, runs, strict=True))
+
+    return asyncio.run(all_modes())
 
 
 def _verdicts(run) -> dict[str, str]:
     return {row.requirement.id: row.verdict for row in run.result.rows}
 
 
-def test_compliant_lab_charger_passes_everything_it_can_show(tmp_path: Path) -> None:
-    run, lines = _probe(tmp_path)
+def _row(run, requirement: str):
+    return next(row for row in run.result.rows if row.requirement.id == requirement)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_lab_charger_mode_fails_exactly_its_requirements(mode_runs, mode: str) -> None:
+    run, lines = mode_runs[mode]
+    failed = sorted(rid for rid, v in _verdicts(run).items() if v == "fail")
+    assert failed == EXPECTED_FAILURES[mode], ([(r.requirement.id, r.verdict, r.summary) for r in run.result.rows], lines)
+
+
+def test_compliant_lab_charger_passes_everything_it_can_show(mode_runs) -> None:
+    run, lines = mode_runs["compliant"]
     assert run.ended_early is None, lines
     verdicts = _verdicts(run)
-    assert [rid for rid, v in verdicts.items() if v == "fail"] == [], [(r.requirement.id, r.summary) for r in run.result.rows]
     assert {verdicts[r] for r in ("R1", "R2", "R3", "R4", "R6", "R7", "R8", "R9", "R10")} == {"pass"}
     assert verdicts["R5"] == "not_applicable"
     assert any("SetChargingProfile TxProfile 0 W: Accepted" in line for line in lines)
-    assert (tmp_path / "out" / "probe.ocpp.jsonl").exists()
+    # Limits in both units (the lab charger allows Current and Power), each obeyed.
+    sent = [(item["purpose"], item["limit"], item["unit"], item["result"]) for item in _row(run, "R6").evidence
+            if "purpose" in item]
+    assert sent == [("TxProfile", 0.0, "W", "pass"), ("TxProfile", 32.0, "A", "pass"),
+                    ("ChargePointMaxProfile", 0.0, "A", "pass"), ("ChargePointMaxProfile", 22000.0, "W", "pass")]
+    # GetCompositeSchedule read back what was applied: 11 kW max = 15.9 A at 230 V x 3 after the 32 A
+    # TxProfile; the charger's 11000 W maximum after the 22000 W station limit.
+    composite = [(item["answer"], item["limit"], item["unit"]) for item in _row(run, "R6").evidence
+                 if "get_composite_schedule" in item]
+    assert composite == [("Accepted", 15.9, "A"), ("Accepted", 11000.0, "W")]
+    assert (run.capture_path.parent / "probe.ocpp.jsonl").exists()
 
 
-def test_misbehaving_lab_charger_fails_exactly_r6_and_r7(tmp_path: Path) -> None:
-    run, lines = _probe(tmp_path, frozenset({"ignore_charging_limit", "trigger_without_message"}))
-    verdicts = _verdicts(run)
-    assert sorted(rid for rid, v in verdicts.items() if v == "fail") == ["R6", "R7"], verdicts
-    r6 = next(row for row in run.result.rows if row.requirement.id == "R6")
+def test_an_ignored_limit_and_an_unsent_trigger_are_named(mode_runs) -> None:
+    r6 = _row(mode_runs["ignore_charging_limit"][0], "R6")
     assert "drawn after it" in r6.evidence[0]["note"]
-    r7 = next(row for row in run.result.rows if row.requirement.id == "R7")
-    assert "BootNotification" in r7.summary  # Accepted, never sent
+    assert "BootNotification" in _row(mode_runs["trigger_without_message"][0], "R7").summary  # Accepted, never sent
+    assert "Accepted" not in _row(mode_runs["reject_charging_profile"][0], "R6").evidence[0]["answer"]
+
+
+def test_meter_and_configuration_modes_are_named(mode_runs) -> None:
+    assert "not 1 s" in _row(mode_runs["ignore_meter_interval"][0], "R8").summary
+    energy_only = mode_runs["energy_only"][0]
+    assert _row(energy_only, "R4").summary == "MeterValues carry only Energy.Active.Import.Register"
+    assert "lack Power.Active.Import" in _row(energy_only, "R8").summary
+    spelling = _row(mode_runs["document_spelling_only"][0], "R8")
+    assert spelling.verdict == "pass"
+    assert spelling.warnings == ["PROBE-CP1: sampled-data key accepted only as MeterValuesSampleData"]
+    assert "120 s" in _row(mode_runs["wrong_clock"][0], "R2").summary
+    # R6 places readings by arrival, so the wrong clock is judged once, under R2.
+    assert _row(mode_runs["wrong_clock"][0], "R6").verdict == "pass"
+
+
+def test_connection_modes_end_the_probe_early_with_the_reason(mode_runs) -> None:
+    for mode in ("plain_ws", "tls13_only", "no_basic_auth"):
+        run, lines = mode_runs[mode]
+        assert run.ended_early, (mode, lines)
+        assert {row.verdict for row in run.result.rows if row.requirement.id not in EXPECTED_FAILURES[mode]} <= {
+            "pass", "not_observed", "not_applicable"}, mode
+    assert "401" in mode_runs["no_basic_auth"][0].ended_early
+    notes = {mode: [item.get("note", "") for item in _row(mode_runs[mode][0], "R1").evidence if "result" in item]
+             for mode in ("plain_ws", "tls13_only")}
+    assert notes["plain_ws"] and all(n.startswith("plain ws:// connection (no TLS)") for n in notes["plain_ws"])
+    assert notes["tls13_only"] and all(n.startswith("TLS handshake failed") for n in notes["tls13_only"])
+    tls13 = next(item for item in _row(mode_runs["tls13_only"][0], "R1").evidence if "result" in item)
+    assert tls13["tls_failure"], tls13  # the charger's offer is the evidence
+    no_auth = [item for item in _row(mode_runs["no_basic_auth"][0], "R3").evidence if item.get("result") == "fail"]
+    assert no_auth and no_auth[0]["note"] == "upgrade without Basic Auth (CSMS answered 401)"
 
 
 def test_a_charger_that_never_connects_ends_the_probe_with_a_partial_report(tmp_path: Path) -> None:

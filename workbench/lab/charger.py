@@ -6,7 +6,7 @@ Authorize, StartTransaction, MeterValues at ``MeterValueSampleInterval`` with
 Energy.Active.Import.Register (Wh), Power.Active.Import (W), Current.Import and Voltage per
 phase, SuspendedEV and SuspendedEVSE periods, StopTransaction with transactionData. It honours
 ChangeConfiguration, GetConfiguration, TriggerMessage, SetChargingProfile/ClearChargingProfile
-(a 0 limit stops energy: SuspendedEVSE; raising it resumes Charging),
+(a 0 limit stops energy: SuspendedEVSE; raising it resumes Charging), GetCompositeSchedule,
 RemoteStart/StopTransaction, Reset and ChangeAvailability.
 
 Time is the wall clock (so payload timestamps agree with capture time); a demo session lasts a few
