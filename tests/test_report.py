@@ -28,6 +28,10 @@ SAMPLE = ROOT / "captures" / "sample.ocpp.jsonl"
 FOREIGN_LOG = ROOT / "tests" / "importers" / "fixtures" / "steve.log"
 # The sample's findings, worst first (tests/test_plots.py and the notebooks rely on the same three).
 SAMPLE_FINDINGS = [("error", "energy_kwh_as_wh"), ("error", "energy_kwh_as_wh"), ("warning", "status_transition")]
+# The sample judged against ev-energy: (id, verdict mark) as the report's conformance table shows them.
+SAMPLE_EV_ENERGY = [("R1", "PASS"), ("R2", "PASS"), ("R3", "PASS"), ("R4", "PASS"), ("R5", "n/a"),
+                    ("R6", "not observed"), ("R7", "not observed"), ("R8", "not observed"), ("R9", "FAIL"),
+                    ("R10", "PASS"), ("NF1", "not observed"), ("NF2", "not observed")]
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +39,42 @@ def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "sample.report.html"
     assert main(["report", str(SAMPLE), "-o", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def profile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "sample.ev-energy.report.html"
+    assert main(["report", str(SAMPLE), "--profile", "ev-energy", "-o", str(out)]) == 0
+    return out
+
+
+def test_report_with_a_profile_has_the_conformance_table(profile_report: Path, sample_report: Path) -> None:
+    from workbench.conformance.render import render_html_table
+
+    page = profile_report.read_text(encoding="utf-8")
+    assert "<h2 id='conformance'>Conformance: ev.energy OCPP 1.6J charger requirements" in page
+    # The conformance module's own table and evidence, not a copy.
+    table = render_html_table(wb.check(wb.load(SAMPLE), "ev-energy"))
+    assert table.replace(str(SAMPLE), "") in page.replace(str(SAMPLE), "")
+    assert page.count("<details>") == len(SAMPLE_EV_ENERGY)
+    assert page.index("id='conformance'") < page.index('id="findings-section"')
+    assert "id='conformance'" not in sample_report.read_text(encoding="utf-8")  # only when asked
+
+
+def test_markdown_report_with_a_profile(tmp_path: Path) -> None:
+    out = tmp_path / "r.md"
+    assert main(["report", str(SAMPLE), "--profile", "ev-energy", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "\n## Conformance: ev.energy" in text and "\n### What to fix\n" in text and "\n#### R9: " in text
+    assert "| R9 | " in text and "**FAIL**" in text
+    assert text.index("## Conformance") < text.index("## Findings")
+
+
+def test_report_with_an_unknown_profile_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(SAMPLE), "--profile", "no-such-profile", "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no profile 'no-such-profile'; known profiles: ev-energy, ocpp16-core" in err
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_html_report_is_self_contained(sample_report: Path) -> None:
@@ -165,6 +205,8 @@ PAGE_FACTS_JS = """(() => {
     plots: plots.map(p => ({id: p.id, svg: p.querySelectorAll('svg.main-svg').length,
                             traces: p.querySelectorAll('g.trace, g.barlayer path, g.boxlayer path').length})),
     findings: [...document.querySelectorAll('#findings tr.finding')].map(r => [r.dataset.severity, r.dataset.check]),
+    conformance: [...document.querySelectorAll('#conformance-table tr')].slice(1)
+                   .map(r => [r.cells[0].textContent, r.cells[2].textContent]),
     height: document.documentElement.scrollHeight,
   });
 })()"""
@@ -281,6 +323,19 @@ def test_report_in_headless_chromium(sample_report: Path, tmp_path: Path) -> Non
         assert plot["svg"] >= 1 and plot["traces"] >= 1, f"{plot['id']} drew no SVG: {plot}"
     assert [tuple(row) for row in facts["findings"]] == SAMPLE_FINDINGS
     assert screenshot.stat().st_size > 50_000  # a drawn page, not a blank one
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_report_with_a_profile_in_headless_chromium(profile_report: Path, tmp_path: Path) -> None:
+    """The conformance table drawn in the page, the plots still drawn, offline, no console errors."""
+    chromium = chromium_or_skip()
+    screenshot = tmp_path / "profile-report.png"
+    facts = asyncio.run(inspect_page(chromium, profile_report, screenshot))
+    assert facts["console_errors"] == []
+    assert [tuple(row) for row in facts["conformance"]] == SAMPLE_EV_ENERGY
+    assert len(facts["plots"]) == 6 and all(plot["svg"] >= 1 for plot in facts["plots"])
+    assert [tuple(row) for row in facts["findings"]] == SAMPLE_FINDINGS
 
 
 def test_report_leaves_out_the_proxy_mode_string(tmp_path: Path) -> None:

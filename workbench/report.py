@@ -3,8 +3,10 @@
 The HTML report is self-contained and works offline: plotly.js is embedded once in the page and
 every figure of :mod:`workbench.plots` draws from it; nothing is fetched from the network. It holds
 the summary, the connections, the sessions with their energy three ways, the findings by severity
-with the frames that prove them and a suggested next step per check, and the plots. The Markdown
-report has the same tables without the plots. Used by ``ocpp-workbench report``.
+with the frames that prove them and a suggested next step per check, and the plots; given a
+requirement profile (``profile="ev-energy"``), also the conformance table of
+:mod:`workbench.conformance` with each requirement's evidence. The Markdown report has the same
+tables without the plots. Used by ``ocpp-workbench report``.
 """
 
 from __future__ import annotations
@@ -295,8 +297,30 @@ def _findings_html(cap: Any) -> str:
     return "".join(parts)
 
 
-def report_html(cap: Any, *, title: str | None = None) -> str:
-    """The report as one self-contained HTML page (plotly.js embedded once; no network needed)."""
+def _conformance_html(conformance: Any) -> str:
+    """The conformance section (the table and evidence of :mod:`workbench.conformance.render`), or ''."""
+    if conformance is None:
+        return ""
+    from .conformance.render import render_html_evidence, render_html_table
+
+    return (f"<h2 id='conformance'>Conformance: {html.escape(conformance.profile.title)}</h2>"
+            f"<section id='conformance-table'>{render_html_table(conformance)}</section>"
+            f"<h3>Evidence per requirement</h3>{render_html_evidence(conformance)}")
+
+
+def conformance_of(cap: Any, profile: Any) -> Any:
+    """``cap`` judged against ``profile`` (a profile name, a Profile or an already computed
+    ConformanceResult); None when no profile is given."""
+    if profile is None:
+        return None
+    from .conformance.evaluate import ConformanceResult, evaluate
+
+    return profile if isinstance(profile, ConformanceResult) else evaluate(cap, profile)
+
+
+def report_html(cap: Any, *, title: str | None = None, profile: Any = None) -> str:
+    """The report as one self-contained HTML page (plotly.js embedded once; no network needed).
+    ``profile``: a requirement profile (name, Profile or ConformanceResult) whose table is included."""
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
@@ -321,6 +345,7 @@ def report_html(cap: Any, *, title: str | None = None) -> str:
 <h1>{html.escape(title)}</h1>
 <p class="note">ocpp-workbench {__version__} report, written {created}. Frames are quoted as captured; passwords are never captured.</p>
 <h2 id="summary">Summary</h2><table id="summary-table">{summary}</table>
+{_conformance_html(conformance_of(cap, profile))}
 <h2 id="findings-section">Findings</h2>{_findings_html(cap)}
 <h2 id="sessions">Sessions, energy three ways</h2>{session_note}
 {_html_table(sessions.head(MAX_SESSION_ROWS), {**SESSION_COLUMNS, "notes": "notes"}, "sessions-table")}
@@ -349,12 +374,17 @@ def _md_table(table: pd.DataFrame, columns: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(cap: Any, *, title: str | None = None) -> str:
+def report_markdown(cap: Any, *, title: str | None = None, profile: Any = None) -> str:
     """The report as Markdown: the same summary and tables as the HTML report, without the plots."""
     title = title or default_title(cap)
     out = [f"# {title}", "", f"ocpp-workbench {__version__} report. Plots are in the HTML report "
            "(`ocpp-workbench report CAPTURE -o report.html`).", "", "## Summary", ""]
     out += [f"- **{label}**: {_md(value)}" for label, value in summary_rows(cap)]
+    conformance = conformance_of(cap, profile)
+    if conformance is not None:
+        from .conformance.render import render_md
+
+        out += ["", render_md(conformance, heading_level=2).rstrip()]
     findings = cap.findings
     out += ["", "## Findings", ""]
     if findings.empty:
@@ -382,14 +412,17 @@ def report_markdown(cap: Any, *, title: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_report(cap: Any, path: str | Path, *, format: str | None = None, title: str | None = None) -> Path:
+def write_report(cap: Any, path: str | Path, *, format: str | None = None, title: str | None = None,
+                 profile: Any = None) -> Path:
     """Write the report of ``cap`` to ``path`` as HTML or Markdown (``format``; default from the suffix:
-    ``.md`` is Markdown, anything else HTML). Returns the path."""
+    ``.md`` is Markdown, anything else HTML), with the conformance table of ``profile`` (a profile
+    name such as ``"ev-energy"``, a Profile or a ConformanceResult) when given. Returns the path."""
     path = Path(path)
     fmt = format or ("md" if path.suffix.lower() in (".md", ".markdown") else "html")
     if fmt not in FORMATS:
         raise ValueError(f"report format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    text = report_markdown(cap, title=title) if fmt == "md" else report_html(cap, title=title)
+    render = report_markdown if fmt == "md" else report_html
+    text = render(cap, title=title, profile=profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8", errors="backslashreplace")
     return path

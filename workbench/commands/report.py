@@ -9,7 +9,8 @@ from . import _paths
 from ..errors import NoFramesError, WorkbenchError
 
 NAME = "report"
-HELP = "write a self-contained HTML (or Markdown) report of captures: summary, sessions, findings, plots"
+HELP = ("write a self-contained HTML (or Markdown) report of captures: summary, sessions, findings, plots "
+        "(and a conformance table with --profile)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default=None, help="title of the report (default: the capture's file name)")
     parser.add_argument("--charge-point-id", default=None,
                         help="charge point id for imported foreign logs that do not name one")
+    parser.add_argument("--profile", default=None, metavar="NAME",
+                        help="add the conformance table of this requirement profile (e.g. ev-energy; "
+                             "`ocpp-workbench profiles` lists them)")
     parser.add_argument("--tz", default="UTC", help="time zone of naive timestamps in imported logs (UTC)")
 
 
@@ -40,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_report
     from .analyze import _why_no_frames
 
+    if args.profile is not None:
+        from ..conformance.profile import load_profile
+
+        load_profile(args.profile)  # an unknown name is a one-line error before any loading
     _paths.input_paths(args.files)
     fmt = args.format or ("md" if args.out is not None and args.out.suffix.lower() in (".md", ".markdown") else "html")
     out = args.out or default_out(Path(args.files[0]), fmt)
@@ -51,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if not len(cap.frames):
         raise NoFramesError([str(p) for p in files], _why_no_frames(cap, files))
     try:
-        path = write_report(cap, out, format=fmt, title=args.title)
+        path = write_report(cap, out, format=fmt, title=args.title, profile=args.profile)
     except OSError as exc:
         raise WorkbenchError(f"cannot write the report to {out}: {exc}") from exc
     print(f"report written: {path}")

@@ -47,9 +47,11 @@ def _md_cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render_md(result: ConformanceResult) -> str:
-    """A Markdown report: the table, then each failing requirement's advice and evidence."""
-    out = [f"# Conformance: {_md_cell(result.profile.title)}", "",
+def render_md(result: ConformanceResult, heading_level: int = 1) -> str:
+    """A Markdown report: the table, then each failing requirement's advice and evidence.
+    ``heading_level`` is the level of its title (2 inside a capture report)."""
+    h = "#" * heading_level
+    out = [f"{h} Conformance: {_md_cell(result.profile.title)}", "",
            f"Capture: `{_md_cell(result.capture)}`  ", _md_cell(_head(result)), "",
            "| Id | Requirement | Verdict | What the capture shows | Frames |", "|---|---|---|---|---|"]
     for row in result.rows:
@@ -58,9 +60,9 @@ def render_md(result: ConformanceResult) -> str:
                    f"{_md_cell(summary)} | {_seq_text(evidence_seqs(row.evidence))} |")
     failing = [row for row in result.rows if row.verdict == "fail"]
     if failing:
-        out += ["", "## What to fix", ""]
+        out += ["", f"{h}# What to fix", ""]
         for row in failing:
-            out += [f"### {row.requirement.id}: {_md_cell(row.requirement.title)}", "",
+            out += [f"{h}## {row.requirement.id}: {_md_cell(row.requirement.title)}", "",
                     f"> {_md_cell(row.requirement.words)}", "", _md_cell(row.advice or ""), ""]
             for item in row.evidence[:10]:
                 out.append(f"- `{_md_cell(json.dumps(item, default=str))}`")
@@ -113,8 +115,8 @@ def render_html_table(result: ConformanceResult) -> str:
     return (f"<div><b>{esc(_head(result))}</b><table><tr>{head}</tr>{''.join(body)}</table></div>")
 
 
-def render_html(result: ConformanceResult) -> str:
-    """A self-contained HTML page (no scripts, no external files) for the charger maker."""
+def render_html_evidence(result: ConformanceResult) -> str:
+    """Per requirement a collapsed block with the integrator's words and the evidence (HTML fragment)."""
     esc = html.escape
     details = []
     for row in result.rows:
@@ -122,13 +124,19 @@ def render_html(result: ConformanceResult) -> str:
         details.append(f"<details><summary>{esc(row.requirement.id)}: {esc(row.requirement.title)} "
                        f"({esc(MARK[row.verdict])})</summary><blockquote>{esc(row.requirement.words)}</blockquote>"
                        f"<pre>{evidence}</pre></details>")
+    return "".join(details)
+
+
+def render_html(result: ConformanceResult) -> str:
+    """A self-contained HTML page (no scripts, no external files) for the charger maker."""
+    esc = html.escape
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>Conformance: {esc(result.profile.title)}</title>"
             "<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}"
             " tr{border-bottom:1px solid #ddd} pre{background:#f5f5f5;padding:.5em;overflow:auto}</style>"
             f"</head><body><h1>Conformance: {esc(result.profile.title)}</h1>"
             f"<p>Capture: <code>{esc(result.capture)}</code></p>{render_html_table(result)}"
-            f"<h2>Evidence</h2>{''.join(details)}</body></html>\n")
+            f"<h2>Evidence</h2>{render_html_evidence(result)}</body></html>\n")
 
 
 RENDERERS = {"text": render_text, "json": render_json, "md": render_md, "junit": render_junit, "html": render_html}
