@@ -92,3 +92,41 @@ def test_executed_notebook_exported_to_html_draws_its_plots_offline(tmp_path: Pa
     ours = [e for e in facts["console_errors"]
             if not (e.startswith("log: Failed to load resource") and "cdnjs.cloudflare.com" in e)]
     assert ours == []
+
+
+CONFORMANCE = NOTEBOOKS / "04-conformance.ipynb"
+
+
+def _printed(book: dict) -> str:
+    return "".join(o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
+                   for o in _outputs(book))
+
+
+@pytest.mark.network
+def test_conformance_notebook_passive_on_captures_and_probing_a_misbehaving_lab_charger(tmp_path: Path) -> None:
+    """04-conformance: stripped, one parameters cell; passive on the sample (its asserts run) and on a
+    foreign log (they do not); the probe against the lab charger told to ignore charging limits
+    fails R6 alone, in the notebook and in its capture judged again."""
+    import workbench as wb
+
+    book = json.loads(CONFORMANCE.read_text(encoding="utf-8"))
+    tagged = [c for c in book["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1 and 'CAPTURE = ""' in "".join(tagged[0]["source"])
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in book["cells"] if c["cell_type"] == "code"), "04-conformance: strip the outputs"
+
+    sample = run_notebook(CONFORMANCE, tmp_path / "04-sample.ipynb", CAPTURE=str(ROOT / "captures" / "sample.ocpp.jsonl"))
+    assert "\nR9: " in _printed(sample) and "nothing fails" not in _printed(sample)  # and its asserts ran
+    foreign = run_notebook(CONFORMANCE, tmp_path / "04-foreign.ipynb", CAPTURE=str(FOREIGN_LOG))
+    assert "imported log" in json.dumps(foreign)  # R1/R3 not_observed for a foreign log, no assert tripped
+
+    out_dir = tmp_path / "probe"
+    probed = run_notebook(CONFORMANCE, tmp_path / "04-probe.ipynb", MISBEHAVIOURS=["ignore_charging_limit"],
+                          OUT_DIR=str(out_dir))
+    printed = _printed(probed)
+    assert "-> SetChargingProfile TxProfile 0 W: Accepted" in printed
+    assert "R6: " in printed and "drawn after it" in json.dumps(probed)
+    from workbench.conformance.probe import check_params
+
+    again = wb.check(wb.load(out_dir / "out" / "probe.ocpp.jsonl"), "ev-energy", params=check_params(1.0, 1.5))
+    assert [row.requirement.id for row in again.rows if row.verdict == "fail"] == ["R6"]

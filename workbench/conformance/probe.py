@@ -137,11 +137,17 @@ async def _run_probe(options: ProbeOptions, say: Say, listening: Callable[[str],
         from .evaluate import evaluate
 
         cap = load(capture_path)
-        params = {"R8": {"interval_s": options.meter_interval_s,
-                         "interval_tolerance_s": max(1.0, options.meter_interval_s / 6)},
-                  "R6": {"settle_s": options.settle_s}}
-        result = evaluate(cap, options.profile, params=params, capture_name=str(capture_path))
+        result = evaluate(cap, options.profile, params=check_params(options.meter_interval_s, options.settle_s),
+                          capture_name=str(capture_path))
     return ProbeRun(steps, capture_path, result, ended_early)
+
+
+def check_params(meter_interval_s: float, settle_s: float) -> dict[str, dict[str, float]]:
+    """Requirement parameters that judge a probe capture as the probe did: R8's interval (and its
+    tolerance, a sixth of it, at least 1 s) and R6's settle time, in seconds. Pass them to
+    ``wb.check(cap, profile, params=...)`` to judge a probe run again with the same verdicts."""
+    return {"R8": {"interval_s": meter_interval_s, "interval_tolerance_s": max(1.0, meter_interval_s / 6)},
+            "R6": {"settle_s": settle_s}}
 
 
 async def _wait_for_charger(csms: Any, cp_id: str | None, timeout_s: float) -> tuple[str | None, bool]:
