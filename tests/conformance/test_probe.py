@@ -222,7 +222,7 @@ def test_probe_command_end_to_end(tmp_path: Path) -> None:
 
     report = json.loads(out[out.index('{\n  "profile"'):])
     assert report["profile"] == "ev-energy" and report["requirements"][5]["verdict"] == "pass"
-    assert err.count("\n") == 1 and "re-check with `ocpp-workbench check" in err
+    assert err.count("\n") == 1 and "re-check with `wb.check(wb.load(" in err and "check_params(1, 2)" in err
     for name in ("probe.ocpp.jsonl", "report.html", "report.json"):
         assert PASSWORD.encode() not in (tmp_path / "out" / name).read_bytes()
 

@@ -81,8 +81,13 @@ def run(args: argparse.Namespace) -> int:
     (args.out / "report.html").write_text(render(probe.result, "html"), encoding="utf-8")
     (args.out / "report.json").write_text(render(probe.result, "json"), encoding="utf-8")
     sys.stdout.write(render(probe.result, args.format))
+    recheck = f"`ocpp-workbench check {probe.capture_path}`"
+    if (args.meter_interval, args.settle) != (60.0, 15.0):
+        # check judges with R8 interval 60 s and R6 settle 15 s; other timings need the probe's parameters.
+        recheck = (f"`wb.check(wb.load(\"{probe.capture_path}\"), \"{args.profile}\", "
+                   f"params=workbench.conformance.probe.check_params({args.meter_interval:g}, {args.settle:g}))`")
     print(f"ocpp-workbench probe: capture {probe.capture_path}; reports {args.out / 'report.html'}, "
-          f"{args.out / 'report.json'} (re-check with `ocpp-workbench check {probe.capture_path}`)", file=sys.stderr)
+          f"{args.out / 'report.json'} (re-check with {recheck})", file=sys.stderr)
     if probe.result.failed:
         failed = ", ".join(row.requirement.id for row in probe.result.rows if row.verdict == "fail")
         print(f"ocpp-workbench probe: failed {failed}", file=sys.stderr)
