@@ -25,10 +25,14 @@ from .har import read_har
 from .loglines import read_log
 from .mitm import read_mitmproxy
 from .ocpp_version import ANALYSED, NOT_ANALYSED, trace_version
+from .regular import assemble_regular, damaged_frames, read_regular_lines, version_of
 from .report import build_report, summary_text
 from .structured import read_json_document, read_json_lines
 
 __all__ = ["FORMATS", "ImportResult", "import_file"]
+
+# Formats of one JSON record per line, which the fast path (:mod:`.regular`) reads when regular.
+LINE_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace")
 
 
 @dataclass
@@ -116,6 +120,10 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     data = _read_bytes(path, notes)
     text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
     fmt = format or detect_format(path, text, data[:64])
+    if fmt in LINE_FORMATS and text is not None:
+        fast = _import_regular(path, fmt, text, notes, charge_point_id, zone)
+        if fast is not None:
+            return fast
     if fmt == "mitmproxy":
         out = read_mitmproxy(path)
     else:
@@ -125,7 +133,7 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     for note in notes:
         out.note(None, note)
     header, records = assemble(out, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
-    _mark_version(header, records, out)
+    _mark_version(header, records, out, *trace_version([f.parsed for f in out.frames], out.stated_versions))
     frame_cps = _frame_charge_points(records)
     report = build_report(out.frames, frame_cps, out.rows)
     return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
@@ -133,10 +141,29 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
                         frames_recovered=sum(1 for f in out.frames if f.problem is None))
 
 
-def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: ReaderOutput) -> None:
-    """A trace of another OCPP version than 1.6: said once in the report and in the header
-    (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept."""
-    version, why = trace_version([f.parsed for f in out.frames], out.stated_versions)
+def _import_regular(path: Path, fmt: str, text: str, notes: list[str], charge_point_id: str | None,
+                    zone: dt.tzinfo) -> ImportResult | None:
+    """The fast path of the line formats (:mod:`.regular`); None when the file needs the general one."""
+    read = read_regular_lines(text, tz=zone)
+    if read is None:
+        return None
+    out, frames = read
+    for note in notes:
+        out.note(None, note)
+    built = assemble_regular(out, frames, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
+    if built is None:
+        return None
+    header, records, cps = built
+    _mark_version(header, records, out, *version_of(frames, out.stated_versions))
+    report = build_report(*damaged_frames(frames, cps), out.rows)
+    return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
+                        lines_read=out.lines_read, frames_recovered=len(frames.rows) - len(frames.problem))
+
+
+def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: ReaderOutput, version: str,
+                  why: str) -> None:
+    """A trace of another OCPP version than 1.6 (``version``, ``why`` so): said once in the report
+    and in the header (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept."""
     if version == ANALYSED:
         return
     header["ocpp_version"] = version

@@ -264,31 +264,38 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     out.lines_read = len(lines)
     blank: list[int] = []
     for line_no, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            blank.append(line_no)
-            continue
-        try:
-            value = jsonfast.loads(stripped)
-        except (ValueError, RecursionError):
-            if FRAME_START.match(stripped):
-                _array_frame(stripped, line_no, out, complete=False)
-            else:
-                out.skip(line_no, "invalid JSON", line)
-            continue
-        if isinstance(value, list):
-            _array_frame(stripped, line_no, out, decoded=value, has_decoded=True)
-        elif isinstance(value, dict) and (value.get("type") == "meta" or "metadata" in value):
-            out.note(line_no, "trace metadata", line)
-            _stated_defaults(value.get("metadata") if isinstance(value.get("metadata"), dict) else value,
-                             defaults, out)
-        elif isinstance(value, dict):
-            naive += _object_frame_is_naive(value, stripped, line_no, tz, out, defaults)
-        else:
-            out.skip(line_no, "not a frame", line)
+        naive += _json_line(line_no, line, line.strip(), tz, out, defaults, blank)
     _naive_note(out, naive, tz)
     _blank_note(out, blank)
     return out
+
+
+def _json_line(line_no: int, line: str, stripped: str, tz: dt.tzinfo, out: ReaderOutput,
+               defaults: dict[str, Any], blank: list[int]) -> int:
+    """One line of :func:`read_json_lines` (``stripped``: the line without surrounding space);
+    1 when it added a frame whose time has no zone, else 0."""
+    if not stripped:
+        blank.append(line_no)
+        return 0
+    try:
+        value = jsonfast.loads(stripped)
+    except (ValueError, RecursionError):
+        if FRAME_START.match(stripped):
+            _array_frame(stripped, line_no, out, complete=False)
+        else:
+            out.skip(line_no, "invalid JSON", line)
+        return 0
+    if isinstance(value, list):
+        _array_frame(stripped, line_no, out, decoded=value, has_decoded=True)
+    elif isinstance(value, dict) and (value.get("type") == "meta" or "metadata" in value):
+        out.note(line_no, "trace metadata", line)
+        _stated_defaults(value.get("metadata") if isinstance(value.get("metadata"), dict) else value,
+                         defaults, out)
+    elif isinstance(value, dict):
+        return int(_object_frame_is_naive(value, stripped, line_no, tz, out, defaults))
+    else:
+        out.skip(line_no, "not a frame", line)
+    return 0
 
 
 BLANK_LINES_LISTED = 10
