@@ -19,7 +19,7 @@ from ...errors import WorkbenchError
 from ...tables._columns import paused_gc
 from . import timestamps
 from .assemble import assemble
-from .detect import FORMATS, detect_format
+from .detect import FORMATS, detect_document
 from .found import ReaderOutput, split_lines
 from .har import read_har
 from .loglines import read_log
@@ -119,7 +119,7 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     notes: list[str] = []
     data = _read_bytes(path, notes)
     text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
-    fmt = format or detect_format(path, text, data[:64])
+    fmt, document = (format, None) if format is not None else detect_document(path, text, data[:64])
     if fmt in LINE_FORMATS and text is not None:
         fast = _import_regular(path, fmt, text, notes, charge_point_id, zone)
         if fast is not None:
@@ -129,7 +129,7 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     else:
         if text is None:
             text = _decode(data, notes)
-        out = _read_text(fmt, text, zone, path)
+        out = _read_text(fmt, text, zone, path, document)
     for note in notes:
         out.note(None, note)
     header, records = assemble(out, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
@@ -180,11 +180,11 @@ def _frame_charge_points(records: list[dict[str, Any]]) -> list[str]:
     return [by_connection[r["connection_id"]] for r in records if r["type"] == "frame"]
 
 
-def _read_text(fmt: str, text: str, zone: dt.tzinfo, path: Path) -> ReaderOutput:
+def _read_text(fmt: str, text: str, zone: dt.tzinfo, path: Path, document: Any = None) -> ReaderOutput:
     if fmt in ("ndjson", "json-objects", "open-ocpp-trace"):
         return read_json_lines(text, tz=zone)
     if fmt in ("json-array", "json-trace"):
-        return read_json_document(text, tz=zone)
+        return read_json_document(text, tz=zone, document=document)
     if fmt == "har":
         return read_har(text, tz=zone)
     year = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).year

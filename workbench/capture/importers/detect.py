@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
+
+from ... import jsonfast
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
 from .found import split_lines
@@ -25,35 +28,46 @@ def looks_like_mitmproxy(head: bytes) -> bool:
 
 def detect_format(path: Path, text: str | None, head: bytes) -> str:
     """One of :data:`FORMATS`. ``text`` is the decoded file (None when it is not text)."""
+    return detect_document(path, text, head)[0]
+
+
+def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any]:
+    """(:func:`detect_format`, the decoded JSON document for the whole-document formats, else None):
+    the document is decoded once, here, not again by its reader."""
     if looks_like_mitmproxy(head):
-        return "mitmproxy"
+        return "mitmproxy", None
     if text is None:
-        return "log"
+        return "log", None
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         try:
-            document = json.loads(stripped)
-        except ValueError:
+            document = jsonfast.loads(stripped)
+        except (ValueError, RecursionError):
             document = None
         if isinstance(document, dict):
             if isinstance(document.get("log"), dict) and "entries" in document["log"]:
-                return "har"
+                return "har", None
             if any(isinstance(document.get(k), list) for k in ("events", "messages", "frames", "entries")):
-                return "json-trace"
-        return _sniff_lines(stripped)
+                return "json-trace", document
+        return _sniff_lines(stripped), None
     if stripped.startswith("["):
         try:
-            document = json.loads(stripped)
-        except ValueError:
-            return _sniff_lines(stripped)
-        return "json-array" if isinstance(document, list) else "log"
-    return "log"
+            document = jsonfast.loads(stripped)
+        except (ValueError, RecursionError):
+            return _sniff_lines(stripped), None
+        return ("json-array", document) if isinstance(document, list) else ("log", None)
+    return "log", None
 
 
 def _sniff_lines(text: str) -> str:
     """NDJSON of frames, of frame objects, an Open OCPP Trace, or structured log lines."""
     kinds = []
-    for line in split_lines(text)[:SNIFF_LINES]:
+    end = -1
+    for _ in range(SNIFF_LINES):  # only the head is split: the file may have millions of lines
+        end = text.find("\n", end + 1)
+        if end < 0:
+            break
+    for line in split_lines(text if end < 0 else text[:end])[:SNIFF_LINES]:
         line = line.strip()
         if not line:
             continue

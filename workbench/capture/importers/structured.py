@@ -308,16 +308,18 @@ def _blank_note(out: ReaderOutput, blank: list[int]) -> None:
         out.note(None, "blank lines", f"{len(blank)} blank line{'s' if len(blank) != 1 else ''}: {listed}")
 
 
-def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
-    """A whole-file JSON document: an array of frames or objects, or ``{metadata, events}``."""
+def read_json_document(text: str, *, tz: dt.tzinfo, document: Any = None) -> ReaderOutput:
+    """A whole-file JSON document: an array of frames or objects, or ``{metadata, events}``.
+    ``document``: the text already decoded (by format detection), else None."""
     out = ReaderOutput()
     lines = _Lines(text)
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
-    try:
-        document = jsonfast.loads(text)
-    except (ValueError, RecursionError) as exc:
-        out.skip(1, f"invalid JSON: {exc}", text)
-        return out
+    if document is None:
+        try:
+            document = jsonfast.loads(text)
+        except (ValueError, RecursionError) as exc:
+            out.skip(1, f"invalid JSON: {exc}", text)
+            return out
     defaults: dict[str, Any] = {}
     base = 0
     items_text = text
