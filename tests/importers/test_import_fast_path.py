@@ -48,10 +48,21 @@ def _native(path: Path) -> Path:
     return path
 
 
-def _json_trace(path: Path) -> Path:
+def _as_written(text: str, arrays: bool) -> object:
+    """A frame as a trace holds it: its text, or (``arrays``) the JSON array itself when it is one."""
+    if not arrays:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, list) else text
+
+
+def _json_trace(path: Path, arrays: bool = False) -> Path:
     words = {CP_DIRECTION: "CS_TO_CSMS", CSMS_DIRECTION: "CSMS_TO_CS"}
-    events = [{"timestamp": f"2024-05-01T10:00:{i:02d}.{i * 1111:06d}Z", "direction": words[d], "message": t}
-              for i, (c, d, t) in enumerate(FRAMES) if c == "c1"]
+    events = [{"timestamp": f"2024-05-01T10:00:{i:02d}.{i * 1111:06d}Z", "direction": words[d],
+               "message": _as_written(t, arrays)} for i, (c, d, t) in enumerate(FRAMES) if c == "c1"]
     path.write_text(json.dumps({"metadata": {"stationId": "CP-1"}, "events": events}, indent=1))
     return path
 
@@ -131,3 +142,20 @@ def test_records_the_fast_path_cannot_read_go_the_general_way(tmp_path: Path, mo
         fast, general = import_file(source), _general(source, monkeypatch)
         assert fast.records == general.records
         pd.testing.assert_frame_equal(fast.report, general.report)
+
+
+def test_json_trace_fast_path_imports_what_the_general_path_imports(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = _json_trace(tmp_path / "trace.json", arrays=True)
+    text = trace.read_text()
+    assert regular.read_regular_document(text, tz=rec.dt.timezone.utc, document=json.loads(text)) is not None
+    with monkeypatch.context() as patch:
+        patch.setattr("workbench.capture.importers.read_regular_document", lambda text, tz, document: None)
+        general = import_file(trace)
+    fast = import_file(trace)
+    assert fast.header == general.header
+    assert fast.records == general.records
+    pd.testing.assert_frame_equal(fast.report, general.report)
+    assert fast.frames_damaged == 3 and fast.format == "json-trace"
+    # frames keep the spacing they were written with, and their line in the file
+    assert fast.records[1]["text"].startswith("[\n    2,") and fast.records[1]["source_line"] == 6

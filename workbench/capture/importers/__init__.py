@@ -25,14 +25,15 @@ from .har import read_har
 from .loglines import read_log
 from .mitm import read_mitmproxy
 from .ocpp_version import ANALYSED, NOT_ANALYSED, trace_version
-from .regular import assemble_regular, damaged_frames, read_regular_lines, version_of
+from .regular import assemble_regular, damaged_frames, read_regular_document, read_regular_lines, version_of
 from .report import build_report, summary_text
 from .structured import read_json_document, read_json_lines
 
 __all__ = ["FORMATS", "ImportResult", "import_file"]
 
-# Formats of one JSON record per line, which the fast path (:mod:`.regular`) reads when regular.
-LINE_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace")
+# Formats the fast path (:mod:`.regular`) reads when their records are regular: one JSON record per
+# line, and {metadata, events} traces.
+REGULAR_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace", "json-trace")
 
 
 @dataclass
@@ -120,8 +121,8 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     data = _read_bytes(path, notes)
     text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
     fmt, document = (format, None) if format is not None else detect_document(path, text, data[:64])
-    if fmt in LINE_FORMATS and text is not None:
-        fast = _import_regular(path, fmt, text, notes, charge_point_id, zone)
+    if fmt in REGULAR_FORMATS and text is not None:
+        fast = _import_regular(path, fmt, text, document, notes, charge_point_id, zone)
         if fast is not None:
             return fast
     if fmt == "mitmproxy":
@@ -141,10 +142,13 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
                         frames_recovered=sum(1 for f in out.frames if f.problem is None))
 
 
-def _import_regular(path: Path, fmt: str, text: str, notes: list[str], charge_point_id: str | None,
+def _import_regular(path: Path, fmt: str, text: str, document: Any, notes: list[str], charge_point_id: str | None,
                     zone: dt.tzinfo) -> ImportResult | None:
-    """The fast path of the line formats (:mod:`.regular`); None when the file needs the general one."""
-    read = read_regular_lines(text, tz=zone)
+    """The fast path of the structured formats (:mod:`.regular`); None when the file needs the general one."""
+    if fmt == "json-trace":
+        read = read_regular_document(text, tz=zone, document=document)
+    else:
+        read = read_regular_lines(text, tz=zone)
     if read is None:
         return None
     out, frames = read

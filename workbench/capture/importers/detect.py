@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ... import jsonfast
-
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
 from .found import split_lines
 from .open_ocpp_trace import is_trace_record
@@ -41,7 +39,9 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         try:
-            document = jsonfast.loads(stripped)
+            # The standard library's decoder stops at the first line of an NDJSON file ("Extra
+            # data"), where orjson would first encode the whole text.
+            document = json.loads(stripped)
         except (ValueError, RecursionError):
             document = None
         if isinstance(document, dict):
@@ -52,7 +52,7 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
         return _sniff_lines(stripped), None
     if stripped.startswith("["):
         try:
-            document = jsonfast.loads(stripped)
+            document = json.loads(stripped)
         except (ValueError, RecursionError):
             return _sniff_lines(stripped), None
         return ("json-array", document) if isinstance(document, list) else ("log", None)

@@ -27,7 +27,8 @@ from .direction import said_from_word
 from .found import FoundFrame, LineStatus, ReaderOutput, split_lines
 from .jsonscan import check_frame
 from .ocpp_version import votes_version
-from .structured import _blank_note, _first_of, _is_capture_time, _json_line, _naive_note, _shape_of
+from .structured import (_blank_note, _first_of, _is_capture_time, _json_line, _Lines, _naive_note,
+                         _object_frame_is_naive, _scan_objects, _shape_of, document_items)
 
 TO_CSMS, TO_CHARGER = rec.Direction.CHARGER_TO_CSMS.value, rec.Direction.CSMS_TO_CHARGER.value
 _loads = jsonfast.loads
@@ -100,18 +101,15 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
     """What :func:`.structured.read_json_lines` reads, as rows; None when a frame is not regular."""
     out = ReaderOutput()
     frames = RegularFrames()
-    rows, calls, problems = frames.rows, frames.calls, frames.problem
-    add_row, add_call = rows.append, calls.append
     lines = split_lines(text)
     out.lines_read = len(lines)
     blank: list[int] = []
     defaults: dict[str, Any] = {}
     naive = 0
     said_of: dict[str, Any] = {}
-    versions_said: dict[Any, str | None] = {}
     times = _Times()
-    stated_versions = out.stated_versions
-    loads, shape_of, whole_of = _loads, _shape_of, _whole
+    add_frame = _FrameAdder(frames, out).add
+    loads, shape_of = _loads, _shape_of
     for line_no, line in enumerate(lines, start=1):
         frame = None
         stripped = line if line[:1] == "{" else line.strip()
@@ -128,29 +126,74 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
             if len(out.frames) > before:
                 return None  # a frame the fast path does not read as the general path would
             continue
+        add_frame(line_no, frame)
+    _naive_note(out, naive, tz)
+    _blank_note(out, blank)
+    return out, frames
+
+
+class _FrameAdder:
+    """Adds a regular record's frame (what :func:`_regular` gives) to the rows: the stated version
+    counted, the frame text decoded (orjson) to know whether it is a whole OCPP-J message."""
+
+    def __init__(self, frames: RegularFrames, out: ReaderOutput) -> None:
+        self.frames = frames
+        self.stated_versions = out.stated_versions
+        self.versions_said: dict[Any, str | None] = {}
+
+    def add(self, line_no: int, frame: tuple) -> None:
         frame_text, ts, direction, cp, connection, version, decoded = frame
         if version is not None:
-            stated = versions_said.get(version, _UNSET)
+            stated = self.versions_said.get(version, _UNSET)
             if stated is _UNSET:
-                stated = versions_said[version] = open_ocpp_trace.stated_version(version)
+                stated = self.versions_said[version] = open_ocpp_trace.stated_version(version)
             if stated is not None:
-                stated_versions[stated] += 1
+                self.stated_versions[stated] += 1
         if decoded is _UNSET:
             try:
-                decoded = loads(frame_text)
+                decoded = _loads(frame_text)
             except (ValueError, RecursionError):
                 decoded = _UNSET
-        whole = whole_of(decoded) if decoded is not _UNSET else None
+        whole = _whole(decoded) if decoded is not _UNSET else None
+        rows = self.frames.rows
         if whole is None:
-            problems[len(rows)] = _damage(frame_text, decoded)
-            add_row((line_no, frame_text, ts, direction, cp, connection, None, None, None))
+            self.frames.problem[len(rows)] = _damage(frame_text, decoded)
+            rows.append((line_no, frame_text, ts, direction, cp, connection, None, None, None))
         else:
             kind, unique_id, action = whole
             if kind == 2:
-                add_call((action, decoded[3]))
-            add_row((line_no, frame_text, ts, direction, cp, connection, kind, unique_id, action))
-    _naive_note(out, naive, tz)
-    _blank_note(out, blank)
+                self.frames.calls.append((action, decoded[3]))
+            rows.append((line_no, frame_text, ts, direction, cp, connection, kind, unique_id, action))
+
+
+def read_regular_document(text: str, *, tz: dt.tzinfo, document: Any) -> tuple[ReaderOutput, RegularFrames] | None:
+    """What :func:`.structured.read_json_document` reads from an array of objects (``{metadata,
+    events}`` traces), as rows; None when a frame is not regular or the items are not all objects."""
+    out = ReaderOutput()
+    out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
+    defaults: dict[str, Any] = {}
+    found = document_items(text, document, out, defaults)
+    if found is None:
+        return None
+    items, base = found
+    scanned = _scan_objects(text, base, len(items))
+    if scanned is None:
+        return None
+    frames = RegularFrames()
+    add_frame = _FrameAdder(frames, out).add
+    lines = _Lines(text)
+    said_of: dict[str, Any] = {}
+    times = _Times()
+    for record, spans, start, end in scanned:
+        line_no = lines.line_of(start)
+        frame = _regular(record, _shape_of(record), defaults, said_of, times, spans, text)
+        if frame is None:
+            before = len(out.frames)
+            _object_frame_is_naive(record, text[start:end], line_no, tz, out, defaults, spans, text)
+            if len(out.frames) > before:
+                return None
+            continue
+        add_frame(line_no, frame)
     return out, frames
 
 
@@ -168,9 +211,10 @@ def _damage(text: str, decoded: Any) -> str:
 
 
 def _regular(record: dict[str, Any], shape: Any, defaults: dict[str, Any], said_of: dict[str, Any],
-             times: _Times) -> tuple | None:
+             times: _Times, spans: dict[str, tuple[int, int]] | None = None, source: str | None = None) -> tuple | None:
     """(text, ts, direction, cp, connection, stated version, decoded message or _UNSET) of a record
-    that states all of them as :func:`.structured.object_frame` reads them; None otherwise."""
+    that states all of them as :func:`.structured.object_frame` reads them; None otherwise.
+    ``spans`` (with ``source``): where each value stands in ``source``, for an array message."""
     decoded: Any = _UNSET
     if shape.trace_record:
         text = record.get("rawFrame")
@@ -184,8 +228,11 @@ def _regular(record: dict[str, Any], shape: Any, defaults: dict[str, Any], said_
     else:
         if not shape.message:
             return None
-        text = _first_of(record, shape.message)[1]
-        if type(text) is not str:
+        key, text = _first_of(record, shape.message)
+        if type(text) is list and spans is not None:  # taken as written (spacing kept)
+            start, end = spans[key]  # type: ignore[index]
+            text, decoded = source[start:end], text  # type: ignore[index]
+        elif type(text) is not str:
             return None
     said = None
     for key in shape.direction:

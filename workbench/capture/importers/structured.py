@@ -314,32 +314,12 @@ def read_json_document(text: str, *, tz: dt.tzinfo, document: Any = None) -> Rea
     out = ReaderOutput()
     lines = _Lines(text)
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if document is None:
-        try:
-            document = jsonfast.loads(text)
-        except (ValueError, RecursionError) as exc:
-            out.skip(1, f"invalid JSON: {exc}", text)
-            return out
     defaults: dict[str, Any] = {}
-    base = 0
-    items_text = text
-    if isinstance(document, dict):
-        metadata = document.get("metadata") or document.get("meta") or {}
-        if isinstance(metadata, dict):
-            _stated_defaults(metadata, defaults, out)
-        events_key = next((k for k in ("events", "messages", "frames", "entries") if isinstance(document.get(k), list)), None)
-        if events_key is None:
-            out.skip(1, "not a frame: JSON object without an events list", text)
-            return out
-        match = re.search(r'"' + events_key + r'"\s*:\s*(?=\[)', text)
-        base = match.end() if match else 0
-        items = document[events_key]
-    elif isinstance(document, list):
-        items = document
-        base = len(text) - len(text.lstrip())
-    else:
-        out.skip(1, "not a frame", text)
+    found = document_items(text, document, out, defaults)
+    if found is None:
         return out
+    items, base = found
+    items_text = text
     naive = 0
     scanned = _scan_objects(items_text, base, len(items))
     if scanned is not None:
@@ -363,6 +343,31 @@ def read_json_document(text: str, *, tz: dt.tzinfo, document: Any = None) -> Rea
             out.skip(line_no, "not a frame", raw or json.dumps(item))
     _naive_note(out, naive, tz)
     return out
+
+
+def document_items(text: str, document: Any, out: ReaderOutput, defaults: dict[str, Any]) -> tuple[list[Any], int] | None:
+    """(the items of a whole-file document, the offset of their array in ``text``), the metadata's
+    statements into ``defaults``; None (and a report row) when the document holds no items."""
+    if document is None:
+        try:
+            document = jsonfast.loads(text)
+        except (ValueError, RecursionError) as exc:
+            out.skip(1, f"invalid JSON: {exc}", text)
+            return None
+    if isinstance(document, dict):
+        metadata = document.get("metadata") or document.get("meta") or {}
+        if isinstance(metadata, dict):
+            _stated_defaults(metadata, defaults, out)
+        events_key = next((k for k in ("events", "messages", "frames", "entries") if isinstance(document.get(k), list)), None)
+        if events_key is None:
+            out.skip(1, "not a frame: JSON object without an events list", text)
+            return None
+        match = re.search(r'"' + events_key + r'"\s*:\s*(?=\[)', text)
+        return document[events_key], (match.end() if match else 0)
+    if isinstance(document, list):
+        return document, len(text) - len(text.lstrip())
+    out.skip(1, "not a frame", text)
+    return None
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
