@@ -374,10 +374,18 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner: one JSON value at an index -> (value, end)
 
 
+# A key and its colon, with the space around them (a key with a control character does not match:
+# the standard library's decoder refuses it too); and what may follow a value inside an object.
+_KEY = re.compile(r'[ \t\n\r]*"((?:[^"\\\x00-\x1f]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*')
+_AFTER_VALUE = re.compile(r"[ \t\n\r]*([,}])")
+
+
 def _scan_objects(text: str, start: int, count: int) -> list[tuple[dict[str, Any], dict[str, tuple[int, int]], int, int]] | None:
     """The ``count`` objects of the JSON array at ``text[start]``, each as (object, key -> span of
-    its value, start, end); None when the array holds anything else (then the general path reads it)."""
+    its value, start, end); None when the array holds anything else (then the general path reads it).
+    Per key two regular expressions and one call of the C scanner (this runs once per value)."""
     skip = _WHITESPACE.match
+    key_at, after_value, scan = _KEY.match, _AFTER_VALUE.match, _SCAN_ONCE
     index = skip(text, start).end()
     if not text.startswith("[", index):
         return None
@@ -395,23 +403,21 @@ def _scan_objects(text: str, start: int, count: int) -> list[tuple[dict[str, Any
                 index += 1
             else:
                 while True:
-                    if not text.startswith('"', index):
+                    match = key_at(text, index)
+                    if match is None:
                         return None
-                    key, index = _SCAN_ONCE(text, index)
-                    index = skip(text, index).end()
-                    if not text.startswith(":", index):
-                        return None
-                    index = skip(text, index + 1).end()
-                    value, end = _SCAN_ONCE(text, index)
+                    key = match.group(1)
+                    if "\\" in key:
+                        key = json.loads(f'"{key}"')
+                    index = match.end()
+                    value, end = scan(text, index)
                     record[key], spans[key] = value, (index, end)
-                    index = skip(text, end).end()
-                    if text.startswith(",", index):
-                        index = skip(text, index + 1).end()
-                        continue
-                    if not text.startswith("}", index):
+                    match = after_value(text, end)
+                    if match is None:
                         return None
-                    index += 1
-                    break
+                    index = match.end()
+                    if match.group(1) == "}":
+                        break
             found.append((record, spans, item_start, index))
             index = skip(text, index).end()
             if text.startswith(",", index):
