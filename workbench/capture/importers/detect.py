@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ... import jsonfast
+
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
 from .found import split_lines
 from .open_ocpp_trace import is_trace_record
@@ -39,9 +41,7 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         try:
-            # The standard library's decoder stops at the first line of an NDJSON file ("Extra
-            # data"), where orjson would first encode the whole text.
-            document = json.loads(stripped)
+            document = _whole_document(stripped)
         except (ValueError, RecursionError):
             document = None
         if isinstance(document, dict):
@@ -52,11 +52,26 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
         return _sniff_lines(stripped), None
     if stripped.startswith("["):
         try:
-            document = json.loads(stripped)
+            document = _whole_document(stripped)
         except (ValueError, RecursionError):
             return _sniff_lines(stripped), None
         return ("json-array", document) if isinstance(document, list) else ("log", None)
     return "log", None
+
+
+def _whole_document(text: str) -> Any:
+    """``text`` decoded as one JSON document; ValueError when it is not one, as ``json.loads`` says.
+    A first line that is a whole value followed by more (NDJSON) is refused after that line, not
+    after decoding the whole file; a document is decoded by orjson (:mod:`jsonfast`)."""
+    first_end = text.find("\n")
+    if first_end > 0 and text[first_end:].strip():
+        try:
+            json.loads(text[:first_end])
+        except ValueError:
+            pass  # the first line is not a whole value: the document goes on
+        else:
+            raise ValueError("Extra data: more than one JSON value")
+    return jsonfast.loads(text)
 
 
 def _sniff_lines(text: str) -> str:
