@@ -17,6 +17,7 @@ from .structured import DIRECTION_KEYS, said_from
 SNIFF_LINES = 20
 
 
+_NON_SPACE = re.compile(r"\S")
 MITM_HEAD = re.compile(rb"^\d{1,10}:\d{1,5}:[A-Za-z_]+;")
 
 
@@ -64,7 +65,7 @@ def _whole_document(text: str) -> Any:
     A first line that is a whole value followed by more (NDJSON) is refused after that line, not
     after decoding the whole file; a document is decoded by orjson (:mod:`jsonfast`)."""
     first_end = text.find("\n")
-    if first_end > 0 and text[first_end:].strip():
+    if first_end > 0 and _NON_SPACE.search(text, first_end):
         try:
             json.loads(text[:first_end])
         except ValueError:
