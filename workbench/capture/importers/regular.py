@@ -46,7 +46,8 @@ class RegularFrames:
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str, str, str | None, str | None, int | None, str | None, str | None]] = []
         self.problem: dict[int, str] = {}  # row index -> why the frame is damaged (rare)
-        self.calls: list[tuple[str, Any]] = []  # (action, payload) of each CALL, for the version vote
+        # (action, payload) of each CALL, for the version vote; payload None but for BootNotification
+        self.calls: list[tuple[str, Any]] = []
 
 
 def _whole(value: Any) -> tuple[int, str, str | None] | None:
@@ -162,8 +163,8 @@ class _FrameAdder:
             rows.append((line_no, frame_text, ts, direction, cp, connection, None, None, None))
         else:
             kind, unique_id, action = whole
-            if kind == 2:
-                self.frames.calls.append((action, decoded[3]))
+            if kind == 2:  # only a BootNotification's payload counts in the vote: no other is kept
+                self.frames.calls.append((action, decoded[3] if action == "BootNotification" else None))
             rows.append((line_no, frame_text, ts, direction, cp, connection, kind, unique_id, action))
 
 
