@@ -110,8 +110,11 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
     naive = 0
     said_of: dict[str, Any] = {}
     times = _Times()
-    add_frame = _FrameAdder(frames, out).add
+    canonical = times.canonical
+    adder = _FrameAdder(frames, out)
+    add_frame, add_plain = adder.add, adder.add_plain
     loads, shape_of = _loads, _shape_of
+    direction_of: dict[str, str | None] = {}  # a direction word -> the direction it states, or None
     for line_no, line in enumerate(lines, start=1):
         frame = None
         stripped = line if line[:1] == "{" else line.strip()
@@ -121,6 +124,24 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
             except (ValueError, RecursionError):
                 value = None
             if type(value) is dict and "metadata" not in value and value.get("type") != "meta":
+                keys = _plain_keys(value)
+                if keys is not None:
+                    # The usual record: one key of each kind, a message string, a stated direction.
+                    message_key, direction_key, time_key, cp_key, connection_key = keys
+                    frame_text, word = value[message_key], value[direction_key]
+                    direction = direction_of.get(word, _UNSET) if type(word) is str else None
+                    if direction is _UNSET:
+                        direction = direction_of[word] = _stated_direction(word)
+                    ts = canonical(value[time_key])
+                    if type(frame_text) is str and direction is not None and ts is not None:
+                        cp = value[cp_key] if cp_key is not None else None
+                        if type(cp) is not str:
+                            cp = defaults.get("charge_point_id")
+                        connection = value[connection_key] if connection_key is not None else None
+                        if connection is not None and type(connection) is not str:
+                            connection = str(connection)
+                        add_plain(line_no, frame_text, ts, direction, cp, connection)
+                        continue
                 frame = _regular(value, shape_of(value), defaults, said_of, times)
         if frame is None:
             before = len(out.frames)
@@ -134,6 +155,34 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
     return out, frames
 
 
+_PLAIN_KEYS: dict[tuple[str, ...], tuple[str, str, str, str | None, str | None] | None] = {}
+
+
+def _plain_keys(record: dict[str, Any]) -> tuple[str, str, str, str | None, str | None] | None:
+    """(message, direction, time, charge point, connection key) of a record with one key of each
+    (the last two may be None), none of a version or viewpoint, and no Open OCPP Trace fields: the
+    shape of nearly every line of a file, looked up once per set of keys."""
+    keys = tuple(record)
+    if keys in _PLAIN_KEYS:
+        return _PLAIN_KEYS[keys]
+    shape = _shape_of(record)
+    plain = None
+    if (not shape.trace_record and len(shape.message) == len(shape.direction) == len(shape.time) == 1
+            and len(shape.cp) <= 1 and len(shape.connection) <= 1 and not shape.version and not shape.viewpoint
+            and "message_b64" not in record):
+        plain = (shape.message[0], shape.direction[0], shape.time[0], (shape.cp or (None,))[0],
+                 (shape.connection or (None,))[0])
+    if len(_PLAIN_KEYS) < 1024:  # files of ever-changing keys do not grow the cache without bound
+        _PLAIN_KEYS[keys] = plain
+    return plain
+
+
+def _stated_direction(word: str) -> str | None:
+    """The direction a direction word states without a viewpoint, or None."""
+    said = said_from_word(word)
+    return TO_CSMS if said is SAID_CHARGER else TO_CHARGER if said is SAID_CSMS else None
+
+
 class _FrameAdder:
     """Adds a regular record's frame (what :func:`_regular` gives) to the rows: the stated version
     counted, the frame text decoded (orjson) to know whether it is a whole OCPP-J message."""
@@ -144,6 +193,7 @@ class _FrameAdder:
         self.versions_said: dict[Any, str | None] = {}
 
     def add(self, line_no: int, frame: tuple) -> None:
+        """Add what :func:`_regular` gives."""
         frame_text, ts, direction, cp, connection, version, decoded = frame
         if version is not None:
             stated = self.versions_said.get(version, _UNSET)
@@ -151,6 +201,11 @@ class _FrameAdder:
                 stated = self.versions_said[version] = open_ocpp_trace.stated_version(version)
             if stated is not None:
                 self.stated_versions[stated] += 1
+        self.add_plain(line_no, frame_text, ts, direction, cp, connection, decoded)
+
+    def add_plain(self, line_no: int, frame_text: str, ts: str, direction: str, cp: str | None,
+                  connection: str | None, decoded: Any = _UNSET) -> None:
+        """Add a frame with no stated version; ``decoded``: its text decoded, if it was already."""
         if decoded is _UNSET:
             try:
                 decoded = _loads(frame_text)
