@@ -22,7 +22,7 @@ from ... import jsonfast
 from .. import identity
 from .. import records as rec
 from . import open_ocpp_trace, timestamps
-from .assemble import SAID_CHARGER, SAID_CSMS, UNKNOWN_CHARGE_POINT, action_side
+from .assemble import CHARGER_ACTION_NAMES, CSMS_ACTION_NAMES, SAID_CHARGER, SAID_CSMS, UNKNOWN_CHARGE_POINT
 from .direction import said_from_word
 from .found import FoundFrame, LineStatus, ReaderOutput, split_lines
 from .jsonscan import check_frame
@@ -32,6 +32,8 @@ from .structured import (_blank_note, _first_of, _json_line, _Lines, _naive_note
 
 TO_CSMS, TO_CHARGER = rec.Direction.CHARGER_TO_CSMS.value, rec.Direction.CSMS_TO_CHARGER.value
 _loads = jsonfast.loads
+# The direction the spec has each CALL travel (assemble.action_side), as text: looked up per CALL.
+_SPEC_DIRECTION = {**dict.fromkeys(CHARGER_ACTION_NAMES, TO_CSMS), **dict.fromkeys(CSMS_ACTION_NAMES, TO_CHARGER)}
 _UNSET = object()
 
 
@@ -410,8 +412,8 @@ def _report_conflicts(rows: list[tuple], cps: list[str], out: ReaderOutput) -> N
             continue
         if kind == 2:
             requests[(cp, unique_id)] = (line_no, direction)
-            side = action_side(action)
-            if side is not None and side.value != direction:
+            side = _SPEC_DIRECTION.get(action)
+            if side is not None and side != direction:
                 against_action.append(f"{line_no} ({action} stated {direction})")
         else:
             request = requests.get((cp, unique_id))
