@@ -32,6 +32,7 @@ FRAMES = [
     ("c1", CP_DIRECTION, '{"not": "a frame"}'),
     ("c2", CP_DIRECTION, '[2,"h3","Heartbeat",{}]'),
     ("c2", CSMS_DIRECTION, '[3,"h3",{"currentTime":"2024-05-01T10:00:05Z"}]'),
+    ("c2", CSMS_DIRECTION, '[2,"h4","Heartbeat",{}]'),  # a CALL stated the way the spec does not send it
     ("c3", CP_DIRECTION, '[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}]'),
 ]
 CHARGE_POINTS = {"c1": "CP-1", "c2": "CP-2", "c3": None}  # c3: no charge point id known
@@ -86,7 +87,7 @@ def test_line_formats_give_the_native_frames_table(tmp_path: Path, fmt: str) -> 
     assert len(expected) == len(FRAMES)
     pd.testing.assert_frame_equal(imported, expected)
     by_cp = load(exported).frames.groupby("charge_point_id").size().to_dict()
-    assert by_cp == {"CP-1": 9, "CP-2": 2, "unknown:import-3": 1}
+    assert by_cp == {"CP-1": 9, "CP-2": 3, "unknown:import-3": 1}
 
 
 def test_json_trace_gives_the_native_frames_table(tmp_path: Path) -> None:
@@ -121,6 +122,7 @@ def test_fast_path_imports_what_the_general_path_imports(tmp_path: Path, fmt: st
     assert fast.frames_damaged == 3
     reasons = set(fast.report["reason"])
     assert any(r.startswith("direction conflict: 1 replies") for r in reasons)
+    assert any(r.startswith("direction conflict: 1 CALLs") for r in reasons)
     assert "1 frames name no charge point; give --charge-point-id; used 'unknown'" in reasons
 
 
