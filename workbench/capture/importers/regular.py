@@ -1,14 +1,16 @@
-"""The fast path of the line formats (NDJSON objects, Open OCPP Trace v1.1): records that state
-everything (direction in words that need no viewpoint, a time with its zone) become capture records
-column by column, with no per-frame objects and no inference.
+"""The fast path of the structured formats (NDJSON objects, Open OCPP Trace v1.1, ``{metadata,
+events}`` JSON traces): records that state everything (direction in words that need no viewpoint, a
+time with its zone) become capture records column by column, with no per-frame objects and no
+inference.
 
-It gives exactly what the general path (:func:`.structured.read_json_lines` then
-:func:`.assemble.assemble`) gives, and hands a file back to it (returns None) the moment that could
-differ: a frame without a stated direction, a time without a zone, a binary or array message,
-frames newest first. Lines that hold no frame (metadata, invalid JSON, chatter) are read by the
-general line reader either way; they only add report rows.
+It gives exactly what the general path (:func:`.structured.read_json_lines` or
+:func:`.structured.read_json_document`, then :func:`.assemble.assemble`) gives, and hands the file
+back to it (returns None) the moment that could differ: a frame without a stated direction, a time
+without a zone, a binary or (NDJSON) array message, frames newest first. Lines or items that hold no
+frame (metadata, invalid JSON, chatter) are read by the general reader either way; they only add
+report rows.
 
-Per frame it costs one decode of the line and one of the frame text (orjson, to know whether the
+Per frame it costs one decode of the record and one of the frame text (orjson, to know whether the
 frame is whole: the import report counts damaged frames), a few dict reads, and the record.
 """
 
