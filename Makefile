@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # Re-install only when the package metadata changed (editable install covers code changes).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
 	touch $(STAMP)
 
 install: $(STAMP)

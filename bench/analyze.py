@@ -55,7 +55,7 @@ def child_decode(path: str) -> dict:
 
 def child_analyze(path: str, profile_out: str | None, partitions: int = 1) -> dict:
     """``load`` and every table and check, each timed; the findings per check for a sanity look."""
-    from workbench.analysis import load
+    from workbench import load
 
     profiler = None
     if profile_out:

@@ -35,7 +35,7 @@ def test_text_repr_says_what_matters(sample: Capture) -> None:
     text = repr(sample)
     first = text.splitlines()[0]
     assert first == ("<Capture 432 frames, 4 connections, 3 charge points, 12 sessions, "
-                     "2026-11-21 20:06:46.157Z .. 2026-11-21 20:07:01.304Z (15 s)")
+                     "2026-11-21 20:06:46.123Z .. 2026-11-21 20:07:01.309Z (15 s)")
     assert "  findings: 2 error, 1 warning, 0 info" in text
     worst = text.splitlines()[2:]
     assert [line.split()[0] for line in worst] == ["error", "error", "warning"]
@@ -48,7 +48,7 @@ def test_html_repr_has_sessions_findings_and_the_worst_ones_in_order(sample: Cap
     for label, value in [("frames", "432"), ("connections", "4"), ("charge points", "3"), ("sessions", "12"),
                          ("findings", "2 error, 1 warning, 0 info")]:
         assert f">{label}</th><td style='text-align:left; padding:1px 8px'>{value}</td>" in html
-    assert "2026-11-21 20:06:46.157Z .. 2026-11-21 20:07:01.304Z (15 s)" in html
+    assert "2026-11-21 20:06:46.123Z .. 2026-11-21 20:07:01.309Z (15 s)" in html
     worst = html.split("worst findings", 1)[1]
     assert worst.index(">error<") < worst.index(">warning<")
     assert "energy_kwh_as_wh" in worst and "status_transition" in worst and "75, 217" in worst

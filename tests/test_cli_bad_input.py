@@ -66,6 +66,10 @@ MATRIX: dict[str, list[Slot]] = {
         Slot("--key-file", ("redact", "{good}", "-o", "{tmp}/out.ocpp.jsonl", "--key-file", "{}"), KEY_FILE_CASES,
              "{tmp}/out.ocpp.jsonl"),
     ],
+    "report": [
+        Slot("CAPTURE", ("report", "{}", "-o", "{tmp}/r.html"), INPUT_CASES, "{tmp}/r.html"),
+        Slot("-o", ("report", "{good}", "-o", "{}"), OUTPUT_FILE_CASES),
+    ],
     "synth": [
         Slot("-o", ("synth", "--chargers", "1", "--days", "0.01", "-o", "{}"), OUTPUT_FILE_CASES),
     ],
@@ -83,6 +87,16 @@ MATRIX: dict[str, list[Slot]] = {
     ],
     "certs": [
         Slot("--out", ("certs", "--out", "{}"), OUTPUT_DIR_CASES),
+    ],
+    "replay": [
+        Slot("CAPTURE", ("replay", "{}", "--plan"), INPUT_CASES),
+        Slot("--out", ("replay", "{good}", "--target", "ws://127.0.0.1:9/ocpp", "--out", "{}"), OUTPUT_FILE_CASES),
+        Slot("--report", ("replay", "{good}", "--target", "ws://127.0.0.1:9/ocpp", "--connect-timeout", "1",
+                          "--report", "{}"), OUTPUT_FILE_CASES),
+        Slot("--password-file", ("replay", "{good}", "--target", "ws://127.0.0.1:9/ocpp", "--password-file", "{}"),
+             KEY_FILE_CASES),
+        Slot("--ca", ("replay", "{good}", "--target", "wss://127.0.0.1:9/ocpp", "--ca", "{}"), INPUT_CASES),
+        Slot("--cert", ("replay", "{good}", "--as", "csms", "--listen", "127.0.0.1:0", "--cert", "{}"), INPUT_CASES),
     ],
     "lab": [
         Slot("csms --cert", ("lab", "csms", "--listen", "127.0.0.1:0", "--seconds", "1", "--cert", "{}",

@@ -6,8 +6,11 @@ import workbench
 def test_public_api_is_pinned() -> None:
     assert sorted(workbench.__all__) == sorted([
         "CHECKS", "Capture", "CaptureFormatError", "CaptureReader", "CaptureWriteError", "CaptureWriter",
-        "CheckConfig", "Direction", "Finding", "UnsafeTargetError", "WorkbenchError", "__version__",
-        "load", "read_capture",
+        "CheckConfig", "Direction", "Finding", "Plan", "UnsafeTargetError", "WorkbenchError", "__version__",
+        "load", "open_fleet", "read_capture", "replay_diff",
+        # plots (workbench/plots.py)
+        "energy_reconciliation", "latency_by_action", "meter_interval_histogram", "sequence_chart",
+        "session_view", "status_timeline",
     ])
     for name in workbench.__all__:
         assert getattr(workbench, name) is not None

@@ -25,7 +25,8 @@ def _pip_entries_of_environment_yml() -> list[str]:
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    wanted = project["dependencies"] + extras["dev"] + extras["dask"]  # what `make test` installs
     listed = [e for e in _pip_entries_of_environment_yml() if not e.startswith("-e")]
     assert sorted(listed) == sorted(wanted)
     assert "-e ." in _pip_entries_of_environment_yml()

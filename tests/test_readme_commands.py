@@ -24,7 +24,7 @@ from workbench.proxy import ADDON_PATH, mitmdump_executable  # noqa: E402
 README = REPO / "README.md"
 SECTION = "## Connect a real charger"
 PASSWORD = "secret-1"
-FRAMES_SEEN = r"ocpp capture: \d+ live, \d+ opened, \d+ rejected, [1-9]\d* frames"
+FRAMES_SEEN = r"ocpp capture: \d+ live, \d+ opened, \d+ rejected, \d+ TLS failed, [1-9]\d* frames"
 
 
 def section_commands() -> list[list[str]]:

@@ -112,7 +112,7 @@ class Capture:
     @classmethod
     def from_tables(cls, headers: Sequence[Record], tables: dict[str, pd.DataFrame],
                     load_problems: Sequence[LoadProblem] = (), paths: Sequence[Path] = ()) -> Capture:
-        """A Capture whose tables are already built (e.g. merged from partitions, see :mod:`.partition`)."""
+        """A Capture whose tables are already built (e.g. merged from buckets, see :mod:`.fleet`)."""
         cap = cls(headers, FrameCollector(), [], load_problems, paths)
         for name, table in tables.items():
             cap.__dict__[name] = table  # what the cached properties would have computed
@@ -348,8 +348,9 @@ _PROGRESS_EVERY = 20_000
 
 def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
          charge_point_id: str | None = None, tz: str = "UTC",
-         progress: ProgressCallback | bool | None = None, partitions: int = 1) -> Capture:
-    """Read capture files (a path, several, or a directory; plain or .gz) into one :class:`Capture`.
+         progress: ProgressCallback | bool | None = None) -> Capture:
+    """Read capture files (a path, several, or a directory; plain or .gz) into one :class:`Capture`,
+    in this process.
 
     Files that are not native captures are imported as foreign logs (``charge_point_id`` and ``tz``
     are passed to the importer). Frames keep file order, so ``frames.seq`` is unique and ordered.
@@ -358,32 +359,19 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
     Without ``progress``, inputs of 32 MiB and more show a tqdm bar in Jupyter or at an interactive
     prompt on a terminal (:mod:`workbench.progress`); ``progress=True`` always shows it, ``False`` never.
 
-    ``partitions=N`` (N > 1) analyses native captures by charge point in N processes
-    (:mod:`workbench.partition`): every table is then built before this returns, equal to what one
-    process gives; ``partitions=0`` picks the number of cores for captures of 48 MiB and more.
+    ``workbench.load`` (:func:`workbench.fleet.load`) is this plus the other engines: by charge point
+    bucket in local processes (``partitions=N``) or on Dask (``engine="dask"``), built on top of it.
     """
     files = capture_files(paths)
-    from .partition import load_partitioned, partition_count
     from .progress import choose_progress
 
     callback, bar = choose_progress(progress, sum(_file_size(path) for path in files))
     try:
-        count = partition_count(files) if partitions == 0 else max(1, int(partitions or 1))
-        if count > 1 and all(_is_native(path) for path in files):
-            return load_partitioned(files, count, callback)
         with paused_gc():
             return _load(files, charge_point_id, tz, callback)
     finally:
         if bar is not None:
             bar.close()
-
-
-def _is_native(path: Path) -> bool:
-    try:
-        CaptureReader(path)
-    except CaptureFormatError:
-        return False
-    return True
 
 
 def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: ProgressCallback | None) -> Capture:

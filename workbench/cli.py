@@ -23,21 +23,26 @@ from .errors import WorkbenchError
 from .terminal import SafeStream, terminal_safe
 
 # Order is the order of the help text: capture, then analysis, then sharing.
-COMMAND_MODULES = ["certs", "proxy", "lab", "demo", "analyze", "synth", "import_", "export", "redact"]
+COMMAND_MODULES = ["certs", "proxy", "lab", "demo", "analyze", "report", "synth", "import_", "export", "redact",
+                   "replay"]
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INCOMPLETE = 4
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_FINDINGS: "analyze: a finding at the --fail-on severity (the reason is on stderr); "
-                   "proxy: mitmdump stopped with an error (its status is printed)",
+                   "proxy: mitmdump stopped with an error (its status is printed); "
+                   "replay: the verdict has differences",
     EXIT_BAD_INPUT: "bad input or usage: a wrong option, a missing, unreadable or unwritable path, a file "
                     "that is not a capture or holds no OCPP frame, a full disk (one line on stderr)",
     EXIT_INTERNAL: "internal error, a bug: one line naming it (OCPP_WORKBENCH_TRACEBACK=1 shows the traceback)",
+    EXIT_INCOMPLETE: "analyze: the analysis is incomplete: a table could not be built or written, or a check "
+                     "crashed (one line on stderr; error findings say which)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_BROKEN_PIPE: "standard output was closed early (e.g. piped into head)",
 }

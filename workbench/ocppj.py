@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from .jsonfast import TooDeep, std_loads
+
 
 class MessageType(IntEnum):
     CALL = 2
@@ -62,11 +64,14 @@ class ParsedFrame:
 
 
 def parse_frame(text: str | bytes | None) -> ParsedFrame:
-    """Parse one WebSocket message as OCPP-J. Never raises."""
+    """Parse one WebSocket message as OCPP-J (``json.loads`` semantics). Never raises: a frame nested
+    deeper than :data:`workbench.jsonfast.MAX_DEPTH` is invalid, with that as its ``parse_error``."""
     if text is None:
         return ParsedFrame(MessageKind.INVALID, parse_error="binary frame (OCPP-J frames are text)")
     try:
-        message = json.loads(text)
+        message = std_loads(text)
+    except TooDeep as exc:
+        return ParsedFrame(MessageKind.INVALID, parse_error=str(exc))
     except (ValueError, UnicodeDecodeError) as exc:
         return ParsedFrame(MessageKind.INVALID, parse_error=f"invalid JSON: {exc}")
     return parse_message(message)

@@ -206,8 +206,8 @@ class SchemaValidator:
         return self.slow_errors(payload)
 
     def slow_errors(self, payload: Any) -> list[str]:
-        instance = _decimals(payload) if self.uses_decimal else payload
-        try:
+        try:  # a payload nested too deep for Python's recursion is a finding, not a crash
+            instance = _decimals(payload) if self.uses_decimal else payload
             found = sorted(self.validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
         except (RecursionError, TypeError, ValueError) as exc:
             return [f"payload cannot be validated: {type(exc).__name__}"]

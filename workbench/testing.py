@@ -255,3 +255,106 @@ def clean_session_script(
     t = end_s + 20.0 + heartbeat_interval_s
     entries += exchange(t, uid(), "Heartbeat", {}, {"currentTime": iso_at(t, start)})
     return entries
+
+
+# --- hostile traffic ---------------------------------------------------------------------------
+
+HOSTILE_NUMBERS: tuple[Any, ...] = (0, 1, -1, 2, 7, 2**31, 2**63 - 1, 2**63, 2**64 + 1, -(2**70), 10**30, 1.5, -0.0,
+                                    1e300, float("nan"), float("inf"), float("-inf"), True, None, "12", "x", [], {})
+"""Values a fuzzing charger puts where OCPP wants a number: beyond 64 bits, NaN/Infinity, other JSON types."""
+HOSTILE_TEXTS: tuple[Any, ...] = ("TAG1", "", "\udc80", "W\ud800h", "Energy.Active.Import.Register", "Charging",
+                                  "Power.Active.Import", "x" * 300, 5, None, ["a"], {"k": "v"})
+"""Values a fuzzing charger puts where OCPP wants a string: lone surrogates, huge, empty, other JSON types."""
+_FUZZ_ACTIONS = ("MeterValues", "StartTransaction", "StopTransaction", "StatusNotification", "Heartbeat",
+                 "BootNotification", "Authorize", "DataTransfer", "NoSuchAction")
+
+
+def fuzzed_script(frames: int, *, seed: int = 0, start: dt.datetime = DEFAULT_START, id_pool: int = 40,
+                  huge_frame_bytes: int = 0) -> list[ScriptEntry]:
+    """``frames`` script entries of hostile traffic from one fuzzing charger and a careless CSMS.
+
+    Deterministic for a ``seed``. Most CALLs stay unanswered, message ids repeat (drawn from ``id_pool``
+    ids), replies answer random earlier ids, payload fields hold :data:`HOSTILE_NUMBERS` and
+    :data:`HOSTILE_TEXTS`, and some frames are NaN/Infinity, lone surrogate escapes, integers beyond 64
+    bits, nested far beyond any limit, or not JSON at all. ``huge_frame_bytes`` > 0 adds one DataTransfer
+    CALL of about that many bytes.
+    """
+    import random
+
+    rng = random.Random(seed)
+    sent: list[str] = []
+
+    def number() -> Any:
+        return rng.choice(HOSTILE_NUMBERS)
+
+    def text() -> Any:
+        return rng.choice(HOSTILE_TEXTS)
+
+    def when(t_s: float) -> Any:
+        return rng.choice((iso_at(t_s, start), iso_at(t_s, start), "9999-12-31T23:59:59Z", "0001-01-01T00:00:00",
+                           "2025-13-45T99:99:99Z", "", number()))
+
+    def sampled() -> dict[str, Any]:
+        sample = {"value": rng.choice((str(rng.randint(0, 10**6)), "1e400", "NaN", "-5", "\udc80", number())),
+                  "measurand": text(), "unit": rng.choice(("Wh", "kWh", "W", "kW", text()))}
+        if rng.random() < 0.3:
+            sample.update(context=text(), phase=text(), location=text(), format=text())
+        return sample
+
+    def payload(action: str, t_s: float) -> dict[str, Any]:
+        if action == "MeterValues":
+            return {"connectorId": number(), "transactionId": number(),
+                    "meterValue": [{"timestamp": when(t_s), "sampledValue": [sampled() for _ in range(rng.randint(0, 3))]}
+                                   for _ in range(rng.randint(0, 2))]}
+        if action == "StartTransaction":
+            return {"connectorId": number(), "idTag": text(), "meterStart": number(), "timestamp": when(t_s)}
+        if action == "StopTransaction":
+            return {"transactionId": number(), "meterStop": number(), "timestamp": when(t_s), "reason": text(),
+                    "transactionData": [{"timestamp": when(t_s), "sampledValue": [sampled()]}]}
+        if action == "StatusNotification":
+            return {"connectorId": number(), "errorCode": text(), "status": text(), "timestamp": when(t_s)}
+        if action == "DataTransfer":
+            return {"vendorId": text(), "data": text()}
+        return {"idTag": text()} if action == "Authorize" else {}
+
+    def message_id() -> str:
+        return f"id{rng.randrange(id_pool)}" if rng.random() < 0.5 else f"u{rng.getrandbits(40):x}"
+
+    entries: list[ScriptEntry] = []
+    t_s = 0.0
+    for _ in range(frames):
+        t_s += rng.choice((0.0, 0.001, 0.5, 3.0, 40.0))
+        roll = rng.random()
+        if roll < 0.50:  # a CALL, most of them never answered
+            unique_id, action = message_id(), rng.choice(_FUZZ_ACTIONS)
+            sent.append(unique_id)
+            entries.append((t_s, "up", call(unique_id, action, payload(action, t_s))))
+        elif roll < 0.60:
+            unique_id = message_id()
+            sent.append(unique_id)
+            entries.append((t_s, "down", call(unique_id, rng.choice(("Reset", "RemoteStartTransaction")),
+                                              {"type": text(), "idTag": text()})))
+        elif roll < 0.78 and sent:  # a reply to some earlier id, in either direction
+            answered = rng.choice(sent)
+            response = {"transactionId": number(), "idTagInfo": {"status": text()}, "currentTime": when(t_s),
+                        "interval": number(), "status": text()}
+            entries.append((t_s, rng.choice(("down", "down", "up")), result(answered, response)))
+        elif roll < 0.82 and sent:
+            entries.append((t_s, "down", error(rng.choice(sent), text() if rng.random() < 0.5 else "InternalError",
+                                               "\udc80", {"n": number()})))
+        else:  # a frame no decoder likes
+            unique_id = message_id()
+            entries.append((t_s, rng.choice(("up", "down")), rng.choice((
+                f'[2,"{unique_id}","MeterValues",{{"connectorId":NaN,"transactionId":Infinity,"meterValue":[]}}]',
+                f'[2,"{unique_id}","Heartbeat",{{"n":{rng.choice((2**64, -(2**80), 10**40))}}}]',
+                f'[3,"{unique_id}",{{"transactionId":{10**25},"idTagInfo":{{"status":"Accepted"}}}}]',
+                '[2,"\\ud800","StatusNotification",{"connectorId":1,"errorCode":"\\udc80","status":"\\udfff"}]',
+                f'[{2**70},"{unique_id}","Heartbeat",{{}}]',
+                '[2,"deep","Heartbeat",' + '{"a":' * 1200 + "{}" + "}" * 1200 + "]",
+                '[' * 200_000,
+                "not json at all", "", '[2,"cut","MeterValues",{"connectorId":1,', "[]", "{}", "null",
+            ))))
+    if huge_frame_bytes > 0:
+        entries.append((t_s + 1.0, "up", call("huge", "DataTransfer", {"vendorId": "V", "data": "x" * huge_frame_bytes})))
+    # As a charger sends them: UTF-8 text, so a lone surrogate travels as its JSON escape.
+    return [(t, d, m if isinstance(m, str) else json.dumps(m, separators=(",", ":"))) for t, d, m in entries]

@@ -102,3 +102,26 @@ def test_config_thresholds_reach_the_checks() -> None:
     assert run_checks(cap, CheckConfig(slow_reply_s=4.0), names=["slow_reply"])["check"].tolist() == ["slow_reply"]
     assert run_checks(cap, CheckConfig(slow_reply_s=6.0), names=["slow_reply"]).empty
     assert registry.SEVERITIES == ("error", "warning", "info")
+
+
+def test_a_check_crashing_on_one_charge_point_keeps_the_findings_of_the_others(scratch_checks) -> None:
+    from workbench.checks.registry import crashed
+    from workbench.testing import charger_records, clean_session_script, merge_records
+
+    @check("test_picky", clause="none")
+    def picky(cap, config):
+        """Crashes on CP2's frames, finds one thing per other charge point."""
+        for cp in sorted(cap.frames["charge_point_id"].dropna().unique()):
+            if cp == "CP2":
+                raise ZeroDivisionError("CP2 is odd")
+            yield Finding("test_picky", "info", None, cp, None, None, f"seen {cp}")
+
+    cap = Capture.from_records(merge_records(*[charger_records(cp, clean_session_script()) for cp in
+                                               ("CP1", "CP2", "CP3")]))
+    table = run_checks(cap, names=["test_picky"])
+    assert table["charge_point_id"].tolist() == ["CP1", "CP2", "CP3"]
+    assert table["message"].tolist()[::2] == ["seen CP1", "seen CP3"]
+    crash = table.iloc[1]
+    assert crash["severity"] == "error"
+    assert crash["message"].startswith("check test_picky crashed on CP2: ZeroDivisionError: CP2 is odd")
+    assert crashed(table).tolist() == [False, True, False]

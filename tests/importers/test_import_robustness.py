@@ -84,3 +84,20 @@ def test_report_keeps_lone_surrogates_and_its_documented_dtypes() -> None:
     assert report["reason"].tolist() == ["not JSON: cut", "no frame \udcff"]
     assert report["charge_point_id"].tolist() == ["CP\udcc0", None]
     assert {name: str(report[name].dtype) for name in COLUMNS} == {name: dtype for name, (dtype, _, _) in COLUMNS.items()}
+
+
+@pytest.mark.parametrize("shape", ["ndjson object", "json trace", "json array"])
+def test_a_message_nested_thousands_deep_is_no_crash(tmp_path, shape):
+    """A message that is a raw JSON value nested 3,000 deep: format detection and every importer
+    must treat it as damaged input (json.loads raises RecursionError there, not ValueError)."""
+    deep = "[" * 3000 + "]" * 3000
+    good = '{"direction": "CS_TO_CSMS", "message": [2, "1", "Heartbeat", {}]}'
+    text = {
+        "ndjson object": f'{good}\n{{"direction": "CS_TO_CSMS", "message": {deep}}}\n',
+        "json trace": f'{{"events": [{good}, {{"direction": "CS_TO_CSMS", "message": {deep}}}]}}\n',
+        "json array": f'[{deep}]\n',
+    }[shape]
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    for fmt in (None, *FORMATS):
+        _accounted(import_file(path, format=fmt, charge_point_id="CP"))

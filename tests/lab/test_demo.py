@@ -50,3 +50,7 @@ def test_demo_command_prints_the_summary_and_the_analysis(tmp_path: Path, capsys
     assert "connections: 4" in printed  # 3 chargers + the faulty one's reconnect
     assert "Sessions (6)" in printed and "Findings:" in printed
     assert out.exists() and Path(str(out) + ".truth.json").exists()
+    # It ends by writing the report next to the capture and printing its path.
+    report = tmp_path / "cli-demo.report.html"
+    assert printed.rstrip().endswith(f"report (open in a browser, works offline): {report}")
+    assert "energy_kwh_as_wh" in report.read_text(encoding="utf-8")

@@ -202,11 +202,13 @@ def frame(
     content: str | bytes,
     is_text: bool = True,
     proxy_action: ProxyAction | str | None = None,
+    replay_of: int | None = None,
 ) -> dict[str, Any]:
     """One WebSocket message exactly as on the wire.
 
     Text frames keep their text in ``text``. Binary frames (and text frames whose bytes are not
-    valid UTF-8) go to ``data_b64`` with ``binary: true`` so no byte is lost.
+    valid UTF-8) go to ``data_b64`` with ``binary: true`` so no byte is lost. ``replay_of``: in a
+    replay's capture, the ``seq`` of the recorded frame this one replays or answers.
     """
     record: dict[str, Any] = {
         "type": RecordType.FRAME.value,
@@ -230,6 +232,8 @@ def frame(
         record["text"] = content
     if proxy_action is not None:
         record["proxy_action"] = ProxyAction(proxy_action).value
+    if replay_of is not None:
+        record["replay_of"] = replay_of
     return record
 
 

@@ -8,6 +8,8 @@ shared/reference/ocpp16-facts.md (beside the repository) §2, §3 and §9.
 
 from __future__ import annotations
 
+import collections
+import heapq
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +67,57 @@ def invalid_frame(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                                              bad["direction"].tolist(), bad["parse_error"].tolist()):
         yield Finding("invalid_frame", "error", _clean(ts), _clean(cp), None, None,
                       f"frame from the {_side(direction)} is not valid OCPP-J: {error}", (int(seq),))
+
+
+TABLE_INT_LIMIT = 2**53
+"""Largest integer magnitude the tables hold exactly (their integer fields pass through float64)."""
+_INT_FIELDS = ("connectorId", "transactionId", "meterStart", "meterStop")
+
+
+@check("integer_out_of_range", clause="OCPP 1.6 JSON schemas (integer fields have no bound); workbench tables "
+                                      "hold integers up to 2^53 exactly")
+def integer_out_of_range(cap: Any, config: CheckConfig) -> Iterator[Finding]:
+    """An id or meter reading (connectorId, transactionId, meterStart, meterStop) beyond 2^53: the tables cannot
+    hold it and leave it empty (raw keeps it). Looks only at frames whose table rows lost such a field."""
+    frames = cap.frames
+    candidates: dict[int, set[str]] = {}  # frame seq -> the fields its table rows lost
+    # connectorId is required in MeterValues and StatusNotification, so few rows lack it. (A MeterValues without
+    # transactionId is common: looking at those would decode half a capture; a huge transactionId shows in
+    # the transactions table through its StartTransaction reply instead.)
+    for table in (cap.meter_values, cap.status):
+        if len(table):
+            lost = table["seq"].to_numpy()[table["connector_id"].isna().to_numpy(dtype=bool)]
+            for seq in np.unique(lost).tolist():
+                candidates.setdefault(seq, set()).add("connectorId")
+    tx = cap.transactions
+    if len(tx):
+        lost = (tx["connector_id"].isna() | tx["transaction_id"].isna()).to_numpy(dtype=bool)
+        for column in ("start_seq", "start_reply_seq", "stop_seq"):
+            for seq in tx[column].to_numpy(dtype=object)[lost].tolist():
+                if _clean(seq) is not None:
+                    candidates.setdefault(int(seq), set()).update(_INT_FIELDS)
+    if not candidates:
+        return
+    seqs = frames["seq"].to_numpy(dtype=np.int64)
+    wanted = np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
+    rows = np.searchsorted(seqs, wanted)
+    rows = rows[(rows < len(seqs)) & (seqs[np.minimum(rows, len(seqs) - 1)] == wanted)]
+    chosen = frames.take(rows)
+    raws = chosen["raw"].to_numpy(dtype=object, na_value=None)
+    for row, (raw, seq) in enumerate(zip(raws.tolist(), chosen["seq"].tolist())):
+        fields = [name for name in _INT_FIELDS if name in candidates[seq]]
+        if not isinstance(raw, str) or not any(f'"{name}"' in raw for name in fields):
+            continue  # the field is absent, not too big (most MeterValues outside a transaction): no decode
+        payload = chosen["payload"].iloc[row]
+        if not isinstance(payload, dict):
+            continue
+        for name in fields:
+            value = payload.get(name)
+            if type(value) is int and abs(value) > TABLE_INT_LIMIT:
+                yield Finding("integer_out_of_range", "error", _clean(chosen["ts"].iloc[row]),
+                              _clean(chosen["charge_point_id"].iloc[row]), None, None,
+                              f"{chosen['action'].iloc[row]} {name} {value} is beyond 2^53: the tables cannot hold "
+                              "it and leave it empty (raw keeps it)", (int(chosen["seq"].iloc[row]),))
 
 
 def _unanswered_window_end(cap: Any) -> pd.Series:
@@ -212,28 +265,65 @@ def concurrent_requests(cap: Any, config: CheckConfig) -> Iterator[Finding]:
                "reply_seq", "reply_ts", "request"]
     order = calls[columns].iloc[rows[np.isin(group, group[candidate])]]
     timeout = pd.Timedelta(seconds=config.unanswered_timeout_s)
-    open_by: dict[tuple[Any, Any], list[tuple[Any, int, Any]]] = {}
+    open_by: dict[tuple[Any, Any], _Outstanding] = {}
     for ts, cp, conn, direction, uid, action, seq, reply_seq, reply_ts, payload in zip(
             order["ts"].tolist(), order["charge_point_id"].tolist(), order["connection_id"].tolist(),
             order["direction"].tolist(), order["unique_id"].tolist(), order["action"].tolist(),
             order["request_seq"].tolist(), order["reply_seq"].tolist(), order["reply_ts"].tolist(),
             order["request"].tolist()):
         key = (conn, direction)
-        still_open = []
-        for other_seq, other_reply_seq, other_ts, other_action, other_uid in open_by.get(key, []):
-            if other_reply_seq is not None:
-                outstanding = other_reply_seq > seq
-            else:
-                outstanding = _clean(ts) is not None and _clean(other_ts) is not None and ts - other_ts < timeout
-            if outstanding:
-                still_open.append((other_seq, other_reply_seq, other_ts, other_action, other_uid))
-        if still_open:
-            waiting = still_open[0]
+        outstanding = open_by.get(key)
+        if outstanding is None:
+            outstanding = open_by[key] = _Outstanding(timeout)
+        waiting = outstanding.first_at(int(seq), _clean(ts))
+        if waiting is not None:
             yield Finding("concurrent_requests", "warning", ts, _clean(cp), _connector(payload), _transaction(payload),
                           f"the {_side(direction)} sent {action} {uid!r} while {waiting[3]} {waiting[4]!r} "
                           "was still unanswered", _seqs(waiting[0], seq))
-        still_open.append((int(seq), None if _clean(reply_seq) is None else int(reply_seq), ts, action, uid))
-        open_by[key] = still_open
+        outstanding.add((int(seq), None if _clean(reply_seq) is None else int(reply_seq), _clean(ts), action, uid))
+
+
+class _Outstanding:
+    """The CALLs of one connection and side still waiting for a reply, as the next CALL (in seq order) sees them.
+
+    A CALL with a reply is outstanding until the reply's seq; one without, until ``timeout`` after it was sent
+    (and never once a CALL of unknown time was seen, nor if its own time is unknown). Once not outstanding, a
+    CALL never is again. Each CALL enters and leaves once, through heaps ordered by when it stops being
+    outstanding: O(log n) per CALL, however many a flood leaves unanswered."""
+
+    def __init__(self, timeout: pd.Timedelta) -> None:
+        self.timeout = timeout
+        self.in_order: collections.deque[tuple[Any, ...]] = collections.deque()  # by seq; may hold ended CALLs
+        self.by_reply: list[tuple[int, int]] = []  # (reply seq, seq) of answered CALLs
+        self.by_time: list[tuple[Any, int]] = []  # (sent at, seq) of unanswered CALLs
+        self.ended: set[int] = set()  # seqs of CALLs no longer outstanding (still in in_order)
+
+    def first_at(self, seq: int, ts: Any) -> tuple[Any, ...] | None:
+        """The earliest CALL still outstanding when the CALL ``seq`` is sent at ``ts`` (None: no such CALL)."""
+        by_reply, by_time, ended = self.by_reply, self.by_time, self.ended
+        while by_reply and by_reply[0][0] <= seq:
+            ended.add(heapq.heappop(by_reply)[1])
+        if ts is None:
+            ended.update(other for _, other in by_time)
+            by_time.clear()
+        else:
+            while by_time and ts - by_time[0][0] >= self.timeout:
+                ended.add(heapq.heappop(by_time)[1])
+        in_order = self.in_order
+        while in_order and in_order[0][0] in ended:
+            ended.discard(in_order.popleft()[0])
+        return in_order[0] if in_order else None
+
+    def add(self, item: tuple[Any, ...]) -> None:
+        """Register a CALL just sent: (seq, reply seq or None, sent at or None, action, unique id)."""
+        seq, reply_seq, ts = item[0], item[1], item[2]
+        if reply_seq is not None:
+            heapq.heappush(self.by_reply, (reply_seq, seq))
+        elif ts is None:
+            return  # of unknown time: never counted as outstanding
+        else:
+            heapq.heappush(self.by_time, (ts, seq))
+        self.in_order.append(item)
 
 
 @check("callerror", clause="OCPP-J 1.6 §4.2.3 (CALLERROR: the receiver could not process a CALL)")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import spec16
+from ..tables._columns import TS_DTYPE
 from ..tables.transactions import duplicate_stops, epoch_s, power_readings
 from ._support import (
     as_int,
@@ -425,7 +426,8 @@ def power_zero_while_charging(cap: Any, config: CheckConfig) -> Iterator[Finding
 def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[Finding]:
     """A charge point booted (BootNotification) while one of its transactions was running: power was lost or
     the charger restarted mid-session, so the session's end (and energy) is reported from the queue later.
-    Judged on capture time, which a charger's clock cannot skew."""
+    Judged on capture time, which a charger's clock cannot skew. One finding per transaction, at the first
+    such boot (it ended the session as the charger ran it; later boots cannot interrupt it again)."""
     frames = cap.frames
     boots = frames[frames_mask(cap, "message_type", "CALL")
                    & isin(frames["action"], ["BootNotification"])
@@ -434,11 +436,23 @@ def transaction_interrupted_by_boot(cap: Any, config: CheckConfig) -> Iterator[F
     if len(boots) == 0 or len(tx) == 0:
         return
     tx = tx[tx["start_capture_ts"].notna().to_numpy(dtype=bool)]
-    pairs = boots[["charge_point_id", "ts", "seq"]].merge(
-        tx[["charge_point_id", "connector_id", "transaction_id", "start_capture_ts", "stop_capture_ts",
-            "start_seq", "stop_seq", "stop_reason"]], on="charge_point_id")
-    running = (pairs["start_capture_ts"] < pairs["ts"]) & (
-        pairs["stop_capture_ts"].isna() | (pairs["stop_capture_ts"] > pairs["ts"]))
+    boots = boots[boots["ts"].notna().to_numpy(dtype=bool)]
+    if len(boots) == 0 or len(tx) == 0:
+        return
+    # The first boot after each start, per charge point: a sorted as-of join (n log n), where pairing every
+    # boot with every transaction grew with their product on a charger that reboots often.
+    left = tx[["charge_point_id", "connector_id", "transaction_id", "start_capture_ts", "stop_capture_ts",
+               "start_seq", "stop_seq", "stop_reason"]].assign(_cp=cp_key(tx["charge_point_id"]),
+                                                               _start=tx["start_capture_ts"].astype(TS_DTYPE))
+    right = pd.DataFrame({"_cp": cp_key(boots["charge_point_id"]),
+                          "_boot": boots["ts"].astype(TS_DTYPE).to_numpy(), "ts": boots["ts"].to_numpy(),
+                          "seq": boots["seq"].to_numpy()})
+    left["_cp"], right["_cp"] = left["_cp"].astype(object), right["_cp"].astype(object)  # one key dtype
+    pairs = pd.merge_asof(left.sort_values("_start", kind="stable"), right.sort_values("_boot", kind="stable"),
+                          left_on="_start", right_on="_boot", by="_cp", direction="forward",
+                          allow_exact_matches=False)
+    pairs = pairs.sort_values("seq", kind="stable")  # findings in boot order, as the frames tell them
+    running = pairs["_boot"].notna() & (pairs["stop_capture_ts"].isna() | (pairs["stop_capture_ts"] > pairs["_boot"]))
     for i in np.flatnonzero(running.to_numpy(dtype=bool, na_value=False)):
         row = pairs.iloc[i]
         reason = clean(row["stop_reason"])

@@ -2,7 +2,8 @@
 
 Prints the sessions (energy three ways, in kWh), findings counted by severity and check and the
 worst of them; writes every table as Parquet (and CSV with ``--csv``) to ``--out``; exits 1 when
-``--fail-on`` is met. Bad input gives a one-line message or a finding, never a traceback.
+``--fail-on`` is met, 3 when the analysis is incomplete (a table not built or not written, a check
+crashed: each is an error finding too). Bad input gives a one-line message or a finding, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any, TextIO
 import pandas as pd
 
 from .. import jsonout
-from ..analysis import Capture, capture_files, load
-from ..checks.registry import SEVERITIES, CheckConfig, Finding, findings_frame
+from ..analysis import Capture
+from ..checks.registry import SEVERITIES, CheckConfig, Finding, crashed, findings_frame
 from ..errors import NoFramesError, WorkbenchError
+from ..fleet import load
+from ..fleet.route import fleet_inputs, is_url
 from ..tables._columns import str_column
 from ..tables.payloads import PayloadDtype
 from ..terminal import terminal_safe
@@ -32,13 +35,18 @@ HELP = "analyse captures: sessions, findings and tables (Parquet/CSV)"
 LARGE_INPUT_BYTES = 50 * 2**20
 """Inputs larger than this show a progress bar even when stderr is not a terminal."""
 SESSION_ROWS_SHOWN = 50
+EXIT_INCOMPLETE = 4  # documented in cli.EXIT_CODES
+"""Exit code when a table could not be built or written, or a check crashed (0 done, 1 ``--fail-on`` met,
+2 unreadable input)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="capture files (.ocpp.jsonl, .gz), directories of them, or foreign logs to import")
     parser.add_argument("--out", metavar="DIR", type=Path,
-                        help="write every table as <DIR>/<table>.parquet (object columns as JSON text)")
+                        help="write every table as <DIR>/<table>.parquet (object columns as JSON text); with "
+                             "--dask, a fleet dataset: <DIR>/<table>/bucket=<b>/ Parquet + manifest.json, "
+                             "written by the workers, tables never gathered here (read with wb.open_fleet)")
     parser.add_argument("--csv", action="store_true", help="with --out, also write <DIR>/<table>.csv")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format on stdout")
     parser.add_argument("--fail-on", choices=("error", "warning"), default=None,
@@ -54,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, default=1, metavar="N",
                         help="analyse native captures by charge point in N processes (0: one per core for "
                              "captures of 48 MiB and more; 1, the default: in this process)")
+    parser.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS|local[:N]",
+                        help="analyse by charge point bucket on Dask: a scheduler address (tcp://host:8786), or "
+                             "local[:N] for a LocalCluster of this machine's cores (or N worker processes); "
+                             "needs pip install 'ocpp-workbench[dask]'")
+    parser.add_argument("--buckets", type=int, default=None, metavar="N",
+                        help="with --dask or --partitions: charge point buckets (units of work); default one "
+                             "per 250k frames, at least one per worker")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr: auto = when stderr is a terminal or the input is > 50 MB")
 
@@ -101,7 +116,7 @@ def _progress_bar(args: argparse.Namespace, files: list[Path]) -> ProgressBar | 
     if args.progress == "never":
         return None
     interactive = sys.stderr.isatty()
-    large = sum(p.stat().st_size for p in files) > LARGE_INPUT_BYTES
+    large = sum(p.stat().st_size for p in files if isinstance(p, Path)) > LARGE_INPUT_BYTES  # URLs: unknown
     if args.progress == "always" or interactive or large:
         return ProgressBar(sys.stderr, interactive=interactive)
     return None
@@ -143,26 +158,62 @@ def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) ->
     return tables, broken
 
 
-def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
+    """Write every table (findings last); (paths written, a ``table_write`` finding per table that could not
+    be converted). Those findings are added to the findings table before it is written."""
     try:
         return _write_tables_to(tables, out, csv)
     except OSError as exc:
         raise WorkbenchError(f"cannot write tables to {out}: {exc}") from exc
 
 
-def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> list[str]:
+def _write_tables_to(tables: dict[str, pd.DataFrame], out: Path, csv: bool) -> tuple[list[str], list[Finding]]:
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[str] = []
+    unwritten: list[Finding] = []
     for name, table in tables.items():
-        ready = parquet_ready(table)
-        path = out / f"{name}.parquet"
-        ready.to_parquet(path, index=False)
-        written.append(str(path))
-        if csv:
-            csv_path = out / f"{name}.csv"
-            ready.to_csv(csv_path, index=False)
-            written.append(str(csv_path))
-    return written
+        if name == "findings":
+            continue
+        try:
+            written += _write_table(name, table, out, csv)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a table Parquet cannot hold must not stop the others)
+            unwritten.append(Finding("table_write", "error", None, None, None, None,
+                                     f"table {name} could not be written: {type(exc).__name__}: {exc}"))
+    if unwritten:
+        tables["findings"] = pd.concat([findings_frame(unwritten), tables["findings"]], ignore_index=True)
+    if "findings" in tables:
+        written += _write_table("findings", tables["findings"], out, csv)
+    return written, unwritten
+
+
+def _write_table(name: str, table: pd.DataFrame, out: Path, csv: bool) -> list[str]:
+    ready = parquet_ready(table)
+    path = out / f"{name}.parquet"
+    ready.to_parquet(path, index=False)
+    if not csv:
+        return [str(path)]
+    csv_path = out / f"{name}.csv"
+    ready.to_csv(csv_path, index=False)
+    return [str(path), str(csv_path)]
+
+
+def incomplete(findings: pd.DataFrame) -> str | None:
+    """What is missing from the analysis (tables not built or not written, checks that crashed), in one line;
+    None when it is complete."""
+    if not len(findings):
+        return None
+    parts = []
+    for kind, verb in (("table_build", "not built"), ("table_write", "not written")):
+        count = int((findings["check"] == kind).sum())
+        if count:
+            parts.append(f"{count} table(s) {verb}")
+    crashes = findings[crashed(findings).to_numpy(dtype=bool)]
+    if len(crashes):
+        names = sorted(set(crashes["check"].astype(str)))
+        parts.append(f"{len(names)} check(s) crashed ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return "; ".join(parts) or None
 
 
 def _kwh(value: Any) -> float | None:
@@ -232,6 +283,7 @@ def build_report(cap: Capture, tables: dict[str, pd.DataFrame], *, worst: int,
         "findings_by_check": {str(k): int(v) for k, v in findings["check"].value_counts().sort_index().items()},
         "worst_findings": _finding_dicts(findings, worst),
         "tables_written": written,
+        "incomplete": incomplete(findings),  # None, or what is missing (then the exit code is 3)
     }
 
 
@@ -301,18 +353,21 @@ def fail_on_met(findings: pd.DataFrame, fail_on: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    _paths.input_paths(args.files)
+    _paths.input_paths([item for item in args.files if not is_url(item)])
     if args.out:
         _paths.output_dir(args.out, "--out")
-    files = capture_files(args.files)
-    bar = _progress_bar(args, files)
+    files = fleet_inputs(args.files)  # local paths, folders or fsspec URLs; a missing one fails here
     config = CheckConfig(unanswered_timeout_s=args.unanswered_timeout, slow_reply_s=args.slow_reply)
+    if args.dask and args.out:
+        return _run_fleet_dataset(args, files, config)
+    bar = _progress_bar(args, files)
     cap = load(files, charge_point_id=args.charge_point_id, tz=args.tz,
-               progress=bar.update if bar else None, partitions=args.partitions)
+               progress=bar.update if bar else None, partitions=args.partitions,
+               engine="dask" if args.dask else None, client=args.dask, buckets=args.buckets)
     tables, _ = _build_tables(cap, config, bar)
     if "frames" in tables and not len(tables["frames"]):
-        raise NoFramesError([str(p) for p in files], _why_no_frames(cap, files))
-    written = _write_tables(tables, args.out, args.csv) if args.out else []
+        raise NoFramesError([str(p) for p in files], _why_no_frames(cap, [p for p in files if isinstance(p, Path)]))
+    written = _write_tables(tables, args.out, args.csv)[0] if args.out else []
     if bar:
         bar.finish()
     report = build_report(cap, tables, worst=args.worst, written=written)
@@ -320,6 +375,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(jsonout.dumps(report, indent=2) + "\n")  # strict: missing values are null
     else:
         sys.stdout.write(render_text(report))
+    missing = report["incomplete"]
+    if missing is not None:
+        # Never a silent success: the report above is partial, and each gap is an error finding.
+        print(f"ocpp-workbench analyze: analysis incomplete: {missing} (see the error findings)", file=sys.stderr)
+        return EXIT_INCOMPLETE
     reason = fail_on_reason(tables["findings"], args.fail_on)
     if reason is None:
         return 0
@@ -339,3 +399,26 @@ def _why_no_frames(cap: Capture, files: list[Path]) -> str:
         parts.append(f"{lines} line{'s' if lines != 1 else ''} that {'are' if lines != 1 else 'is'} no frame; "
                      "`ocpp-workbench import` reports each")
     return ", ".join(parts)
+
+
+def _run_fleet_dataset(args: argparse.Namespace, files: list[Any], config: CheckConfig) -> int:
+    """``--out DIR --dask``: the workers write the fleet dataset; only summaries come back here."""
+    from ..fleet.dataset import open_fleet, write_fleet
+    from ..fleet.executors import make_executor
+
+    with make_executor("dask", client=args.dask) as executor:
+        manifest = write_fleet(files, executor, args.out, buckets=args.buckets,
+                               charge_point_id=args.charge_point_id, tz=args.tz, config=config)
+        by_check = open_fleet(args.out).findings_by_check()
+    rows = manifest["rows"]
+    by_severity = {s: int(by_check.loc[by_check["severity"] == s, "findings"].sum()) for s in SEVERITIES}
+    if args.format == "json":
+        sys.stdout.write(jsonout.dumps({"dataset": str(args.out), "rows": rows, "buckets": manifest["buckets"],
+                                     "load_problems": len(manifest["problems"]),
+                                     "findings_by_severity": by_severity}, indent=2) + "\n")
+    else:
+        sys.stdout.write(f"fleet dataset {args.out}: {rows['frames']} frames, {rows['transactions']} sessions, "
+                         f"{manifest['buckets']} buckets, {len(manifest['problems'])} unreadable lines\n"
+                         "Findings: " + ", ".join(f"{by_severity[s]} {s}" for s in SEVERITIES) + "\n")
+    worst_allowed = SEVERITIES[: SEVERITIES.index(args.fail_on) + 1] if args.fail_on else []
+    return 1 if any(by_severity[s] for s in worst_allowed) else 0

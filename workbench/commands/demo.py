@@ -11,7 +11,8 @@ from . import _paths
 from ._args import non_negative_int, positive_float
 
 NAME = "demo"
-HELP = "Run lab CSMS + recording proxy + 3 simulated chargers on loopback and summarise the capture."
+HELP = ("Run lab CSMS + recording proxy + 3 simulated chargers on loopback, summarise the capture and "
+        "write its HTML report next to it.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="capture file to write (default: captures/demo.ocpp.jsonl; replaced if present)")
     parser.add_argument("--sessions", type=non_negative_int, default=2, help="charging sessions per charger (default 2)")
     parser.add_argument("--session-seconds", type=positive_float, default=8.0, help="length of each session, s (default 8)")
-    parser.add_argument("--no-analyze", action="store_true", help="stop after the capture summary")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="stop after the capture summary (no analysis, no report)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,4 +42,11 @@ def run(args: argparse.Namespace) -> int:
     analyze.add_arguments(analyze_parser)
     # The demo's faulty charger is meant to produce findings: report them, do not fail on them.
     analyze.run(analyze_parser.parse_args([str(args.out)]))
+    from ..analysis import load
+    from ..report import write_report
+    from .report import default_out
+
+    report = write_report(load(args.out), default_out(args.out, "html"))
+    print()
+    print(f"report (open in a browser, works offline): {report}")
     return 0

@@ -116,6 +116,19 @@ def _as_text(value: Any) -> str | None:
     return text
 
 
+def arrow_safe(value: Any) -> Any:
+    """A decoded JSON value whose strings (keys too) Arrow can hold: lone surrogates spelled as backslash
+    escapes (as :func:`str_column` spells them), everything else unchanged. Depth is bounded by
+    :data:`workbench.jsonfast.MAX_DEPTH`, so the recursion is safe."""
+    if isinstance(value, str):
+        return _as_text(value)
+    if isinstance(value, list):
+        return [arrow_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {_as_text(key): arrow_safe(item) for key, item in value.items()}
+    return value
+
+
 def take_str(column: pd.Series, positions: np.ndarray, mask: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """``column[positions]`` as a ``str`` column, missing where ``mask`` is False. Arrow-backed columns
     are taken in Arrow (no Python object per row); others go through Python."""

@@ -15,8 +15,8 @@ import pandas as pd
 def int_or_none(value: Any) -> int | None:
     """An integer field as sent; bools, fractions and non-numbers are None."""
     if type(value) is int:
-        return value if -2**63 <= value < 2**63 else None
-    if type(value) is float and value.is_integer() and abs(value) < 2**63:
+        return value if -2**53 <= value <= 2**53 else None  # exact in float64, which merges may pass through
+    if type(value) is float and value.is_integer() and abs(value) <= 2**53:
         return int(value)
     return None
 

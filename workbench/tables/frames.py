@@ -5,7 +5,9 @@ Built in one pass: each frame's text is JSON-decoded at most once (orjson, with
 become one DataFrame. The same pass validates each payload against its 1.6 schema (``schema_error``)
 and hands MeterValues and StopTransaction payloads to the meter_values collector; then the decoded
 payload is dropped: the ``payload`` column decodes ``raw`` again when read (:mod:`.payloads`).
-A malformed frame is a row with ``message_type == "invalid"`` and its ``parse_error``; nothing is dropped.
+A malformed frame is a row with ``message_type == "invalid"`` and its ``parse_error``, and so is one nested
+deeper than :data:`workbench.jsonfast.MAX_DEPTH`; nothing is dropped. A lone surrogate escape reaches the
+tables spelled as its escape text (Arrow cannot hold it); ``raw`` keeps every frame exactly as sent.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import pyarrow as pa
 
 from .. import jsonfast
 from ..capture.identity import connection_charge_point_id, unknown_charge_point_id
+from ..jsonfast import too_deep
 from ..ocppj import ParsedFrame, parse_frame, parse_message
 from ..schemas import SchemaValidator, schema_validator, summarize
-from ._columns import ARROW_STR, paused_gc, sparse_str_column, str_column, utc_times
+from ._columns import ARROW_STR, arrow_safe, paused_gc, sparse_str_column, str_column, utc_times
 from .meter_values import SOURCES, MeterValueCollector
 from .pairing import Pairing, pair_frames
 from .payloads import PayloadArray
@@ -41,7 +44,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "unique_id": ("str", "", "OCPP-J message id (as sent), or missing when unreadable"),
     "action": ("str", "", "the CALL's action; for a reply, the action of the request it answers"),
     "payload": ("ocpp_payload", "", "CALL/CALLRESULT payload (dict), or the CALLERROR details; decoded from raw "
-                                    "on access (see workbench.tables.payloads)"),
+                                    "on access (see workbench.tables.payloads); lone surrogates spelled as "
+                                    "escapes"),
     "error_code": ("str", "", "CALLERROR code as sent (either spelling)"),
     "error_description": ("str", "", "CALLERROR description as sent"),
     "raw": ("str", "", "the message exactly as on the wire (base64 for a binary frame)"),
@@ -220,6 +224,7 @@ def _size(text: Any) -> int:
 # trailing data) goes through parse_frame, which has json.loads semantics.
 _orjson_loads = orjson.loads
 _OrjsonError = orjson.JSONDecodeError
+_DEEP_CHARS = 2 * jsonfast.MAX_DEPTH  # a shorter text cannot nest deeper than the limit
 _MISSING = object()
 _METER_SOURCES = frozenset(SOURCES)
 
@@ -282,6 +287,9 @@ class _FrameParser:
                     message = decode(raw)
                 except _OrjsonError:
                     message = None  # let parse_frame (json.loads semantics) decide
+                else:
+                    if len(raw) > _DEEP_CHARS and too_deep(raw, message):
+                        message = None  # parse_frame makes it an invalid row that says so
             if message.__class__ is list:
                 size = len(message)
                 if size == 4 and message[0].__class__ is int and message[0] == 2:
@@ -314,8 +322,11 @@ class _FrameParser:
         self.unique_ids.append(parsed.unique_id)
         self.actions.append(parsed.action)
         self.slots.append(-1)
-        if parsed.payload is not None:
-            self.objects[row] = parsed.payload
+        # Only this path can meet lone surrogates (orjson refuses them): the tables get them spelled as
+        # escapes, as every str column spells them, so Arrow can hold them; raw keeps them as sent.
+        payload = arrow_safe(parsed.payload)
+        if payload is not None:
+            self.objects[row] = payload
         if parsed.error_code is not None:
             self.error_codes[row] = parsed.error_code
         if parsed.error_description is not None:
@@ -325,7 +336,7 @@ class _FrameParser:
         if kind == "CALL" and parsed.action is not None:
             self._validate(row, parsed.action, parsed.payload, False)
             if self.meter is not None and parsed.action in _METER_SOURCES and direction == "charger_to_csms":
-                self.meter.add_payload(row, parsed.action, parsed.payload)
+                self.meter.add_payload(row, parsed.action, payload)
         elif kind == "CALLRESULT":
             self.reply_rows.append(row)
 

@@ -129,12 +129,12 @@ def _categorical_take(column: pd.Series, positions: np.ndarray) -> pd.Categorica
 # same key order) has the same structure, the same kinds and the same schema verdict. Such "shapes"
 # repeat all day on a charger model, so a frame of a known shape is read by one compiled match of its
 # shape (C speed) instead of being decoded. The captures are only strings without escapes or control
-# characters, whose JSON text is exactly their value, and plain integers of at most 18 digits (no sign,
+# characters, whose JSON text is exactly their value, and plain integers of at most 15 digits (no sign,
 # no leading zero, no fraction or exponent), whose JSON text is exactly their decimal form.
 _STRING_FIELDS = ("value", "timestamp")
 _STRING_BODY = r'([^"\\\x00-\x1f]*)"'
 _INTEGER_FIELDS = ("connectorId", "transactionId")
-_INTEGER_BODY = r"(0|[1-9][0-9]{0,17})(?![0-9])"
+_INTEGER_BODY = r"(0|[1-9][0-9]{0,14})(?![0-9])"  # at most 15 digits: within int_or_none's range
 # One match contributes 4 items to a split: (string name, string, integer name, digits), two of them None.
 _SHAPE_SPLIT = re.compile(
     r'"(%s)":"%s|"(%s)":%s' % ("|".join(_STRING_FIELDS), _STRING_BODY, "|".join(_INTEGER_FIELDS), _INTEGER_BODY)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from ... import jsonfast
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
+std_loads = jsonfast.std_loads
 from .found import split_lines
 from .open_ocpp_trace import is_trace_record
 from .structured import DIRECTION_KEYS, said_from
@@ -43,7 +43,7 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
     if stripped.startswith("{"):
         try:
             document = _whole_document(stripped)
-        except (ValueError, RecursionError):
+        except ValueError:  # TooDeep is one too
             document = None
         if isinstance(document, dict):
             if isinstance(document.get("log"), dict) and "entries" in document["log"]:
@@ -54,7 +54,7 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
     if stripped.startswith("["):
         try:
             document = _whole_document(stripped)
-        except (ValueError, RecursionError):
+        except ValueError:
             return _sniff_lines(stripped), None
         return ("json-array", document) if isinstance(document, list) else ("log", None)
     return "log", None
@@ -67,7 +67,7 @@ def _whole_document(text: str) -> Any:
     first_end = text.find("\n")
     if first_end > 0 and _NON_SPACE.search(text, first_end):
         try:
-            json.loads(text[:first_end])
+            std_loads(text[:first_end])
         except ValueError:
             pass  # the first line is not a whole value: the document goes on
         else:
@@ -88,7 +88,7 @@ def _sniff_lines(text: str) -> str:
         if not line:
             continue
         try:
-            value = json.loads(line)
+            value = std_loads(line)
         except ValueError:
             kinds.append("other")
             continue

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 from urllib.parse import urlsplit
 
+from ...jsonfast import std_loads
 from ..identity import derive_charge_point_id
 from . import timestamps
 from .found import ConnectionFacts, FoundFrame, ReaderOutput, Said
@@ -37,7 +38,7 @@ def read_har(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
     lines = _Lines(text)
     try:
-        har = json.loads(text)
+        har = std_loads(text)
         entries = har["log"]["entries"]
     except (ValueError, KeyError, TypeError) as exc:
         out.skip(1, f"not a HAR file: {exc}", text[:2000])

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ...jsonfast import std_loads
 from ...ocppj import MessageKind, ParsedFrame, parse_frame, parse_message
 
 # An OCPP-J message: a JSON array whose first element is 2, 3 or 4 and whose second is a string.
@@ -56,7 +57,7 @@ def decode_prefix(text: str) -> tuple[object, int] | None:
     """
     try:
         return _DECODER.raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep: the slow path makes it a frame with its error
         return None
 
 
@@ -84,8 +85,8 @@ def check_frame(text: str, *, complete: bool = True, decoded: object = None,
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
-    except ValueError:
+        std_loads(text)
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -118,7 +119,7 @@ def slice_values(text: str, start: int = 0) -> list[tuple[int, int]] | None:
     while index < len(text):
         try:
             _, end = decoder.raw_decode(text, index)
-        except ValueError:
+        except (ValueError, RecursionError):  # an element nested too deep is damaged like invalid JSON
             return spans
         spans.append((index, end))
         index = _skip_ws(text, end)

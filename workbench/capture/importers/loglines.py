@@ -12,11 +12,11 @@ unescaped. Lines with no frame are reported, never dropped.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ...jsonfast import std_loads
 from ..identity import FROM_URL_PATH, charge_point_id_from_path
 from . import timestamps
 from .direction import said_from_word
@@ -255,7 +255,7 @@ def _json_log_line(body: str, tz: dt.tzinfo) -> tuple[str, timestamps.LogTime | 
     if not text.startswith("{"):
         return None
     try:
-        record = json.loads(text)
+        record = std_loads(text)
     except ValueError:
         return None
     if not isinstance(record, dict):

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from ...jsonfast import std_loads
+
 SCHEMA_VERSION = "1.1"
 TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 TYPE_NUMBERS = {"call": 2, "callresult": 3, "callerror": 4, "2": 2, "3": 3, "4": 4,
@@ -93,7 +95,7 @@ def record_of(*, text: str | None, data_b64: str | None, timestamp: str, charge_
         record["rawFrameBase64"] = data_b64
         return record
     try:
-        message = json.loads(text)
+        message = std_loads(text)
     except (ValueError, RecursionError):
         message = None
     if not _is_envelope(message):

@@ -1,0 +1,153 @@
+"""Benchmark fleet scale: a serial load vs the Dask engine writing a fleet dataset, on a LocalCluster.
+
+For each size: writes a synthetic clean fleet (``workbench.lab.synth``, one day, the number of chargers
+sized from a 4-charger probe), rotated into files of ``--file-mb`` MB as a
+capture proxy writes them; then, each measured apart:
+
+- serial: ``wb.load(folder)`` and every table, in a fresh subprocess (wall time, peak RSS);
+- Dask: ``analyze --out DIR --dask`` in-process (``write_fleet`` on a LocalCluster of ``--workers``
+  worker processes, one thread each): wall time without the cluster start (printed apart), peak RSS
+  of each worker (``ru_maxrss``, read on the worker after the run), bytes read per worker (stage 1);
+  then ``wb.load(engine="dask")`` on the same cluster (tables gathered into this process), timed.
+
+Prints one line per size and the scaling between sizes. Not a unit test.
+
+    python bench/fleet.py --quick          # about 100k frames, under a minute
+    python bench/fleet.py                  # 1M, 2M and 4M frames (long: not on a shared machine)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def make_fleet(folder: Path, frames: int, file_mb: float, seed: int) -> int:
+    """A rotated synthetic capture of about ``frames`` frames in ``folder``; returns its frames."""
+    from workbench.capture.reader import CaptureReader
+    from workbench.capture.writer import CaptureWriter
+    from workbench.lab import synth
+
+    probe = synth.generate(folder.parent / "probe.ocpp.jsonl", chargers=4, days=1, seed=seed, write_sidecar=False)
+    per_charger = max(1, probe.frames // 4)
+    (folder.parent / "probe.ocpp.jsonl").unlink()
+    chargers = max(1, round(frames / per_charger))
+    source = folder.parent / "source.ocpp.jsonl"
+    synth.generate(source, chargers=chargers, days=1, seed=seed, write_sidecar=False)
+    reader = CaptureReader(source)
+    count = 0
+    folder.mkdir(parents=True, exist_ok=True)
+    with CaptureWriter(folder / "fleet.ocpp.jsonl", reader.header, rotate_bytes=int(file_mb * 1e6)) as writer:
+        for record in reader:
+            writer.write(record)
+            count += record["type"] == "frame"
+    source.unlink()
+    return count
+
+
+def child_serial(folder: str) -> dict:
+    import workbench as wb
+
+    began = time.perf_counter()
+    cap = wb.load(folder)
+    cap.tables()
+    return {"wall_s": time.perf_counter() - began, "peak_mb": _peak_mb(), "frames": len(cap.frames)}
+
+
+def run_serial(folder: Path) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child-serial", str(folder)], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_dask(folder: Path, out: Path, workers: int, memory_limit: str) -> dict:
+    import distributed
+
+    from workbench.fleet import load_with
+    from workbench.fleet.dataset import write_fleet
+    from workbench.fleet.executors import DaskExecutor
+    from workbench.fleet.route import fleet_inputs
+
+    began = time.perf_counter()
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  memory_limit=memory_limit, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        started = time.perf_counter() - began
+        executor = DaskExecutor(client)
+        began = time.perf_counter()
+        manifest = write_fleet(fleet_inputs(folder), executor, out)
+        wall = time.perf_counter() - began
+        peaks = client.run(_peak_mb)
+        began = time.perf_counter()
+        load_with(fleet_inputs(folder), executor)  # the same analysis, tables gathered into this process
+        in_memory = time.perf_counter() - began
+    read = defaultdict(int)
+    for item in manifest["inputs"]:
+        read[item["worker"]] += item["bytes_read"]
+    return {"cluster_start_s": started, "wall_s": wall, "in_memory_s": in_memory, "peak_mb_per_worker": sorted(peaks.values()),
+            "bytes_read_per_worker": sorted(read.values()), "buckets": manifest["buckets"],
+            "frames": manifest["rows"]["frames"], "client_peak_mb": _peak_mb()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one small fleet (about 100k frames)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000, 4_000_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-limit", default="1.5GB", help="per worker (the target bound)")
+    parser.add_argument("--file-mb", type=float, default=64.0, help="size of each rotated input file")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--child-serial", metavar="FOLDER", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_serial:
+        print(json.dumps(child_serial(args.child_serial)))
+        return 0
+    sizes = [100_000] if args.quick else args.sizes
+    file_mb = 4.0 if args.quick else args.file_mb
+    work = Path(tempfile.mkdtemp(prefix="wb-bench-fleet-"))
+    results = []
+    try:
+        for size in sizes:
+            folder = work / f"fleet-{size}"
+            frames = make_fleet(folder, size, file_mb, args.seed)
+            capture_mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+            serial = run_serial(folder)
+            dask = run_dask(folder, work / f"out-{size}", args.workers, args.memory_limit)
+            shutil.rmtree(work / f"out-{size}", ignore_errors=True)
+            results.append((frames, serial, dask))
+            print(f"{frames:,} frames, {capture_mb:,.0f} MB in {len(list(folder.iterdir()))} files")
+            print(f"  serial   {serial['wall_s']:7.1f} s  peak {serial['peak_mb']:,.0f} MB  "
+                  f"({frames / serial['wall_s']:,.0f} frames/s)")
+            print(f"  dask x{args.workers}  {dask['wall_s']:7.1f} s  (+{dask['cluster_start_s']:.1f} s cluster start)  "
+                  f"{dask['buckets']} buckets  peak per worker "
+                  + ", ".join(f"{p:,.0f}" for p in dask["peak_mb_per_worker"])
+                  + f" MB (all {sum(dask['peak_mb_per_worker']) + dask['client_peak_mb']:,.0f} MB with the client)  "
+                  f"read per worker " + ", ".join(f"{b / 1e6:,.0f}" for b in dask["bytes_read_per_worker"]) + " MB  "
+                  f"({frames / dask['wall_s']:,.0f} frames/s; dask/serial {dask['wall_s'] / serial['wall_s']:.2f}x)")
+            print(f"  dask x{args.workers} in memory (wb.load(engine='dask'), tables gathered) {dask['in_memory_s']:.1f} s "
+                  f"(dask/serial {dask['in_memory_s'] / serial['wall_s']:.2f}x)")
+            shutil.rmtree(folder, ignore_errors=True)
+        for (f0, s0, d0), (f1, s1, d1) in zip(results, results[1:]):
+            print(f"scaling {f0:,} -> {f1:,} frames ({f1 / f0:.2f}x): serial {s1['wall_s'] / s0['wall_s']:.2f}x, "
+                  f"dask {d1['wall_s'] / d0['wall_s']:.2f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""Rewriting (transaction ids, times) and the verdict (diff, formats, exit codes); no network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+
+from workbench.replay.rewrite import Rewriter, TransactionIds, map_transaction_ids, shift_time_text
+from workbench.replay.verdict import Verdict, VerdictRow, diff_payloads
+
+
+def test_times_shift_keeping_their_spelling() -> None:
+    hour = dt.timedelta(hours=1, milliseconds=5)
+    assert shift_time_text("2026-11-21T20:06:47.361Z", hour) == "2026-11-21T21:06:47.366Z"
+    assert shift_time_text("2026-11-21T20:06:47Z", hour) == "2026-11-21T21:06:47Z"
+    assert shift_time_text("2026-11-21T20:06:47.123456+01:00", hour) == "2026-11-21T21:06:47.128456+01:00"
+    assert shift_time_text("not a time", hour) == "not a time"
+
+
+def test_rewriter_maps_transaction_ids_in_every_later_request_and_shifts_times() -> None:
+    rewriter = Rewriter(dt.timedelta(days=1))
+    rewriter.transactions.learn({"transactionId": 7, "idTagInfo": {}}, {"transactionId": 4242})
+    meter = rewriter.request("MeterValues", {"connectorId": 1, "transactionId": 7,
+                                             "meterValue": [{"timestamp": "2026-01-01T00:00:00.000Z", "sampledValue": []}]})
+    assert meter["transactionId"] == 4242
+    assert meter["meterValue"][0]["timestamp"] == "2026-01-02T00:00:00.000Z"
+    assert rewriter.request("StopTransaction", {"transactionId": 7, "meterStop": 1,
+                                                "timestamp": "2026-01-01T00:00:00Z"})["transactionId"] == 4242
+    assert rewriter.request("RemoteStopTransaction", {"transactionId": 7}) == {"transactionId": 4242}
+    profile = rewriter.request("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 1, "transactionId": 7, "chargingProfilePurpose": "TxProfile"}})
+    assert profile["csChargingProfiles"]["transactionId"] == 4242
+    # an id never learnt passes unchanged; other actions are left alone
+    assert rewriter.request("MeterValues", {"transactionId": 8})["transactionId"] == 8
+    assert rewriter.request("DataTransfer", {"vendorId": "x", "transactionId": 7})["transactionId"] == 7
+
+
+def test_stale_ids_are_kept_only_when_asked() -> None:
+    ids = TransactionIds()
+    ids.learn({"transactionId": 1}, {"transactionId": 2})
+    payload = {"transactionId": 1}
+    map_transaction_ids("StopTransaction", payload, ids)
+    assert payload == {"transactionId": 2}
+    assert Rewriter(None, map_transactions=False).request("StopTransaction", {"transactionId": 1}) == {"transactionId": 1}
+
+
+def test_diff_ignores_volatile_fields_and_reports_leaves() -> None:
+    recorded = {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 300,
+                "nested": {"timestamp": "a", "v": [1, 2]}}
+    replayed = {"status": "Rejected", "currentTime": "2027-01-01T00:00:00Z", "interval": 300.0,
+                "nested": {"timestamp": "b", "v": [1]}, "extra": True}
+    diffs = {(d.pointer, json.dumps(d.recorded), json.dumps(d.replayed)) for d in diff_payloads(recorded, replayed)}
+    assert diffs == {("/status", '"Accepted"', '"Rejected"'), ("/nested/v/1", "2", "null"),
+                     ("/extra", "null", "true")}
+    assert diff_payloads({"a": {"b": 1}}, {"a": {"b": 2}}, ignore=["/a/*"]) == []
+    assert diff_payloads({"a": True}, {"a": 1}, ignore=[]) != []  # JSON true is not 1
+
+
+def _verdict() -> Verdict:
+    return Verdict(rows=[
+        VerdictRow("CP-1", 1, "send", "BootNotification", "matched", 0, 1),
+        VerdictRow("CP-1", 2, "send", "Authorize", "differs", 3, 4, diffs=[]),
+        VerdictRow("CP-1", None, "expect", "Foo", "unexpected", None, 9, detail="ratio NaN"),
+    ], duration_s=float("nan"), frames_sent=2, frames_received=3)
+
+
+def test_formats_are_strict_and_parseable() -> None:
+    verdict = _verdict()
+    document = json.loads(verdict.to_json())  # strict: would fail on NaN
+    assert document["duration_s"] is None and document["exit_code"] == 1
+    assert document["counts"]["differs"] == 1 and len(document["rows"]) == 3
+    suite = ET.fromstring(verdict.to_junit())
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    assert [case.find("failure") is not None for case in suite.iter("testcase")] == [False, True, True]
+    text = verdict.to_text()
+    assert text.splitlines()[-1].startswith("replay: DIFFERENCES: 3 rows (1 matched, 1 differs, 1 unexpected)")
+
+
+def test_exit_codes() -> None:
+    assert Verdict(rows=[VerdictRow("CP", 0, "send", "Heartbeat", "matched")]).exit_code == 0
+    assert _verdict().exit_code == 1
+    refused = Verdict(rows=[VerdictRow("CP", 0, "connect", None, "error")], connection_errors=1)
+    assert refused.exit_code == 2

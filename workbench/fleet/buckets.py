@@ -1,0 +1,117 @@
+"""Stage 2 of a fleet analysis: every table of one bucket of charge points, and the merge of buckets.
+
+Every table and check depends only on one charge point's frames (docs/analysis.md), so a bucket --
+the charge points whose ``crc32(id) % buckets`` is its number -- is analysed on its own with the
+single-capture analysis (:class:`~workbench.analysis.Capture`). Frames carry their final ``seq``
+(the frames of earlier files plus their place in their file), so a bucket's tables cite the same
+seqs a serial load gives and merging is concatenating and sorting (:func:`merge_tables`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ..analysis import Capture, LoadProblem, _route
+from ..checks.registry import run_checks, sort_findings
+from ..tables._columns import paused_gc
+from ..tables.frames import FrameCollector
+from ..tables.transactions import _FAR_FUTURE
+
+TABLES = Capture.TABLES
+LOAD_PROBLEM_CHECKS = ["capture_read", "import"]
+"""Checks that report unreadable lines: run once on all problems, not per bucket (they cite no frame)."""
+
+
+def bucket_of(charge_point_id: Any, buckets: int) -> int:
+    """The bucket of a charge point (stable across runs, processes and machines); no id: bucket 0."""
+    if not isinstance(charge_point_id, str):
+        return 0
+    return zlib.crc32(charge_point_id.encode("utf-8", "surrogatepass")) % buckets
+
+
+def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+                   headers: Sequence[dict[str, Any]], config: Any = None) -> dict[str, pd.DataFrame]:
+    """Every table of one bucket from its ``shares`` (:meth:`RoutedFile.take` results, in file order);
+    ``offsets[file]`` is the number of frames in the files before it; findings with ``config`` (a
+    :class:`~workbench.checks.CheckConfig`, default thresholds when None). Findings of unreadable lines
+    are left to the merge."""
+    with paused_gc():  # as a serial load: no full collections while a million dicts are built
+        return _analyse_bucket(shares, offsets, headers, config)
+
+
+def _analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+                    headers: Sequence[dict[str, Any]], config: Any) -> dict[str, pd.DataFrame]:
+    collector = FrameCollector()
+    collector.seqs = []
+    connections: list[dict[str, Any]] = []
+    loads = orjson.loads
+    for share in sorted(shares, key=lambda s: s["file"]):
+        base = offsets[share["file"]]
+        collector.seqs.extend(base + o for o in share["ordinals"])
+        add = collector.add
+        for item in share["items"]:
+            add(loads(item) if item.__class__ is bytes else item)
+        for record in share["records"]:
+            _route(record, collector, connections, [], "", None, "capture_read")
+    cap = Capture(list(headers), collector, connections, [], [])
+    tables = {name: getattr(cap, name) for name in TABLES if name != "findings"}
+    tables["findings"] = cap.findings if config is None else cap.check(config)
+    return tables
+
+
+def merge_tables(parts: Sequence[dict[str, pd.DataFrame]], headers: Sequence[dict[str, Any]],
+                 problems: Sequence[LoadProblem], paths: Sequence[Any]) -> Capture:
+    """One :class:`Capture` of the buckets' tables, each table in the order a serial load gives."""
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TABLES:
+        tables[name] = in_order(name, concat_tables([p[name] for p in parts]))
+    cap = Capture.from_tables(headers, tables, problems, paths)
+    fresh = run_checks(cap, names=LOAD_PROBLEM_CHECKS)
+    if len(fresh):
+        cap.__dict__["findings"] = sort_findings(pd.concat([tables["findings"], fresh], ignore_index=True))
+    return cap
+
+
+def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Tables of the buckets as one; categorical columns get the union of their (sorted) categories."""
+    if len(tables) == 1:
+        return tables[0]
+    categorical = [c for c in tables[0].columns if isinstance(tables[0][c].dtype, pd.CategoricalDtype)]
+    columns = {}
+    for column in categorical:
+        first = next((t[column].cat.categories for t in tables if len(t[column].cat.categories)),
+                     tables[0][column].cat.categories)
+        categories = pd.Index(sorted(set().union(*(set(t[column].cat.categories) for t in tables))),
+                              dtype=first.dtype)
+        # Recode each part's codes into the union (no per-row objects): position of its categories there.
+        codes = [np.where(t[column].cat.codes.to_numpy() >= 0,
+                          categories.get_indexer(t[column].cat.categories)[t[column].cat.codes.to_numpy()], -1)
+                 if len(t[column].cat.categories) else np.full(len(t), -1) for t in tables]
+        columns[column] = pd.Categorical.from_codes(np.concatenate(codes) if codes else [], categories=categories)
+    merged = pd.concat([t.drop(columns=categorical) for t in tables], ignore_index=True)
+    for column, values in columns.items():
+        merged[column] = values
+    return merged[list(tables[0].columns)]
+
+
+def in_order(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """A merged table in the order its builder gives (see each table module)."""
+    if name == "findings":
+        return sort_findings(table)
+    if name == "connections":
+        return table.sort_values(["ts", "connection_id"], kind="stable", na_position="last").reset_index(drop=True)
+    if name == "calls":
+        anchor = table["request_seq"].fillna(table["reply_seq"]).to_numpy(dtype=np.int64, na_value=-1)
+        order = np.argsort(anchor, kind="stable")
+    elif name == "transactions":
+        order = np.lexsort((table["stop_seq"].fillna(-1).to_numpy(), table["start_seq"].fillna(-1).to_numpy(),
+                            table["ts"].fillna(_FAR_FUTURE).to_numpy()))
+    else:  # frames, meter_values, status: capture order
+        order = np.argsort(table["seq"].to_numpy(), kind="stable")
+    return table.take(order).reset_index(drop=True)

@@ -1,0 +1,260 @@
+"""A fleet dataset: every table as Parquet partitioned by charge point bucket, written by the workers.
+
+Layout of ``DIR`` (written as ``.DIR.tmp-<id>`` beside it and renamed when complete, so a crashed
+run leaves no half dataset under the name)::
+
+    manifest.json                      inputs, versions, buckets, row counts, load problems
+    <table>/bucket=<b>/part.parquet    frames, calls, connections, meter_values, status, transactions,
+                                       findings (object columns as JSON text, as ``analyze --out``)
+    records/bucket=<b>/part.parquet    each bucket's input records (seq, charge point, JSON line), so
+                                       one charge point can be analysed again in pandas
+    findings/bucket=0/load-problems.parquet   findings of the lines that could not be read
+
+:func:`open_fleet` reads it back: tables as lazy Dask DataFrames, one charge point as a
+:class:`~workbench.analysis.Capture`, and small pandas summaries computed on the cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import jsonfast
+from ..analysis import Capture
+from ..capture.identity import UNKNOWN_PREFIX, connection_charge_point_id
+from ..errors import WorkbenchError
+from .buckets import LOAD_PROBLEM_CHECKS, TABLES, analyse_bucket, bucket_of
+from .executors import Executor
+from .pipeline import run
+
+MANIFEST = "manifest.json"
+DATASET_FORMAT = 1
+
+
+def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
+    # The conversion `analyze --out` uses (payloads, frame_seqs as JSON text), and categories as plain
+    # text: buckets have different categories, and one schema across the dataset's files is wanted.
+    from ..commands.analyze import parquet_ready
+
+    ready = parquet_ready(table)
+    for column in ready.columns:
+        if isinstance(ready[column].dtype, pd.CategoricalDtype):
+            ready[column] = ready[column].astype("str").where(ready[column].notna(), None).astype("str")
+    return ready
+
+
+class BucketWriter:
+    """The bucket task of a dataset run: analyse one bucket and write its tables under ``root``;
+    returns row counts (small), so no table travels back to the client."""
+
+    __name__ = "write_bucket"
+
+    def __init__(self, root: str, config: Any = None) -> None:
+        self.root = root
+        self.config = config
+
+    def __call__(self, bucket: int, shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+                 headers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        tables = analyse_bucket(shares, offsets, headers, self.config)
+        tables["records"] = _records_table(shares, offsets, tables["frames"])
+        counts = {}
+        for name, table in tables.items():
+            folder = Path(self.root) / name / f"bucket={bucket}"
+            folder.mkdir(parents=True, exist_ok=True)
+            _parquet_ready(table).to_parquet(folder / "part.parquet", index=False)
+            counts[name] = len(table)
+        return {"bucket": bucket, "rows": counts, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _records_table(shares: Sequence[dict[str, Any]], offsets: dict[int, int], frames: pd.DataFrame) -> pd.DataFrame:
+    """The bucket's input records: frames (with their seq and charge point) then connection records."""
+    lines: list[str] = []
+    seqs: list[Any] = []
+    for share in sorted(shares, key=lambda s: s["file"]):
+        base = offsets[share["file"]]
+        seqs.extend(base + o for o in share["ordinals"])
+        # Records read by the slow path may hold NaN or lone surrogates: json.dumps spells both in ASCII.
+        lines.extend(item.decode("utf-8").rstrip("\n") if item.__class__ is bytes else json.dumps(item)
+                     for item in share["items"])
+    charge_points = frames["charge_point_id"].tolist()  # the frames table is in this order (by seq)
+    connection_lines = [json.dumps(r) for s in sorted(shares, key=lambda s: s["file"])
+                        for r in s["records"]]
+    by_connection = {r.get("connection_id"): connection_charge_point_id(r) for s in shares for r in s["records"]
+                     if r.get("type") in ("connection_open", "upgrade_rejected")}
+    connection_cps = [by_connection.get(json.loads(line).get("connection_id")) for line in connection_lines]
+    return pd.DataFrame({
+        "kind": pd.array(["frame"] * len(lines) + ["connection"] * len(connection_lines), dtype="str"),
+        "seq": pd.array(seqs + [None] * len(connection_lines), dtype="Int64"),
+        "charge_point_id": pd.array(charge_points + connection_cps, dtype="str"),
+        "record": pd.array(lines + connection_lines, dtype="str"),
+    })
+
+
+def write_fleet(files: Sequence[Any], executor: Executor, out: str | os.PathLike[str], *, buckets: int | None = None,
+                charge_point_id: str | None = None, tz: str = "UTC", config: Any = None) -> dict[str, Any]:
+    """Analyse ``files`` bucket by bucket on ``executor`` and write the dataset ``out``; returns the manifest.
+
+    ``out`` must be on storage every worker writes to (a local folder for a LocalCluster). An existing
+    fleet dataset there is replaced once the new one is complete; any other existing folder is refused."""
+    out = Path(out)
+    if out.exists() and not (out / MANIFEST).exists() and any(out.iterdir()):
+        raise WorkbenchError(f"{out} exists and is not a fleet dataset: choose an empty or new folder")
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir(parents=True)
+        the_plan, results = run(files, executor, buckets, charge_point_id=charge_point_id, tz=tz,
+                                bucket_task=BucketWriter(str(tmp), config))
+        problems = Capture.from_tables(the_plan.headers, {}, the_plan.problems, list(files))
+        from ..checks.registry import run_checks
+
+        load_findings = run_checks(problems, config, names=LOAD_PROBLEM_CHECKS)
+        if len(load_findings):
+            folder = tmp / "findings" / "bucket=0"
+            folder.mkdir(parents=True, exist_ok=True)
+            _parquet_ready(load_findings).to_parquet(folder / "load-problems.parquet", index=False)
+        rows = {name: sum(r["rows"][name] for r in results) for name in (*TABLES, "records")}
+        rows["findings"] += len(load_findings)
+        manifest = {
+            "format": DATASET_FORMAT,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "engine": executor.name,
+            "buckets": the_plan.buckets,
+            "inputs": [{"path": s["path"], "frames": s["frame_count"], "bytes_read": s["bytes_read"],
+                        "worker": s["worker"]} for s in the_plan.summaries],
+            "versions": _versions(),
+            "rows": rows,
+            "bucket_workers": {str(r["bucket"]): r["worker"] for r in results},
+            "problems": [{k: v for k, v in asdict(p).items() if k != "raw"} | {"raw": p.raw[:200]}
+                         for p in the_plan.problems],
+            "headers": the_plan.headers,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str, ensure_ascii=False) + "\n")
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+        return manifest
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("ocpp-workbench", "pandas", "pyarrow", "dask", "distributed"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+class Fleet:
+    """A fleet dataset opened for reading (see :func:`open_fleet`)."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.buckets = int(manifest["buckets"])
+
+    def table(self, name: str) -> Any:
+        """Table ``name`` as a lazy Dask DataFrame (with a ``bucket`` column)."""
+        if name not in (*TABLES, "records"):
+            raise ValueError(f"unknown table {name!r}: one of {', '.join((*TABLES, 'records'))}")
+        try:
+            import dask.dataframe as dd
+        except ImportError:
+            from .executors import DASK_MISSING
+
+            raise WorkbenchError(DASK_MISSING) from None
+        return dd.read_parquet(str(self.root / name), dataset={"partitioning": "hive"})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in TABLES:
+            return self.table(name)
+        raise AttributeError(name)
+
+    def charge_point(self, charge_point_id: str) -> Capture:
+        """One charge point analysed again in this process from its stored records: a :class:`Capture`
+        equal to a serial load of that charger's records (seq numbered 0, 1, ... over its frames)."""
+        # A connection of no known identity ("unknown:<connection>") was never opened as a charge point's:
+        # its records are in bucket 0.
+        bucket = 0 if charge_point_id.startswith(UNKNOWN_PREFIX) else bucket_of(charge_point_id, self.buckets)
+        folder = self.root / "records" / f"bucket={bucket}"
+        if not folder.exists():
+            raise WorkbenchError(f"no records of charge point {charge_point_id!r} in {self.root}")
+        rows = pd.read_parquet(folder, filters=[("charge_point_id", "==", charge_point_id)])
+        if not len(rows):
+            raise WorkbenchError(f"no records of charge point {charge_point_id!r} in {self.root}")
+        frames = rows[rows["kind"] == "frame"].sort_values("seq", kind="stable")
+        connections = rows[rows["kind"] == "connection"]
+        records = [jsonfast.loads(line) for line in connections["record"].tolist() + frames["record"].tolist()]
+        header = self.manifest["headers"][0] if self.manifest.get("headers") else {}
+        return Capture.from_records(records, header)
+
+    # --- fleet summaries (computed by Dask, returned as small pandas DataFrames) ------------------
+
+    def findings_by_check(self) -> pd.DataFrame:
+        """Findings counted per charge point, check and severity (columns ``charge_point_id``, ``check``,
+        ``severity``, ``findings``)."""
+        findings = self.table("findings")[["charge_point_id", "check", "severity"]]
+        counts = findings.groupby(["charge_point_id", "check", "severity"], dropna=False).size().compute()
+        return counts.rename("findings").reset_index().sort_values(
+            ["charge_point_id", "check", "severity"], na_position="last", kind="stable").reset_index(drop=True)
+
+    def top_chargers(self, limit: int = 10) -> pd.DataFrame:
+        """The ``limit`` charge points with the most findings (``charge_point_id``, ``findings``, ``errors``)."""
+        findings = self.table("findings")[["charge_point_id", "severity"]].dropna(subset=["charge_point_id"])
+        findings = findings.assign(errors=(findings["severity"] == "error").astype("int64"), findings=1)
+        totals = findings.groupby("charge_point_id")[["findings", "errors"]].sum().compute()
+        return totals.sort_values(["findings", "errors"], ascending=False, kind="stable").head(limit).reset_index()
+
+    def energy_per_day(self) -> pd.DataFrame:
+        """Energy per charge point and UTC day of session
+        start (sessions without a start time are left out), three ways (kWh: meter stop - start,
+        register, integrated power) with the sessions and the register/meter mismatch total (kWh)."""
+        tx = self.table("transactions")[["charge_point_id", "start_ts", "energy_wh", "energy_register_wh",
+                                         "energy_integrated_wh"]]
+        tx = tx.dropna(subset=["start_ts"])
+        tx = tx.assign(day=tx["start_ts"].dt.floor("D"), sessions=1,
+                       mismatch_wh=(tx["energy_register_wh"] - tx["energy_wh"]).abs())
+        sums = tx.groupby(["charge_point_id", "day"], dropna=False)[["sessions", "energy_wh", "energy_register_wh",
+                                                        "energy_integrated_wh", "mismatch_wh"]].sum().compute()
+        out = sums.reset_index().sort_values(["day", "charge_point_id"], kind="stable").reset_index(drop=True)
+        for column in ("energy_wh", "energy_register_wh", "energy_integrated_wh", "mismatch_wh"):
+            out[column.replace("_wh", "_kwh")] = out.pop(column) / 1000.0
+        return out
+
+    def sessions_per_day(self) -> pd.DataFrame:
+        """Sessions per UTC day of session start (``day``, ``sessions``, ``charge_points``)."""
+        tx = self.table("transactions")[["charge_point_id", "start_ts"]]
+        tx = tx.assign(day=tx["start_ts"].dt.floor("D"))
+        sessions = tx.groupby("day").size().compute().rename("sessions")
+        chargers = tx.groupby("day")["charge_point_id"].nunique().compute().rename("charge_points")
+        return pd.concat([sessions, chargers], axis=1).sort_index().reset_index()
+
+
+def open_fleet(path: str | os.PathLike[str]) -> Fleet:
+    """Open a fleet dataset written by ``ocpp-workbench analyze --out DIR --dask``."""
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    if not manifest_path.exists():
+        raise WorkbenchError(f"{root} is not a fleet dataset (no {MANIFEST}); write one with "
+                             "`ocpp-workbench analyze FILES --out DIR --dask`")
+    return Fleet(root, json.loads(manifest_path.read_text()))

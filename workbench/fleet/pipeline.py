@@ -1,0 +1,120 @@
+"""The two stages of a fleet analysis, on any :class:`~.executors.Executor`.
+
+1. Read each input file once, in parallel across files (:func:`~.route.read_routed`).
+2. Plan: every connection belongs to the bucket of the charge point its first ``connection_open``
+   (or ``upgrade_rejected``) names, in input order; frames and records of a connection never opened,
+   extra headers and unknown records go to bucket 0. A frame's ``seq`` is the number of frames in the
+   files before its file plus its place in its file: what one process numbering the input gives.
+3. Each bucket takes its share of every file (:meth:`~.route.RoutedFile.take`, run where that file's
+   result is) and is analysed on its own (:func:`~.buckets.analyse_bucket`, or a ``bucket_task``).
+
+Damaged lines become :class:`~workbench.analysis.LoadProblem` rows in stage 1 and findings once, when
+the buckets are merged (or in bucket 0's findings of a dataset): nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..analysis import LoadProblem
+from .buckets import analyse_bucket, bucket_of
+from .executors import Executor
+from .route import RoutedFile, read_routed
+
+
+def _read_summary(routed: RoutedFile) -> dict[str, Any]:
+    summary = routed.summary()
+    summary["record_connections"] = sorted({r.get("connection_id") for r in routed.connection_records
+                                            if isinstance(r.get("connection_id"), str)})
+    summary["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    return summary
+
+
+def _take(routed: RoutedFile, connection_ids: list[Any], opened: set[Any] | None) -> dict[str, Any]:
+    return routed.take(connection_ids, opened)
+
+
+@dataclass
+class Plan:
+    """What stage 1 told the driver: per file its header, frame count and problems; the buckets' shares."""
+
+    summaries: list[dict[str, Any]]
+    offsets: dict[int, int]
+    headers: list[dict[str, Any]]
+    problems: list[LoadProblem]
+    shares: dict[int, dict[int, list[Any]]]  # bucket -> file -> connection ids
+    owner: dict[str, int]
+    buckets: int
+
+
+FRAMES_PER_BUCKET = 250_000
+"""Default bucket size: a bucket costs about 0.4 s of fixed work (pandas calls per table and check) and
+about 1.7 KB of worker memory per frame, so 250k frames keep the fixed part small and a bucket ~0.5 GB."""
+
+
+def bucket_count(total_frames: int, workers: int) -> int:
+    """Buckets for ``total_frames``: one per 250k frames, and at least one per worker when there are
+    20k frames per worker or more (below that the fixed cost of a bucket outweighs the parallelism)."""
+    count = -(-total_frames // FRAMES_PER_BUCKET)
+    if total_frames >= 20_000 * workers:
+        count = max(count, workers)
+    return max(1, count)
+
+
+def plan(summaries: list[dict[str, Any]], buckets: int | None, workers: int = 1) -> Plan:
+    """Assign every connection of every file to a bucket (see the module docstring); ``buckets`` None
+    picks :func:`bucket_count`."""
+    summaries = sorted(summaries, key=lambda s: s["index"])
+    if buckets is None:
+        buckets = bucket_count(sum(s["frame_count"] for s in summaries), workers)
+    owner: dict[str, int] = {}
+    for summary in summaries:
+        for connection_id, charge_point_id in summary["opens"]:
+            if isinstance(connection_id, str):
+                owner.setdefault(connection_id, bucket_of(charge_point_id, buckets))
+    offsets: dict[int, int] = {}
+    total = 0
+    shares: dict[int, dict[int, list[Any]]] = {}
+    for summary in summaries:
+        offsets[summary["index"]] = total
+        total += summary["frame_count"]
+        for connection_id in [*summary["connections"], *summary["record_connections"]]:
+            bucket = owner.get(connection_id, 0) if isinstance(connection_id, str) else 0
+            ids = shares.setdefault(bucket, {}).setdefault(summary["index"], [])
+            if connection_id not in ids:
+                ids.append(connection_id)
+    return Plan(summaries, offsets, [s["header"] for s in summaries],
+                [p for s in summaries for p in s["problems"]], shares, owner, buckets)
+
+
+BucketTask = Callable[[int, Sequence[dict[str, Any]], dict[int, int], Sequence[dict[str, Any]]], Any]
+
+
+def _analyse(bucket: int, shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+             headers: Sequence[dict[str, Any]]) -> Any:
+    return analyse_bucket(shares, offsets, headers)
+
+
+def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = None, *, charge_point_id: str | None = None,
+        tz: str = "UTC", bucket_task: BucketTask = _analyse) -> tuple[Plan, list[Any]]:
+    """Read ``files`` once, route and analyse every bucket with ``bucket_task`` (default: its tables).
+    Returns the plan and the buckets' results (buckets without a frame or record are skipped;
+    bucket 0 always runs, so there is at least one result)."""
+    reads = [executor.submit(read_routed, index, path, charge_point_id, tz) for index, path in enumerate(files)]
+    summaries = executor.gather([executor.nearby(_read_summary, read) for read in reads])
+    the_plan = plan(summaries, buckets, executor.workers)
+    opened = set(the_plan.owner)
+    results = []
+    for bucket in sorted(set(the_plan.shares) | {0}):
+        by_file = the_plan.shares.get(bucket, {})
+        files_here = sorted(set(by_file) | (set(range(len(files))) if bucket == 0 else set()))
+        shares = [executor.nearby(_take, reads[index], by_file.get(index, []), opened if bucket == 0 else None)
+                  for index in files_here]
+        results.append(executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers))
+    del reads  # the files' results are needed only by the takes: let the workers free them after
+    return the_plan, executor.gather(results)

@@ -1,0 +1,290 @@
+"""Stage 1 of a fleet analysis: read one input file once and sort its records by connection.
+
+:func:`read_routed` reads a capture file (local path or fsspec URL, plain or gzip) line by line,
+the way :class:`~workbench.capture.reader.CaptureReader` does (same problems for the same lines),
+and returns a :class:`RoutedFile`: the frame records grouped by connection id, each with its place
+among the file's frames (its ``seq`` once the frames of earlier files are counted), the connection
+records, and every line that did not become a record as a :class:`~workbench.analysis.LoadProblem`.
+A frame line decoded without trouble is kept as its bytes (compact to ship to another worker, decoded
+again there); anything else is kept decoded. Foreign logs (local files only) are imported here.
+
+Which charge point -- and so which bucket -- a connection belongs to is known only when every file's
+``connection_open`` records are in (a rotated file may hold frames of a connection opened in the file
+before), so the routing to buckets is :meth:`RoutedFile.take`, run after all files are read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from .. import jsonfast
+from ..analysis import CAPTURE_SUFFIXES, CONNECTION_RECORD_TYPES, LoadProblem, _import_foreign, _route, capture_files
+from ..analysis import _rotation_key as _path_rotation_key
+from ..capture.compat import migrate
+from ..capture.identity import connection_charge_point_id
+from ..capture.reader import _check_header, _open_binary
+from ..capture.records import FORMAT_VERSION
+from ..errors import CaptureFormatError, WorkbenchError
+from ..tables._columns import paused_gc
+
+Record = dict[str, Any]
+Item = bytes | Record  # a frame as its line (decoded again where analysed) or as a record
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(path: Any) -> bool:
+    """True for ``scheme://...`` inputs, read with fsspec."""
+    return isinstance(path, str) and _URL.match(path) is not None
+
+
+def fleet_inputs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str | Path]:
+    """Expand local paths and fsspec URLs (files or folders) into the files to read, in rotation order.
+
+    Raises FileNotFoundError (one line) for a missing path or URL before any work starts."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    items = list(paths)
+    files: list[str | Path] = []
+    for item in items:
+        if not is_url(item):
+            files.extend(capture_files([item]))
+            continue
+        fs, root = _filesystem(str(item))
+        if fs.isdir(root):
+            names = [name for name in fs.ls(root, detail=False) if name.endswith(CAPTURE_SUFFIXES)
+                     and fs.isfile(name)]
+            files.extend(fs.unstrip_protocol(name) for name in sorted(names, key=_rotation_key))
+        elif fs.exists(root):
+            files.append(str(item))
+        else:
+            raise FileNotFoundError(f"no such capture file or directory: {item}")
+    if not files:
+        raise WorkbenchError(f"no capture files found in {', '.join(str(p) for p in items)}")
+    return files
+
+
+def _rotation_key(name: str) -> tuple[str, int]:
+    return _path_rotation_key(Path(name.rsplit("/", 1)[-1]))  # the order capture_files gives local files
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError:
+        raise WorkbenchError(f"{url}: reading URLs needs fsspec: pip install 'ocpp-workbench[dask]'") from None
+    fs, root = fsspec.core.url_to_fs(url)
+    return fs, root
+
+
+def _open(path: str | Path) -> IO[bytes]:
+    """The file's bytes, gunzipped when they start with the gzip magic (as the capture reader does)."""
+    if not is_url(path):
+        return _open_binary(Path(path))
+    import fsspec
+
+    raw = fsspec.open(str(path), "rb").open()
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return _GzipOwning(raw)
+    raw.seek(0)
+    return raw
+
+
+class _GzipOwning(gzip.GzipFile):
+    """A GzipFile that closes the file object it reads (fsspec's) when it is closed."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
+@dataclass
+class RoutedFile:
+    """One input file read once: its frames by connection, its connection records, its problems.
+
+    ``frames[connection_id]`` is ``(ordinals, items)``: each frame's place among this file's frames and
+    the frame (line bytes or record). ``opens`` lists (connection_id, charge_point_id) of every
+    ``connection_open`` / ``upgrade_rejected`` record in file order; ``bytes_read`` the bytes of the file.
+    """
+
+    index: int
+    path: str
+    header: Record
+    frame_count: int = 0
+    frames: dict[Any, tuple[list[int], list[Item]]] = field(default_factory=dict)
+    connection_records: list[Record] = field(default_factory=list)
+    opens: list[tuple[Any, Any]] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    bytes_read: int = 0
+
+    def __sizeof__(self) -> int:
+        # What Dask counts as this result's memory (it spills results to disk by this size): the lines
+        # plus a list slot, an int and a bytes object header per frame.
+        return self.bytes_read + 120 * self.frame_count
+
+    def summary(self) -> dict[str, Any]:
+        """What the driver needs to plan the buckets (small: no frames)."""
+        return {"index": self.index, "path": self.path, "header": self.header, "frame_count": self.frame_count,
+                "opens": self.opens, "problems": self.problems, "bytes_read": self.bytes_read,
+                "connections": list(self.frames)}
+
+    def take(self, connection_ids: Sequence[Any], opened: set[Any] | None = None) -> dict[str, Any]:
+        """One bucket's share of this file: the frames of ``connection_ids`` (in file order) and the
+        connection records of those connections -- and, when ``opened`` (the connections opened
+        anywhere in the input) is given, those of connections never opened: ``{"file", "ordinals",
+        "items", "records"}``."""
+        wanted = set(connection_ids)
+        pieces = [self.frames[c] for c in connection_ids if c in self.frames]
+        ordinals: list[int] = []
+        items: list[Item] = []
+        if len(pieces) == 1:
+            ordinals, items = list(pieces[0][0]), list(pieces[0][1])
+        elif pieces:
+            order = sorted(((o, n, k) for n, part in enumerate(pieces) for k, o in enumerate(part[0])))
+            ordinals = [o for o, _, _ in order]
+            items = [pieces[n][1][k] for _, n, k in order]
+        records = [r for r in self.connection_records if r.get("connection_id") in wanted
+                   or (opened is not None and _unowned(r, opened))]
+        return {"file": self.index, "ordinals": ordinals, "items": items, "records": records}
+
+
+def _unowned(record: Record, known: set[Any]) -> bool:
+    connection_id = record.get("connection_id")
+    return not isinstance(connection_id, str) or connection_id not in known
+
+
+def read_routed(index: int, path: str | Path, charge_point_id: str | None = None, tz: str = "UTC") -> RoutedFile:
+    """Read file ``index`` of the input once (see the module docstring)."""
+    label = str(path)
+    stream = _open(path)
+    try:
+        first = stream.readline()
+    except (EOFError, OSError, zlib.error) as exc:
+        stream.close()
+        raise CaptureFormatError(f"{label}: cannot read: {exc}") from exc
+    try:
+        raw_header = _check_header(Path(label) if not is_url(path) else label, first)  # type: ignore[arg-type]
+    except CaptureFormatError as exc:
+        stream.close()
+        if "not an ocpp-workbench capture" not in str(exc) or is_url(path):
+            raise
+        return _read_foreign(index, Path(path), exc, charge_point_id, tz)
+    routed = RoutedFile(index, label, migrate(raw_header, raw_header["format_version"]))
+    with stream, paused_gc():
+        _read_lines(routed, stream, raw_header["format_version"], len(first))
+    return routed
+
+
+def _read_lines(routed: RoutedFile, stream: IO[bytes], version: int, header_bytes: int) -> None:
+    migrating = version != FORMAT_VERSION
+    loads = orjson.loads
+    frames = routed.frames
+    read_problems: list[LoadProblem] = []  # after the routed ones, as a serial load lists them
+    count = 0
+    line_no = 1
+    size = header_bytes
+    try:
+        for line in stream:
+            line_no += 1
+            size += len(line)
+            raw_ok = True
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError:
+                raw_ok = False
+                record = _slow_line(read_problems, routed.path, line, line_no)
+                if record is None:
+                    continue
+            if record.__class__ is not dict or "type" not in record:
+                read_problems.append(LoadProblem(routed.path, line_no, "not_a_record",
+                                                   "line is JSON but not a capture record",
+                                                   line.rstrip(b"\n").decode("utf-8", "backslashreplace"),
+                                                   "capture_read"))
+                continue
+            if migrating:
+                record = migrate(record, version)
+                raw_ok = False
+            count = _add(routed, record, line if raw_ok else None, count, frames)
+    except (EOFError, OSError, zlib.error) as exc:
+        read_problems.append(LoadProblem(routed.path, line_no + 1, "compressed_stream_cut",
+                                           f"compressed stream ends early: {exc}", "", "capture_read"))
+    routed.problems.extend(read_problems)
+    routed.frame_count = count
+    routed.bytes_read = size
+
+
+def _add(routed: RoutedFile, record: Record, line: bytes | None, count: int,
+         frames: dict[Any, tuple[list[int], list[Item]]]) -> int:
+    """Route one record; returns the file's frame count so far."""
+    kind = record["type"]
+    if kind == "frame":
+        connection_id = record.get("connection_id")
+        key = connection_id if isinstance(connection_id, str) else None
+        slot = frames.get(key)
+        if slot is None:
+            slot = frames[key] = ([], [])
+        slot[0].append(count)
+        slot[1].append(line if line is not None else record)
+        return count + 1
+    if kind in CONNECTION_RECORD_TYPES:
+        routed.connection_records.append(record)
+        if kind != "connection_close":
+            routed.opens.append((record.get("connection_id"), connection_charge_point_id(record)))
+        return count
+    # Extra headers and unknown record types: problems, as a serial load reports them (no line number).
+    _route(record, None, [], routed.problems, routed.path, None, "capture_read")  # type: ignore[arg-type]
+    return count
+
+
+def _slow_line(problems: list[LoadProblem], path: str, line: bytes, line_no: int) -> Any:
+    """As CaptureReader._slow_line: the record json.loads reads, or None for a blank/broken line
+    (reported). A last line cut short is reported and skipped (it is the last line anyway)."""
+    if not line.strip():
+        return None
+    try:
+        return jsonfast.loads(line)
+    except ValueError as exc:
+        if line.endswith(b"\n"):
+            problems.append(LoadProblem(path, line_no, "invalid_json", str(exc),
+                                               line.rstrip(b"\n").decode("utf-8", "backslashreplace"),
+                                               "capture_read"))
+        else:
+            problems.append(LoadProblem(
+                path, line_no, "truncated_last_line",
+                f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)",
+                line.decode("utf-8", "backslashreplace"), "capture_read"))
+        return None
+
+
+def _read_foreign(index: int, path: Path, cause: CaptureFormatError, charge_point_id: str | None,
+                  tz: str) -> RoutedFile:
+    header, records, problems = _import_foreign(path, cause, charge_point_id=charge_point_id, tz=tz)
+    routed = RoutedFile(index, str(path), header)
+    count = 0
+    for record in records:
+        if not isinstance(record, dict) or record.get("type") not in ("frame", *CONNECTION_RECORD_TYPES):
+            _route(record, None, [], routed.problems, str(path), None, "import")  # type: ignore[arg-type]
+            continue
+        count = _add(routed, record, None, count, routed.frames)
+    routed.frame_count = count
+    routed.problems.extend(problems)
+    try:
+        routed.bytes_read = path.stat().st_size
+    except OSError:
+        pass
+    return routed

@@ -1,0 +1,124 @@
+"""Rewriting a recorded payload for a live peer: transaction ids and payload times.
+
+Recorded transaction ids belong to the recorded CSMS; a live CSMS assigns its own in
+StartTransaction.conf. Sending the stale ones would stop or meter someone else's transaction, so
+:class:`TransactionIds` learns ``recorded -> live`` from each live StartTransaction.conf and
+:func:`rewrite_payload` puts the live id into every later MeterValues, StopTransaction,
+RemoteStopTransaction and SetChargingProfile TxProfile. Payload times are shifted by one fixed
+offset (the first recorded frame becomes "now"), so relative offsets are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from typing import Any
+
+TIME_KEYS = frozenset({
+    "timestamp", "currentTime", "expiryDate", "startSchedule", "validFrom", "validTo",
+    "retrieveDate", "startTime", "stopTime",
+})
+"""Payload keys holding an OCPP dateTime (1.6 schemas); shifted on replay, ignored by the diff."""
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+class TransactionIds:
+    """``recorded transactionId -> live transactionId`` for one replay (all charge points)."""
+
+    def __init__(self) -> None:
+        self.live_by_recorded: dict[int, int] = {}
+
+    def learn(self, recorded_reply: dict[str, Any] | None, live_reply: Any) -> None:
+        """Record the pair from a recorded and a live StartTransaction.conf."""
+        if not isinstance(recorded_reply, dict) or not isinstance(live_reply, dict):
+            return
+        recorded, live = recorded_reply.get("transactionId"), live_reply.get("transactionId")
+        if isinstance(recorded, int) and isinstance(live, int):
+            self.live_by_recorded[recorded] = live
+
+    def live(self, recorded: Any) -> Any:
+        """The live id of a recorded one (the recorded id itself when none was learnt)."""
+        if isinstance(recorded, int):
+            return self.live_by_recorded.get(recorded, recorded)
+        return recorded
+
+
+def map_transaction_ids(action: str | None, payload: dict[str, Any], ids: TransactionIds) -> None:
+    """Replace recorded transaction ids in ``payload`` (a request of ``action``) in place."""
+    if action in ("MeterValues", "StopTransaction", "RemoteStopTransaction") and "transactionId" in payload:
+        payload["transactionId"] = ids.live(payload["transactionId"])
+    elif action == "SetChargingProfile":
+        profile = payload.get("csChargingProfiles")
+        if isinstance(profile, dict) and "transactionId" in profile:
+            profile["transactionId"] = ids.live(profile["transactionId"])
+
+
+def shift_time_text(text: str, shift: dt.timedelta) -> str:
+    """An ISO 8601 time moved by ``shift``, written with the same fraction digits and zone style
+    (``Z`` or an offset); text that is not a time is returned unchanged."""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    moved = when + shift
+    match = _FRACTION.search(text)
+    digits = len(match.group(1)) if match else 0
+    base = moved.strftime("%Y-%m-%dT%H:%M:%S")
+    if digits:
+        base += "." + f"{moved.microsecond:06d}"[:digits].ljust(digits, "0")
+    if when.tzinfo is None:
+        return base
+    if text.endswith("Z"):
+        return base + "Z"
+    return base + moved.strftime("%z")[:3] + ":" + moved.strftime("%z")[3:]
+
+
+def shift_times(node: Any, shift: dt.timedelta) -> None:
+    """Shift every dateTime under a :data:`TIME_KEYS` key of ``node`` in place."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in TIME_KEYS and isinstance(value, str):
+                node[key] = shift_time_text(value, shift)
+            else:
+                shift_times(value, shift)
+    elif isinstance(node, list):
+        for item in node:
+            shift_times(item, shift)
+
+
+class Rewriter:
+    """What the engine applies to every recorded payload before it goes on the wire.
+
+    ``time_shift``: added to payload times (None keeps them as recorded). ``map_transactions``:
+    False sends the recorded transaction ids unchanged (only to show why that is wrong).
+    """
+
+    def __init__(self, time_shift: dt.timedelta | None, map_transactions: bool = True) -> None:
+        self.time_shift = time_shift
+        self.map_transactions = map_transactions
+        self.transactions = TransactionIds()
+
+    def request(self, action: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """A copy of a recorded request payload, ready to send."""
+        out = copy.deepcopy(payload) if payload is not None else {}
+        if self.map_transactions:
+            map_transaction_ids(action, out, self.transactions)
+        if self.time_shift is not None:
+            shift_times(out, self.time_shift)
+        return out
+
+    def answer(self, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """A copy of a recorded answer to the peer, ready to send (times shifted)."""
+        out = copy.deepcopy(payload) if payload is not None else {}
+        if self.time_shift is not None:
+            shift_times(out, self.time_shift)
+        return out
+
+    def expected(self, action: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """A recorded peer request as the live peer should send it (its transaction ids mapped)."""
+        out = copy.deepcopy(payload) if payload is not None else {}
+        if self.map_transactions:
+            map_transaction_ids(action, out, self.transactions)
+        return out
