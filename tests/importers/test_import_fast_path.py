@@ -114,13 +114,17 @@ def test_fast_path_imports_what_the_general_path_imports(tmp_path: Path, fmt: st
     with exported.open("a") as out:
         out.write('\n{"timestamp": "2024-05-01T10:01:00Z", "direction": "cp-to-csms", "mess\n')
         out.write('{"level": "info", "msg": "hello"}\n{"metadata": {"chargePointId": "CP-9"}}\n')
+        deep = '[2,"x","DataTransfer",{"vendorId":"V","data":' + "[" * 150 + "]" * 150 + "}]"  # a hostile frame
+        out.write(json.dumps({"timestamp": "2024-05-01T10:02:00.000000Z", "direction": "cp-to-csms",
+                              "chargePointId": "CP-1", "message": deep}) + "\n")
     fast, general = import_file(exported), _general(exported, monkeypatch)
     assert fast.header == general.header
     assert fast.records == general.records
     pd.testing.assert_frame_equal(fast.report, general.report)
     assert (fast.lines_read, fast.frames_recovered) == (general.lines_read, general.frames_recovered)
-    assert fast.frames_damaged == 3
+    assert fast.frames_damaged == 4
     reasons = set(fast.report["reason"])
+    assert any("nested deeper" in r for r in reasons)
     assert any(r.startswith("direction conflict: 1 replies") for r in reasons)
     assert any(r.startswith("direction conflict: 1 CALLs") for r in reasons)
     assert "1 frames name no charge point; give --charge-point-id; used 'unknown'" in reasons
