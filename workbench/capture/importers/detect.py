@@ -6,10 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ... import jsonfast
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
 std_loads = jsonfast.std_loads
+_orjson_loads = orjson.loads
 from .found import split_lines
 from .open_ocpp_trace import is_trace_record
 from .structured import DIRECTION_KEYS, said_from
@@ -63,7 +66,7 @@ def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any
 def _whole_document(text: str) -> Any:
     """``text`` decoded as one JSON document; ValueError when it is not one, as ``json.loads`` says.
     A first line that is a whole value followed by more (NDJSON) is refused after that line, not
-    after decoding the whole file; a document is decoded by orjson (:mod:`jsonfast`)."""
+    after decoding the whole file."""
     first_end = text.find("\n")
     if first_end > 0 and _NON_SPACE.search(text, first_end):
         try:
@@ -72,7 +75,13 @@ def _whole_document(text: str) -> Any:
             pass  # the first line is not a whole value: the document goes on
         else:
             raise ValueError("Extra data: more than one JSON value")
-    return jsonfast.loads(text)
+    # orjson (it refuses nesting past 1,024) without jsonfast's depth walk, which would visit every
+    # value of the file (6 us per frame of a JSON trace): nothing walks this document recursively;
+    # its items are decoded again by their reader and each frame is held to the limit in the frames table.
+    try:
+        return _orjson_loads(text)
+    except orjson.JSONDecodeError:
+        return std_loads(text)  # json.loads semantics, TooDeep past the limit
 
 
 def _sniff_lines(text: str) -> str:
