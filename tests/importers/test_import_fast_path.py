@@ -117,6 +117,8 @@ def test_fast_path_imports_what_the_general_path_imports(tmp_path: Path, fmt: st
         deep = '[2,"x","DataTransfer",{"vendorId":"V","data":' + "[" * 150 + "]" * 150 + "}]"  # a hostile frame
         out.write(json.dumps({"timestamp": "2024-05-01T10:02:00.000000Z", "direction": "cp-to-csms",
                               "chargePointId": "CP-1", "message": deep}) + "\n")
+        out.write(json.dumps({"timestamp": "2024-05-01T10:02:01.000000Z", "direction": "cp-to-csms",
+                              "message": '[2,"y","Heartbeat",{}]'})[:-1] + ', "x": ' + "[" * 150 + "]" * 150 + "}\n")
     fast, general = import_file(exported), _general(exported, monkeypatch)
     assert fast.header == general.header
     assert fast.records == general.records
@@ -125,6 +127,8 @@ def test_fast_path_imports_what_the_general_path_imports(tmp_path: Path, fmt: st
     assert fast.frames_damaged == 4
     reasons = set(fast.report["reason"])
     assert any("nested deeper" in r for r in reasons)
+    # the record nested past the limit is a skipped line, as jsonfast.loads has it
+    assert any(row.reason == "invalid JSON" and '"x": [[[' in row.text for row in fast.report.itertuples())
     assert any(r.startswith("direction conflict: 1 replies") for r in reasons)
     assert any(r.startswith("direction conflict: 1 CALLs") for r in reasons)
     assert "1 frames name no charge point; give --charge-point-id; used 'unknown'" in reasons

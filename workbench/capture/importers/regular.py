@@ -20,6 +20,8 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
+import orjson
+
 from ... import jsonfast
 from .. import identity
 from .. import records as rec
@@ -34,6 +36,8 @@ from .structured import (_blank_note, _first_of, _json_line, _Lines, _naive_note
 
 TO_CSMS, TO_CHARGER = rec.Direction.CHARGER_TO_CSMS.value, rec.Direction.CSMS_TO_CHARGER.value
 _loads = jsonfast.loads
+_orjson_loads = orjson.loads
+_CONTAINERS = (dict, list)
 # The direction the spec has each CALL travel (assemble.action_side), as text: looked up per CALL.
 _SPEC_DIRECTION = {**dict.fromkeys(CHARGER_ACTION_NAMES, TO_CSMS), **dict.fromkeys(CSMS_ACTION_NAMES, TO_CHARGER)}
 _UNSET = object()
@@ -77,6 +81,21 @@ def _whole(value: Any) -> tuple[int, str, str | None] | None:
     return None
 
 
+def _load_record(line: str) -> Any:
+    """:func:`jsonfast.loads` of a record line, without its depth walk for a record of scalar values
+    (depth 1: the walk would only find that, at 1-2 us a line)."""
+    try:
+        value = _orjson_loads(line)
+    except orjson.JSONDecodeError:
+        return jsonfast.std_loads(line)
+    if len(line) > 2 * jsonfast.MAX_DEPTH:
+        if type(value) is dict and not any(type(item) in _CONTAINERS for item in value.values()):
+            return value
+        if jsonfast.too_deep(line, value):
+            raise jsonfast.TooDeep()
+    return value
+
+
 class _Times:
     """Capture-format times checked once per minute (the date, hour and minute), not per frame."""
 
@@ -117,7 +136,7 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
     canonical = times.canonical
     adder = _FrameAdder(frames, out)
     add_frame, add_plain = adder.add, adder.add_plain
-    loads, shape_of = _loads, _shape_of
+    loads, shape_of = _load_record, _shape_of
     direction_of: dict[str, str | None] = {}  # a direction word -> the direction it states, or None
     for line_no, line in enumerate(lines, start=1):
         frame = None
