@@ -50,6 +50,15 @@ MATRIX: dict[str, list[Slot]] = {
         Slot("FILE", ("analyze", "{}"), INPUT_CASES),
         Slot("--out", ("analyze", "{good}", "--out", "{}"), OUTPUT_DIR_CASES),
     ],
+    "check": [
+        Slot("CAPTURE", ("check", "{}", "-o", "{tmp}/report.txt"), INPUT_CASES, "{tmp}/report.txt"),
+        Slot("-o", ("check", "{good}", "--format", "html", "-o", "{}"), OUTPUT_FILE_CASES),
+    ],
+    "profiles": [],  # no path option
+    "probe": [
+        Slot("--cert", ("probe", "--listen", "127.0.0.1:0", "--connect-timeout", "1", "--cert", "{}",
+                        "--out", "{tmp}/probe"), INPUT_CASES, "{tmp}/probe"),
+    ],
     "import": [
         Slot("IN", ("import", "{}", "-o", "{tmp}/out.ocpp.jsonl"), INPUT_CASES, "{tmp}/out.ocpp.jsonl"),
         Slot("-o", ("import", "{log}", "-o", "{}"), OUTPUT_FILE_CASES),

@@ -7,7 +7,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(workbench.__all__) == sorted([
         "CHECKS", "Capture", "CaptureFormatError", "CaptureReader", "CaptureWriteError", "CaptureWriter",
         "CheckConfig", "Direction", "Finding", "Plan", "UnsafeTargetError", "WorkbenchError", "__version__",
-        "load", "open_fleet", "read_capture", "replay_diff",
+        "check", "load", "open_fleet", "profiles", "read_capture", "replay_diff",
         # plots (workbench/plots.py)
         "energy_reconciliation", "latency_by_action", "meter_interval_histogram", "sequence_chart",
         "session_view", "status_timeline",

@@ -6,6 +6,7 @@ The public API fits on one screen (pinned by tests/test_exported_members.py)::
     cap = wb.load("site.ocpp.jsonl")        # or several files, a folder, or a foreign log
     cap.frames, cap.calls, cap.connections, cap.transactions, cap.meter_values, cap.status
     cap.findings                            # every registered check, run once
+    wb.check(cap, "ev-energy")              # pass/fail per requirement of a profile (wb.profiles())
     wb.status_timeline(cap)                 # plotly figures: also session_view, energy_reconciliation,
                                             # sequence_chart, latency_by_action, meter_interval_histogram
     plan = wb.Plan.from_capture(cap, charge_point="CP-1", role="charger")   # replay (docs/replay.md)
@@ -41,6 +42,8 @@ _LAZY = {
     "CHECKS": "workbench.checks.registry",
     "CheckConfig": "workbench.checks.registry",
     "Finding": "workbench.checks.registry",
+    "check": "workbench.conformance",
+    "profiles": "workbench.conformance",
     "CaptureFormatError": "workbench.errors",
     "CaptureWriteError": "workbench.errors",
     "Plan": "workbench.replay.plan",
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from .fleet.dataset import open_fleet
     from .capture import CaptureReader, CaptureWriter, Direction, read_capture
     from .checks.registry import CHECKS, CheckConfig, Finding
+    from .conformance import check, profiles
     from .errors import CaptureFormatError, CaptureWriteError, UnsafeTargetError, WorkbenchError
     from .plots import (energy_reconciliation, latency_by_action, meter_interval_histogram, sequence_chart,
                         session_view, status_timeline)

@@ -285,6 +285,10 @@ class OcppCapture:
         loader.add_option("ocpp_allow_plain_ws", bool, False,
                           "Let plain ws:// upgrades through on a wss:// (reverse https) listener "
                           "(default: refuse them with HTTP 400 and record the rejection).")
+        loader.add_option("ocpp_charger_tls_policy", str, "",
+                          "Name of the TLS policy the charger leg offers (recorded in the capture header).")
+        loader.add_option("ocpp_charger_tls_max", str, "",
+                          "Highest TLS version the charger leg offers (recorded in the capture header).")
         loader.add_option("ocpp_status_interval_ms", int, 0,
                           "Log live connection and frame counts every this many milliseconds (0: never).")
 
@@ -312,6 +316,8 @@ class OcppCapture:
         return records.header(
             tool=TOOL_NAME, tool_version=__version__, proxy_mode=",".join(modes), upstream_url=upstream,
             allow_plain_ws=bool(options.ocpp_allow_plain_ws),
+            charger_tls_policy=options.ocpp_charger_tls_policy or None,
+            charger_tls_max=options.ocpp_charger_tls_max or None,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------

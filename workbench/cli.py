@@ -23,8 +23,8 @@ from .errors import WorkbenchError
 from .terminal import SafeStream, terminal_safe
 
 # Order is the order of the help text: capture, then analysis, then sharing.
-COMMAND_MODULES = ["certs", "proxy", "lab", "demo", "analyze", "report", "synth", "import_", "export", "redact",
-                   "replay"]
+COMMAND_MODULES = ["certs", "proxy", "lab", "demo", "analyze", "report", "check", "profiles", "probe", "synth",
+                   "import_", "export", "redact", "replay"]
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -36,6 +36,7 @@ EXIT_BROKEN_PIPE = 141
 EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_FINDINGS: "analyze: a finding at the --fail-on severity (the reason is on stderr); "
+                   "check: a requirement failed (their ids are on stderr); "
                    "proxy: mitmdump stopped with an error (its status is printed); "
                    "replay: the verdict has differences",
     EXIT_BAD_INPUT: "bad input or usage: a wrong option, a missing, unreadable or unwritable path, a file "

@@ -95,6 +95,12 @@ class ProxyConfig:
     """``reverse`` (in front of ``upstream_url``) or ``regular`` (an HTTP proxy)."""
     tls_version_max: str | None = None
     """Highest TLS version on both legs, ``TLS1_2`` or ``TLS1_3``; None: unbounded. Minimum is always TLS 1.2."""
+    tls_policy: str | None = None
+    """Offer chargers exactly this policy's TLS versions and ciphers (a name of
+    :data:`workbench.conformance.tls_policies.TLS_POLICIES`, e.g. ``elb-2018-06``); None: no policy."""
+    mirror_upstream_tls: bool = True
+    """With neither ``tls_version_max`` nor ``tls_policy``: probe the CSMS at start and offer chargers no
+    higher TLS version than it speaks (so a charger is not offered TLS 1.3 when its CSMS speaks only 1.2)."""
     pass_through_on_error: bool = False
     rotate_bytes: int = 0
     status_interval_s: float = 0.0
@@ -128,6 +134,15 @@ class ProxyConfig:
             raise WorkbenchError(f"mode must be 'reverse' or 'regular', got {self.mode!r}")
         if self.tls_version_max not in (None, *TLS_VERSIONS):
             raise WorkbenchError(f"TLS maximum must be one of {', '.join(TLS_VERSIONS)}")
+        if self.tls_policy is not None:
+            from .conformance.tls_policies import TLS_POLICIES
+
+            if self.tls_policy not in TLS_POLICIES:
+                raise WorkbenchError(f"unknown TLS policy {self.tls_policy!r}; known: {', '.join(TLS_POLICIES)}")
+            if self.tls_version_max is not None:
+                raise WorkbenchError("--tls-policy sets the chargers' TLS versions itself; drop --tls-max")
+            if self.cert_file is None:
+                raise WorkbenchError("--tls-policy needs a wss:// listener: give --cert (and --key)")
         capture = Path(self.capture_path)
         if self.with_addon and not self.overwrite and capture.is_file() and capture.stat().st_size > 0:
             raise WorkbenchError(f"capture file {capture} already exists; choose another name or pass --overwrite")
@@ -138,6 +153,30 @@ class ProxyConfig:
         if self.mode == "reverse" and self.upstream_url and self.upstream_url.startswith("wss:") \
                 and self.cert_file is None:
             raise WorkbenchError("a wss:// proxy needs --cert (and --key) for the certificate chargers see")
+
+
+def probe_tls_max(host: str, port: int, *, ca_file: Path | None = None, insecure: bool = False,
+                  timeout_s: float = 5.0) -> str | None:
+    """The highest TLS version (``TLS1_2`` or ``TLS1_3``) a server negotiates with a client offering
+    both; None when it cannot be reached or the handshake fails (the charger leg stays unbounded)."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
+    else:
+        context.load_default_certs()
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                version = tls.version()
+    except (OSError, ssl.SSLError):
+        return None
+    return {"TLSv1.3": "TLS1_3", "TLSv1.2": "TLS1_2"}.get(version or "")
 
 
 def mode_spec(config: ProxyConfig) -> str:
@@ -151,8 +190,10 @@ def mode_spec(config: ProxyConfig) -> str:
     return f"reverse:{target}://{_host_for_url(host)}:{port}{listen}"
 
 
-def build_mitmdump_args(config: ProxyConfig, *, combined_cert: Path | None, confdir: Path) -> list[str]:
-    """The ``mitmdump`` argument list (without the executable) for ``config``."""
+def build_mitmdump_args(config: ProxyConfig, *, combined_cert: Path | None, confdir: Path,
+                        charger_tls_max: str | None = None) -> list[str]:
+    """The ``mitmdump`` argument list (without the executable) for ``config``; ``charger_tls_max`` caps
+    the charger leg's TLS version (the upstream CSMS's maximum, probed at start)."""
     options: dict[str, str] = {
         "confdir": str(confdir),
         # Flows are not printed: the terminal shows our counts, and headers never reach a log.
@@ -165,6 +206,18 @@ def build_mitmdump_args(config: ProxyConfig, *, combined_cert: Path | None, conf
     if config.tls_version_max:
         options["tls_version_client_max"] = config.tls_version_max
         options["tls_version_server_max"] = config.tls_version_max
+    policy = None
+    if config.tls_policy is not None:
+        from .conformance.tls_policies import TLS_POLICIES
+
+        policy = TLS_POLICIES[config.tls_policy]
+        # The charger leg offers what a server behind the policy offers: its versions, its ciphers.
+        versions = sorted(v.replace("TLSv", "TLS").replace(".", "_") for v in policy.versions)
+        options["tls_version_client_min"] = versions[0]
+        options["tls_version_client_max"] = versions[-1]
+        options["ciphers_client"] = ":".join(policy.ciphers)
+    elif charger_tls_max is not None and not config.tls_version_max:
+        options["tls_version_client_max"] = charger_tls_max
     if combined_cert is not None:
         options["certs"] = f"*={combined_cert}"
     if config.upstream_ca is not None:
@@ -184,6 +237,10 @@ def build_mitmdump_args(config: ProxyConfig, *, combined_cert: Path | None, conf
             options["ocpp_loopback_only"] = "true"
         if config.allow_plain_ws:
             options["ocpp_allow_plain_ws"] = "true"
+        if policy is not None:
+            options["ocpp_charger_tls_policy"] = policy.name
+        if "tls_version_client_max" in options:
+            options["ocpp_charger_tls_max"] = options["tls_version_client_max"]
         if config.rotate_bytes:
             options["ocpp_rotate_bytes"] = str(config.rotate_bytes)
         if config.status_interval_s:
@@ -231,6 +288,8 @@ class ProxyProcess:
         self.port: int | None = None
         self.returncode: int | None = None
         self._final_log: str | None = None
+        self.upstream_tls_max: str | None = None
+        """The CSMS's highest TLS version (``TLS1_2``/``TLS1_3``) when probed at start, else None."""
 
     def _combined_cert(self) -> Path | None:
         """mitmproxy wants key and certificate in one PEM; join them in a 0600 file we delete on stop."""
@@ -245,12 +304,24 @@ class ProxyProcess:
 
     def command(self) -> list[str]:
         return mitmdump_executable() + build_mitmdump_args(
-            self.config, combined_cert=self._combined_cert(), confdir=self.confdir
+            self.config, combined_cert=self._combined_cert(), confdir=self.confdir,
+            charger_tls_max=self.upstream_tls_max,
         )
+
+    def _probe_upstream(self) -> None:
+        """Set :attr:`upstream_tls_max` from a handshake with the CSMS, when the charger leg mirrors it."""
+        config = self.config
+        if (not config.mirror_upstream_tls or config.tls_policy or config.tls_version_max
+                or config.mode != "reverse" or not (config.upstream_url or "").startswith("wss:")):
+            return
+        _, host, port, _ = parse_upstream(config.upstream_url or "")
+        self.upstream_tls_max = probe_tls_max(host, port, ca_file=config.upstream_ca,
+                                              insecure=config.insecure_upstream)
 
     def start(self) -> ProxyProcess:
         if self.process is not None:
             raise WorkbenchError("proxy already started")
+        self._probe_upstream()
         command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:

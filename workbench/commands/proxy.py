@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..errors import WorkbenchError
+from ..conformance.tls_policies import TLS_POLICIES
 from ..proxy import TLS_VERSIONS, ProxyConfig, ProxyProcess, parse_listen
 from ..terminal import terminal_safe
 from . import _paths
@@ -44,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reverse: in front of --upstream (default); regular: an HTTP proxy chargers are configured to use")
     parser.add_argument("--tls-max", choices=TLS_VERSIONS, default=None,
                         help="highest TLS version on both legs (default: unbounded; the minimum is always TLS 1.2)")
+    parser.add_argument("--tls-policy", choices=sorted(TLS_POLICIES), default=None,
+                        help="offer chargers exactly this policy's TLS versions and ciphers (elb-2018-06: TLS 1.2 "
+                             "only, AWS ELBSecurityPolicy-TLS-1-2-Ext-2018-06): a handshake that succeeds proves "
+                             "ev.energy R1, a refused one is recorded with the charger's offer. Default: the charger "
+                             "leg offers no higher TLS version than the CSMS speaks (probed at start)")
     parser.add_argument("--pass-through-on-error", action="store_true",
                         help="keep passing traffic, unrecorded, if the capture cannot be written (default: stop)")
     parser.add_argument("--rotate-bytes", type=int, default=0, metavar="N",
@@ -74,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> ProxyConfig:
         insecure_upstream=args.insecure_upstream, mode=args.mode, tls_version_max=args.tls_max,
         pass_through_on_error=args.pass_through_on_error, rotate_bytes=args.rotate_bytes,
         status_interval_s=args.status_interval, allow_remote=args.allow_remote, overwrite=args.overwrite,
-        allow_plain_ws=args.allow_plain_ws,
+        allow_plain_ws=args.allow_plain_ws, tls_policy=args.tls_policy,
     )
     config.validate()
     return config
@@ -113,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
         target = config.upstream_url if config.mode == "reverse" else "(HTTP proxy mode)"
         print(f"ocpp-workbench proxy: listening on {scheme}://{proxy.url_host}:{proxy.port} -> {target}; "
               f"capture: {config.capture_path}", flush=True)
+        if config.tls_policy:
+            print(f"ocpp-workbench proxy: chargers are offered TLS policy {config.tls_policy} only", flush=True)
+        elif proxy.upstream_tls_max:
+            print(f"ocpp-workbench proxy: the CSMS speaks up to {proxy.upstream_tls_max}; chargers are offered "
+                  "no more", flush=True)
         deadline = time.monotonic() + args.duration if args.duration is not None else None
         while not stop_requested and proxy.wait(POLL_INTERVAL_S) is None:
             echoed = _echo_new_log(proxy, echoed)

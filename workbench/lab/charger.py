@@ -25,6 +25,12 @@ Faults it can be told to show (``ChargerConfig.faults``), all in its first sessi
 - ``register_reset``: the register restarts at 0 mid-session (meterStop < meterStart).
 - ``callerror_unsupported``: it answers requests in ``unsupported_actions`` (default
   GetConfiguration, which LabCSMS sends after every boot) with a CALLERROR NotSupported.
+
+Misbehaviours (``ChargerConfig.misbehaviours``) answer the CSMS wrongly for the whole run, for the
+conformance probe's tests (they fail one ev.energy requirement each):
+
+- ``ignore_charging_limit``: accepts SetChargingProfile but keeps charging at full power (R6).
+- ``trigger_without_message``: answers TriggerMessage Accepted but never sends the message (R7).
 """
 
 from __future__ import annotations
@@ -99,6 +105,17 @@ class Fault(StrEnum):
 
 FAULT_NAMES = frozenset(fault.value for fault in Fault)
 
+
+class Misbehaviour(StrEnum):
+    """Wrong answers to the CSMS for the whole run (see the module docstring); not session faults,
+    so they leave the truth sidecar alone."""
+
+    IGNORE_CHARGING_LIMIT = "ignore_charging_limit"
+    TRIGGER_WITHOUT_MESSAGE = "trigger_without_message"
+
+
+MISBEHAVIOUR_NAMES = frozenset(item.value for item in Misbehaviour)
+
 # When, as a fraction of the session length, the scripted events of a run_sessions session
 # happen. SuspendedEV first, then the EVSE suspends too (SuspendedEVSE takes precedence), the EV
 # is ready again while the EVSE still holds, then charging resumes: C4, D5, E3.
@@ -130,6 +147,8 @@ class ChargerConfig:
     suspend_periods: bool = True
     """Scripted SuspendedEV and SuspendedEVSE periods in every run_sessions session."""
     faults: frozenset[str] = frozenset()
+    misbehaviours: frozenset[str] = frozenset()
+    """Names of :class:`Misbehaviour` to show for the whole run."""
     offline_s: float = 2.0
     """How long the charger stays away for the reconnect and reboot faults (s)."""
     unsupported_actions: frozenset[str] = frozenset({Action.get_configuration.value})
@@ -143,6 +162,10 @@ class ChargerConfig:
         unknown = set(self.faults) - FAULT_NAMES
         if unknown:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(FAULT_NAMES)}")
+        if set(self.misbehaviours) - MISBEHAVIOUR_NAMES:
+            raise ValueError(f"unknown misbehaviour(s) {sorted(set(self.misbehaviours) - MISBEHAVIOUR_NAMES)}; "
+                             f"known: {sorted(MISBEHAVIOUR_NAMES)}")
+        object.__setattr__(self, "misbehaviours", frozenset(self.misbehaviours))
         if self.connectors < 1:
             raise ValueError("a charger needs at least one connector")
         if not 1 <= self.phases <= 3:
@@ -778,6 +801,8 @@ class LabCharger:
         return TriggerMessageStatus.not_implemented
 
     def run_trigger(self, requested: str, connector_id: int | None) -> None:
+        if Misbehaviour.TRIGGER_WITHOUT_MESSAGE in self.config.misbehaviours:
+            return  # said Accepted, sends nothing
         if self.trigger_status(requested, connector_id) == TriggerMessageStatus.accepted:
             self._spawn(self._send_triggered(requested, connector_id), f"trigger {requested}")
 
@@ -973,6 +998,9 @@ class LabCharger:
         returns the (connector id, status) changes to report. The station limit is shared
         equally by the connectors that draw."""
         station_w = self._limits_w.get((ChargingProfilePurposeType.charge_point_max_profile.value, 0), math.inf)
+        ignore_limits = Misbehaviour.IGNORE_CHARGING_LIMIT in self.config.misbehaviours
+        if ignore_limits:
+            station_w = math.inf  # accepted the profiles, applies none
         wanting = [
             c
             for c in self._connectors.values()
@@ -980,7 +1008,7 @@ class LabCharger:
             and c.session.started
             and not c.session.ev_suspended
             and not c.session.evse_suspended
-            and self._connector_limit_w(c.connector_id) > 0
+            and (ignore_limits or self._connector_limit_w(c.connector_id) > 0)
         ]
         share_w = station_w / len(wanting) if wanting else station_w
         changes: list[tuple[int, str]] = []
@@ -989,7 +1017,7 @@ class LabCharger:
             if session is None or not session.started:
                 connector.meter.set_power(now, 0.0)
                 continue
-            limit_w = min(self._connector_limit_w(connector.connector_id), share_w)
+            limit_w = math.inf if ignore_limits else min(self._connector_limit_w(connector.connector_id), share_w)
             if session.evse_suspended or limit_w <= 0:
                 status, power_w = ChargePointStatus.suspended_evse.value, 0.0
             elif session.ev_suspended:
