@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from .. import __version__
 from ..capture import records as rec
 from ..capture.records import ClosedBy, Direction
@@ -114,8 +116,11 @@ class _Run:
         else:
             self.verdict.frames_received += 1
         if self.writer is not None:
-            self.writer.write(rec.frame(ts=rec.now_ts(), connection_id=connection_id, direction=direction,
-                                        content=text, replay_of=replay_of))
+            # Frames are text with str/int fields: orjson writes the same line as the writer's
+            # json.dumps (compact, no ASCII escaping) at a fraction of the cost, per frame.
+            record = rec.frame(ts=rec.now_ts(), connection_id=connection_id, direction=direction,
+                               content=text, replay_of=replay_of)
+            self.writer.write_frame_line(orjson.dumps(record) + b"\n")
         return seq
 
     def write(self, record: dict[str, Any]) -> None:
