@@ -32,6 +32,12 @@ from pathlib import Path
 
 
 def _peak_mb() -> float:
+    """This process's own peak resident memory, MB: VmHWM, not ru_maxrss, which Linux keeps across fork
+    and exec (a worker started by a large parent would report the parent's peak)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 

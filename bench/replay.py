@@ -5,19 +5,26 @@
    ``--requests``. Against (a) the lab CSMS (``ocpp`` library, schema validation) and (b) a minimal
    answering server (every CALL answered ``[3, id, {}]`` by plain websockets); and the floor: a
    direct websockets loop sending the same request texts to (b) and awaiting each answer, with no
-   replayer at all. frames/s counts both directions. The peers run in a child process, so this
-   process's CPU is the replayer's (or the floor loop's) own.
+   replayer at all (the issue's "echo loop"). The same bare loop against (a) shows what the lab
+   CSMS itself allows. frames/s counts both directions. The peers run in a child process each, so
+   this process's CPU is the replayer's (or the floor loop's) own.
 2. **Timing at --speed 1.** A plan of Heartbeats at random recorded gaps (10-60 ms) against (b); the
    error is replayed gap minus recorded gap between consecutive requests, p50 and p99 of its size.
    Also the engine's CPU per request over the in-memory transport (no network, capture written):
    its inverse is the replayer's ceiling on one core.
 3. **Fleet.** ``--chargers`` charge points of a synthetic fleet (``workbench.lab.synth``) replayed
-   at once against the lab CSMS (child process) at ``--fleet-speed``: connections held, steps lost
-   (any row but matched), frames/s, p99 reply latency (from the replay's capture), the replayer's
-   CPU (user + system seconds over wall seconds, in cores).
+   at once against the lab CSMS (child process) at ``--fleet-speed``: connections made and held
+   (peak open at once, closes nobody recorded), steps lost (any row but matched), frames/s, p99
+   reply latency (from the replay's capture), the replayer's CPU (user + system seconds over wall
+   seconds, in cores) and the lab CSMS's. Open-file limits are raised in-process (one socket per
+   charge point on each side).
 
-    .venv/bin/python bench/replay.py --quick     # under a minute
-    .venv/bin/python bench/replay.py             # 1,000 chargers at speed 60, a few minutes
+Loopback only; every part is bounded (timeouts on every wait). Load average is printed at the start
+and the end: the figures of a shared machine mean little without it.
+
+    .venv/bin/python bench/replay.py --quick                 # under a minute
+    .venv/bin/python bench/replay.py                         # 1,000 chargers at speed 60, about 2 minutes
+    .venv/bin/python bench/replay.py --parts fleet           # one part only (throughput, timing, fleet)
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
@@ -54,7 +62,18 @@ IGNORE = (*DEFAULT_IGNORE, "StopTransaction:/idTagInfo", "/interval")
 
 # -- peers (child process) ------------------------------------------------------------------------
 
+def raise_open_files(needed: int) -> int:
+    """Raise this process's soft open-files limit towards ``needed`` (up to the hard limit); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
 async def _serve(kind: str) -> None:
+    raise_open_files(8192)
     if kind == "lab":
         from workbench.lab import LabCSMS
 
@@ -69,7 +88,10 @@ async def _serve(kind: str) -> None:
 
         server = await serve(answer, "127.0.0.1", 0, subprotocols=["ocpp1.6"], max_size=None, ping_interval=None)
         print(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ocpp", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+    # Each line from the parent asks for this process's CPU seconds so far; EOF ends it.
+    loop = asyncio.get_running_loop()
+    while await loop.run_in_executor(None, sys.stdin.readline):
+        print(f"{cpu_s():.6f}", flush=True)
 
 
 class Peer:
@@ -79,6 +101,12 @@ class Peer:
         self.process = subprocess.Popen([sys.executable, __file__, "--serve", kind], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self.url = self.process.stdout.readline().strip()
+
+    def cpu_s(self) -> float:
+        """The peer process's CPU seconds (user + system) so far."""
+        self.process.stdin.write("cpu\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -169,7 +197,19 @@ async def gap_errors_ms(plan: Plan, url: str, out: Path) -> list[float]:
             for a, b, ra, rb in zip(sent, sent[1:], recorded, recorded[1:], strict=False)]
 
 
-async def fleet(chargers: int, days: float, speed: float, url: str, scratch: Path) -> dict[str, float]:
+def peak_open_connections(capture) -> int:
+    """The most connections open at once in a capture (from its connection records)."""
+    events = sorted([(t, 1) for t in capture.connections["ts"].dropna()]
+                    + [(t, -1) for t in capture.connections["close_ts"].dropna()])
+    peak = now = 0
+    for _t, change in events:
+        now += change
+        peak = max(peak, now)
+    return peak
+
+
+async def fleet(chargers: int, days: float, speed: float, peer: Peer, scratch: Path) -> dict[str, float]:
+    url = peer.url
     source = scratch / "fleet.ocpp.jsonl"
     generate(source, chargers=chargers, days=days, seed=5, write_sidecar=False)
     plan = Plan.from_capture(source).drop(kind="expect")
@@ -177,18 +217,28 @@ async def fleet(chargers: int, days: float, speed: float, url: str, scratch: Pat
     out = scratch / "fleet-replay.ocpp.jsonl"
     connector = make_connector(plan, target=url)
     with CaptureWriter(out, replay_header(plan, url)) as writer:
-        cpu0, t0 = cpu_s(), time.perf_counter()
+        peer_cpu0, cpu0, t0 = peer.cpu_s(), cpu_s(), time.perf_counter()
         result = await run_plan(plan, connector, writer=writer,
                                 options=ReplayOptions(speed=speed, ignore=IGNORE, reply_timeout_s=30,
-                                                      connect_timeout_s=30))
-        wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
-    calls = load(out).calls
+                                                      connect_timeout_s=30, peer_timeout_s=30))
+        wall, cpu, peer_cpu = time.perf_counter() - t0, cpu_s() - cpu0, peer.cpu_s() - peer_cpu0
+    replayed = load(out)
+    calls = replayed.calls
     latency = calls["latency_s"].dropna().sort_values().tolist()
+    # After the connect burst (every charge point dials and boots at once at the start): the steady state.
+    settled = replayed.connections["ts"].max() + pd.Timedelta(seconds=1)
+    steady = calls[calls["ts"] > settled]["latency_s"].dropna().sort_values().tolist()
     frames = result.verdict.frames_sent + result.verdict.frames_received
+    dropped = sum(1 for r in result.verdict.rows if r.kind == "close" and r.status == "unexpected")
     return {"chargers": chargers, "connections": connects, "connection_errors": result.verdict.connection_errors,
+            "peak_open": peak_open_connections(replayed), "dropped_by_peer": dropped,
+            "csms_cpu_cores": peer_cpu / wall, "engine_s": result.verdict.duration_s,
             "steps_lost": len(result.verdict.problems()), "requests": len(plan.select(kind="send")),
             "frames": frames, "wall_s": wall, "frames_per_s": frames / wall,
             "p99_latency_ms": 1000 * latency[int(0.99 * (len(latency) - 1))] if latency else float("nan"),
+            "p50_latency_ms": 1000 * latency[int(0.5 * (len(latency) - 1))] if latency else float("nan"),
+            "p99_steady_ms": 1000 * steady[int(0.99 * (len(steady) - 1))] if steady else float("nan"),
+            "steady_requests": len(steady),
             "cpu_cores": cpu / wall, "recorded_s": max(s.t_s for s in plan.steps) - min(s.t_s for s in plan.steps)}
 
 
@@ -197,56 +247,86 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))]
 
 
+def load_average() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" (1, 5, 15 min) on {os.cpu_count()} cores"
+
+
+async def throughput(args: argparse.Namespace, lab: Peer, answer: Peer, scratch: Path) -> None:
+    plan = throughput_plan(args.requests)
+    # Interleaved rounds (floor, bare loop to the lab CSMS, replay to the answering server, replay to
+    # the lab CSMS), so a busy spell of a shared machine hits all four; each round gives its ratios.
+    floor, floor_lab, to_answer, to_lab = [], [], [], []
+    for i in range(args.repeat):
+        floor.append(await floor_rate(plan, answer.url))
+        floor_lab.append(await floor_rate(plan, lab.url))
+        to_answer.append(await replay_rate(plan, answer.url, scratch / f"a{i}.ocpp.jsonl"))
+        to_lab.append(await replay_rate(plan, lab.url, scratch / f"l{i}.ocpp.jsonl"))
+    median = statistics.median
+    floor_fps, floor_lab_fps = median(floor), median(floor_lab)
+    answer_fps, lab_fps = median(r[0] for r in to_answer), median(r[0] for r in to_lab)
+    answer_ratio = median(r[0] / f for r, f in zip(to_answer, floor, strict=True))
+    lab_ratio = median(r[0] / f for r, f in zip(to_lab, floor, strict=True))
+    lab_own_ratio = median(r[0] / f for r, f in zip(to_lab, floor_lab, strict=True))
+    rounds = lambda values: ", ".join(f"{v:,.0f}" for v in values)  # noqa: E731
+    print(f"throughput, one charger, {args.requests:,} requests, median of {args.repeat} interleaved rounds:")
+    print(f"  floor: bare websockets loop -> answering server:  {floor_fps:8,.0f} frames/s (rounds {rounds(floor)})")
+    print(f"  bare websockets loop -> lab CSMS:                 {floor_lab_fps:8,.0f} frames/s (rounds {rounds(floor_lab)})")
+    print(f"  replayer -> answering server:                     {answer_fps:8,.0f} frames/s "
+          f"({answer_ratio:.0%} of the floor of its round; rounds {rounds(r[0] for r in to_answer)}; "
+          f"replayer CPU {median(r[1] for r in to_answer):.2f} cores)")
+    print(f"  replayer -> lab CSMS:                             {lab_fps:8,.0f} frames/s "
+          f"({lab_ratio:.0%} of the floor, {lab_own_ratio:.0%} of the bare loop to the lab CSMS; "
+          f"rounds {rounds(r[0] for r in to_lab)}; rows not matched {sum(r[2] for r in to_lab)})")
+    print("  target >= 2,000 frames/s and >= 50 % of the floor: "
+          f"{'met' if lab_fps >= 2000 and lab_ratio >= 0.5 else 'NOT met'} against the lab CSMS, "
+          f"{'met' if answer_fps >= 2000 and answer_ratio >= 0.5 else 'NOT met'} against the answering server")
+    per_request = median([await engine_cpu_us(plan, scratch / f"m{i}.ocpp.jsonl") for i in range(3)])
+    print(f"engine CPU alone (in-memory transport, capture written): {per_request:.0f} us per request, "
+          f"i.e. a ceiling of about {2e6 / per_request:,.0f} frames/s on one core")
+
+
+async def timing(args: argparse.Namespace, answer: Peer, scratch: Path) -> None:
+    errors = await gap_errors_ms(gap_plan(args.gap_steps), answer.url, scratch / "gaps.ocpp.jsonl")
+    p50, p99 = percentile(errors, 0.5), percentile(errors, 0.99)
+    print(f"timing at --speed 1, {len(errors)} gaps of 10-60 ms: |error| p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+          f"max {max(errors):.2f} ms (target p99 <= 20 ms: {'met' if p99 <= 20 else 'NOT met'})")
+
+
+async def fleet_part(args: argparse.Namespace, lab: Peer, scratch: Path) -> None:
+    f = await fleet(args.chargers, args.days, args.fleet_speed, lab, scratch)
+    held = f["connection_errors"] == 0 and f["dropped_by_peer"] == 0
+    print(f"fleet: {f['chargers']:,} charge points ({f['connections']:,} connections incl. reconnects), "
+          f"{f['requests']:,} requests, {f['recorded_s']:.0f} s recorded at speed {args.fleet_speed:g} -> "
+          f"{f['wall_s']:.1f} s")
+    print(f"  connections: {f['connection_errors']} failed, {f['dropped_by_peer']} closed by the CSMS, "
+          f"peak {f['peak_open']:,} open at once; steps lost {f['steps_lost']}")
+    print(f"  {f['frames_per_s']:,.0f} frames/s, reply latency p50 {f['p50_latency_ms']:.1f} ms, "
+          f"p99 {f['p99_latency_ms']:.1f} ms (after the connect burst: p99 {f['p99_steady_ms']:.1f} ms "
+          f"over {f['steady_requests']:,} requests), "
+          f"replayer CPU {f['cpu_cores']:.2f} cores, lab CSMS CPU {f['csms_cpu_cores']:.2f} cores")
+    ceiling = f["requests"] / f["wall_s"] / max(f["cpu_cores"], 1e-9)
+    print(f"  CPU ceiling: one asyncio loop, one core: at this mix about {ceiling:,.0f} requests/s "
+          f"({ceiling / (f['requests'] / f['wall_s']):.0f}x this load)")
+    print(f"  target: all {f['chargers']:,} held with no lost step: "
+          f"{'met' if held and f['steps_lost'] == 0 and f['peak_open'] >= f['chargers'] else 'NOT met'}")
+
+
 async def main(args: argparse.Namespace) -> None:
+    print(f"open files limit {raise_open_files(2 * args.chargers + 256):,}; load average at the start {load_average()}")
     lab, answer = Peer("lab"), Peer("answer")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
             scratch = Path(tmp)
-            plan = throughput_plan(args.requests)
-            # Interleaved (floor, replay to the answering server, replay to the lab CSMS) rounds, so a
-            # busy spell of a shared machine hits all three; each round gives one ratio to its floor.
-            floor, to_answer, to_lab = [], [], []
-            for i in range(args.repeat):
-                floor.append(await floor_rate(plan, answer.url))
-                to_answer.append(await replay_rate(plan, answer.url, scratch / f"a{i}.ocpp.jsonl"))
-                to_lab.append(await replay_rate(plan, lab.url, scratch / f"l{i}.ocpp.jsonl"))
-            floor_fps = statistics.median(floor)
-            answer_fps = statistics.median(r[0] for r in to_answer)
-            lab_fps = statistics.median(r[0] for r in to_lab)
-            answer_ratio = statistics.median(r[0] / f for r, f in zip(to_answer, floor, strict=True))
-            lab_ratio = statistics.median(r[0] / f for r, f in zip(to_lab, floor, strict=True))
-            print(f"throughput, one charger, {args.requests} requests, median of {args.repeat} interleaved rounds:")
-            print(f"  floor (bare websockets loop -> answering server): {floor_fps:8,.0f} frames/s "
-                  f"(rounds: {', '.join(f'{f:,.0f}' for f in floor)})")
-            print(f"  replayer -> answering server:                     {answer_fps:8,.0f} frames/s "
-                  f"({answer_ratio:.0%} of the floor of its round; replayer CPU "
-                  f"{statistics.median(r[1] for r in to_answer):.2f} cores)")
-            print(f"  replayer -> lab CSMS:                             {lab_fps:8,.0f} frames/s "
-                  f"({lab_ratio:.0%} of the floor of its round; rows not matched {to_lab[0][2]})")
-            print("  target: >= 2,000 frames/s and >= 50 % of the floor: "
-                  f"{'met' if lab_fps >= 2000 and lab_ratio >= 0.5 else 'NOT met'} against the lab CSMS, "
-                  f"{'met' if answer_fps >= 2000 and answer_ratio >= 0.5 else 'NOT met'} against the answering server")
-            print(f"  (load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
-
-            per_request = statistics.median([await engine_cpu_us(plan, scratch / f"m{i}.ocpp.jsonl") for i in range(3)])
-            print(f"engine CPU alone (in-memory transport, capture written): {per_request:.0f} us per request, "
-                  f"i.e. a ceiling of about {2e6 / per_request:,.0f} frames/s on one core")
-
-            errors = await gap_errors_ms(gap_plan(args.gap_steps), answer.url, scratch / "gaps.ocpp.jsonl")
-            p50, p99 = percentile(errors, 0.5), percentile(errors, 0.99)
-            print(f"timing at --speed 1, {len(errors)} gaps of 10-60 ms: |error| p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-                  f"max {max(errors):.2f} ms (target p99 <= 20 ms: {'met' if p99 <= 20 else 'NOT met'})")
-
-            figures = await fleet(args.chargers, args.days, args.fleet_speed, lab.url, scratch)
-            print(f"fleet: {figures['chargers']} charge points ({figures['connections']} connections incl. "
-                  f"reconnects), {figures['requests']} requests, {figures['recorded_s']:.0f} s recorded at "
-                  f"speed {args.fleet_speed:g} -> {figures['wall_s']:.1f} s")
-            print(f"  connection errors {figures['connection_errors']}, steps lost {figures['steps_lost']}, "
-                  f"{figures['frames_per_s']:,.0f} frames/s, p99 reply latency {figures['p99_latency_ms']:.1f} ms, "
-                  f"replayer CPU {figures['cpu_cores']:.2f} cores")
+            if "throughput" in args.parts:
+                await throughput(args, lab, answer, scratch)
+            if "timing" in args.parts:
+                await timing(args, answer, scratch)
+            if "fleet" in args.parts:
+                await fleet_part(args, lab, scratch)
     finally:
         lab.close()
         answer.close()
+    print(f"load average at the end {load_average()}")
 
 
 if __name__ == "__main__":
@@ -258,13 +338,18 @@ if __name__ == "__main__":
     parser.add_argument("--chargers", type=int, default=None)
     parser.add_argument("--days", type=float, default=None, help="recorded length of the fleet capture")
     parser.add_argument("--fleet-speed", type=float, default=60.0)
+    parser.add_argument("--parts", default="throughput,timing,fleet",
+                        help="comma-separated parts to run: throughput, timing, fleet (default all)")
     parser.add_argument("--serve", choices=["lab", "answer"], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
         asyncio.run(_serve(arguments.serve))
         sys.exit(0)
     quick = arguments.quick
-    arguments.requests = arguments.requests or (2000 if quick else 20000)
+    arguments.parts = {part.strip() for part in arguments.parts.split(",")}
+    if not arguments.parts <= {"throughput", "timing", "fleet"}:
+        parser.error(f"--parts: unknown part(s) {', '.join(sorted(arguments.parts - {'throughput', 'timing', 'fleet'}))}")
+    arguments.requests = arguments.requests or (2000 if quick else 5000)
     arguments.repeat = arguments.repeat or (3 if quick else 5)
     arguments.gap_steps = arguments.gap_steps or (150 if quick else 1000)
     arguments.chargers = arguments.chargers or (50 if quick else 1000)

@@ -390,8 +390,12 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
                 raise
             header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz)
             headers.append(header)
-            for record in records:
-                _route(record, collector, connections, problems, str(path), None, "import")
+            add_frame = collector.add
+            for record in records:  # the importer's records are dicts with a "type"; frames the bulk
+                if record["type"] == "frame":
+                    add_frame(record)
+                else:
+                    _route(record, collector, connections, problems, str(path), None, "import")
             problems.extend(report)
         else:
             headers.append(reader.header)

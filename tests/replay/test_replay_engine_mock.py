@@ -189,3 +189,37 @@ def test_before_step_hook_runs_the_plan_step_by_step(tmp_path: Path) -> None:
     assert result.verdict.clean
     assert [(i, k) for i, k, _ in seen] == [(i, s.kind) for i, s in enumerate(plan.steps)]
     assert [sent for _i, _k, sent in seen] == [0, 0, 1, 2, 3]  # one request out per step
+
+
+def test_frame_lines_are_the_writers_lines_and_every_frame_reaches_the_file(tmp_path: Path) -> None:
+    """Frame lines are batched (one write per FLUSH_EVERY_S or FLUSH_LINES) and encoded by orjson:
+    the file still holds every frame, in order, byte for byte what the writer's own encoder makes,
+    each on disk within FLUSH_EVERY_S even while the replay waits."""
+    from workbench.capture.writer import encode_record
+    from workbench.replay.engine import FLUSH_EVERY_S
+
+    odd = {"idTag": 'T"1\\\u00e9\u2028\x01\U0001f50c'}  # quotes, escapes, non-ASCII, a control char, astral
+    script = exchange(0.0, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"},
+                      {"status": "Accepted", "currentTime": "2025-01-06T08:00:00.000Z", "interval": 300})
+    script += exchange(1.0, "a1", "Authorize", odd, {"idTagInfo": {"status": "Accepted"}})
+    plan = Plan.from_capture(make_capture(tmp_path / "c.ocpp.jsonl", "CP-1", script, close_at_s=2.0))
+    out = tmp_path / "out.ocpp.jsonl"
+    on_disk: list[int] = []
+
+    async def before_step(index, step):
+        if step.kind == "send" and step.action == "Authorize":
+            await asyncio.sleep(FLUSH_EVERY_S * 3)  # the replay is idle: the boot exchange must be on disk
+            on_disk.append(sum(1 for line in out.read_bytes().splitlines() if b'"type":"frame"' in line))
+
+    result, _ = _run(plan, MockConnector(_csms({**OK, "Authorize": {"idTagInfo": {"status": "Accepted"}}})), tmp_path,
+                     before_step=before_step)
+    assert result.verdict.clean, result.verdict.to_text()
+    assert on_disk == [2]  # BootNotification and its reply, flushed by the timer
+    lines = out.read_bytes().splitlines(keepends=True)
+    _header, records, problems = read_capture(out)
+    assert problems == []
+    frames = [(line, record) for line, record in zip(lines[1:], records, strict=True) if record["type"] == "frame"]
+    assert len(frames) == result.verdict.frames_sent + result.verdict.frames_received == 4
+    assert all(line == encode_record(record) for line, record in frames)
+    assert json.loads(frames[2][1]["text"])[3] == odd
+    assert [r["type"] for r in records] == ["connection_open", "frame", "frame", "frame", "frame", "connection_close"]

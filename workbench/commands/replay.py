@@ -30,13 +30,17 @@ PROGRESS_EVERY_S = 0.5
 
 
 def _speed(text: str) -> float:
-    """A positive number, or ``max`` (as fast as the peer answers), kept as infinity."""
-    if text in ("max", "reply"):
+    """A positive number, or ``max`` (as fast as the peer answers), kept as infinity. ``reply`` is a
+    pace (``--pace reply``), not a speed: refused here so the two options mean one thing each."""
+    if text == "max":
         return math.inf
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--speed must be a number or 'max', not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--speed must be a number or 'max', not {text!r}"
+                                         + (" (reply is a --pace)" if text == "reply" else "")) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"--speed must be a finite number or 'max', not {text!r}")
     if not value > 0:
         raise argparse.ArgumentTypeError("--speed must be positive")
     return value
@@ -67,9 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert", type=Path, metavar="FILE", help="as csms: PEM certificate to serve wss://")
     parser.add_argument("--key", type=Path, metavar="FILE", help="as csms: PEM private key of --cert")
     parser.add_argument("--speed", type=_speed, default=None, metavar="X|max",
-                        help="recorded timing scaled by X (1 = real time); max: as fast as the peer answers")
+                        help="recorded timing scaled by X (1 = real time, 2 = twice as fast); "
+                             "max (default): recorded gaps ignored, as fast as the peer answers")
     parser.add_argument("--pace", choices=["reply"], default="reply",
-                        help="reply (default): send the next request when the previous one is answered")
+                        help="reply (default and only pace): the next request goes when the previous one is "
+                             "answered; with --speed X also not before its scaled recorded time")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the replay's capture here (.ocpp.jsonl)")
     parser.add_argument("--format", choices=["text", "json", "junit"], default="text", help="verdict format (default text)")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the verdict to FILE instead of stdout")

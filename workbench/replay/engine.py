@@ -22,10 +22,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from .. import __version__
 from ..capture import records as rec
 from ..capture.records import ClosedBy, Direction
 from ..capture.writer import CaptureWriter
+from ..errors import CaptureWriteError
 from ..ocppj import MessageKind, call, call_error, call_result, parse_frame
 from .answers import AnswerBook, default_answer
 from .plan import Plan, Step, our_direction, recorded_start_datetime
@@ -34,6 +37,11 @@ from .transports import Connector, ReplayConnectError, Transport, TransportClose
 from .verdict import DEFAULT_IGNORE, Verdict, VerdictRow, diff_payloads, ignore_for
 
 ProgressCallback = Callable[["ReplayProgress"], None]
+
+FLUSH_EVERY_S = 0.05
+"""Frame lines wait at most this long (s) in memory before they go to the capture file in one write."""
+FLUSH_LINES = 256
+"""... or until this many are waiting. Opens, closes and the end of the replay flush at once."""
 
 
 @dataclass
@@ -102,6 +110,9 @@ class _Run:
         self.connection_ids = itertools.count(1)
         self.default_transaction_ids = itertools.count(1)
         self.steps_done = 0
+        self._lines: list[bytes] = []  # frame lines not yet written (see flush)
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._write_error: CaptureWriteError | None = None
         self.started = time.monotonic()
         self.first_t_s = plan.steps[0].t_s if plan.steps else 0.0
 
@@ -114,12 +125,49 @@ class _Run:
         else:
             self.verdict.frames_received += 1
         if self.writer is not None:
-            self.writer.write(rec.frame(ts=rec.now_ts(), connection_id=connection_id, direction=direction,
-                                        content=text, replay_of=replay_of))
+            if self._write_error is not None:
+                raise self._write_error
+            # Frames are text with str/int fields: orjson writes the same line as the writer's
+            # json.dumps (compact, no ASCII escaping) at a fraction of the cost, per frame.
+            record = rec.frame(ts=rec.now_ts(), connection_id=connection_id, direction=direction,
+                               content=text, replay_of=replay_of)
+            self._lines.append(orjson.dumps(record) + b"\n")
+            if len(self._lines) >= FLUSH_LINES:
+                self.flush()
+            elif self._flush_timer is None:
+                self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_EVERY_S, self._flush_soon)
         return seq
+
+    def flush(self) -> None:
+        """Write the waiting frame lines in one write(2). Batched, not one write per frame: at a few
+        thousand frames/s the syscalls were a large part of the replayer's CPU. Every frame still
+        reaches the file: at the latest FLUSH_EVERY_S later, before any open or close record (so
+        the order is kept), and when the replay ends (run_plan flushes before it returns)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._write_error is not None:
+            raise self._write_error
+        if not self._lines or self.writer is None:
+            return
+        lines, self._lines = self._lines, []
+        if self.writer.rotate_bytes:  # a rotated file must start on a whole line: one at a time
+            for line in lines:
+                self.writer.write_frame_line(line)
+        else:
+            self.writer.write_frame_line(b"".join(lines))
+            self.writer.records_written += len(lines) - 1  # it counted the batch as one record
+
+    def _flush_soon(self) -> None:
+        self._flush_timer = None
+        try:
+            self.flush()
+        except CaptureWriteError as error:  # raised in the replay's own tasks at their next write
+            self._write_error = error
 
     def write(self, record: dict[str, Any]) -> None:
         if self.writer is not None:
+            self.flush()
             self.writer.write(record)
 
     def row(self, row: VerdictRow) -> None:
@@ -442,7 +490,10 @@ async def run_plan(plan: Plan, connector: Connector, *, writer: CaptureWriter | 
     options = options or ReplayOptions()
     run = _Run(plan, connector, writer, options)
     runs = [_ChargePointRun(run, cp) for cp in plan.charge_point_ids]
-    await asyncio.gather(*(r.execute() for r in runs))
+    try:
+        await asyncio.gather(*(r.execute() for r in runs))
+    finally:
+        run.flush()  # every frame in the file before the caller closes it
     run.verdict.duration_s = time.monotonic() - run.started
     # Rows in plan order; surprises (no step) last, in the order they came.
     run.verdict.rows.sort(key=lambda row: (row.step is None, row.step if row.step is not None else 0))

@@ -10,7 +10,6 @@ offset (the first recorded frame becomes "now"), so relative offsets are kept.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 from typing import Any
@@ -75,17 +74,18 @@ def shift_time_text(text: str, shift: dt.timedelta) -> str:
     return base + moved.strftime("%z")[:3] + ":" + moved.strftime("%z")[3:]
 
 
-def shift_times(node: Any, shift: dt.timedelta) -> None:
-    """Shift every dateTime under a :data:`TIME_KEYS` key of ``node`` in place."""
+def copy_json(node: Any, shift: dt.timedelta | None = None) -> Any:
+    """A copy of a JSON value (dicts, lists, scalars), with every dateTime under a
+    :data:`TIME_KEYS` key moved by ``shift`` (None: unchanged). One pass, no ``copy.deepcopy``:
+    this runs for every frame the replayer sends."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            if key in TIME_KEYS and isinstance(value, str):
-                node[key] = shift_time_text(value, shift)
-            else:
-                shift_times(value, shift)
-    elif isinstance(node, list):
-        for item in node:
-            shift_times(item, shift)
+        if shift is None:
+            return {key: copy_json(value) for key, value in node.items()}
+        return {key: (shift_time_text(value, shift) if key in TIME_KEYS and isinstance(value, str)
+                      else copy_json(value, shift)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [copy_json(item, shift) for item in node]
+    return node  # str, int, float, bool, None: immutable
 
 
 class Rewriter:
@@ -102,23 +102,18 @@ class Rewriter:
 
     def request(self, action: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
         """A copy of a recorded request payload, ready to send."""
-        out = copy.deepcopy(payload) if payload is not None else {}
+        out = copy_json(payload, self.time_shift) if payload is not None else {}
         if self.map_transactions:
             map_transaction_ids(action, out, self.transactions)
-        if self.time_shift is not None:
-            shift_times(out, self.time_shift)
         return out
 
     def answer(self, payload: dict[str, Any] | None) -> dict[str, Any]:
         """A copy of a recorded answer to the peer, ready to send (times shifted)."""
-        out = copy.deepcopy(payload) if payload is not None else {}
-        if self.time_shift is not None:
-            shift_times(out, self.time_shift)
-        return out
+        return copy_json(payload, self.time_shift) if payload is not None else {}
 
     def expected(self, action: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
         """A recorded peer request as the live peer should send it (its transaction ids mapped)."""
-        out = copy.deepcopy(payload) if payload is not None else {}
+        out = copy_json(payload) if payload is not None else {}
         if self.map_transactions:
             map_transaction_ids(action, out, self.transactions)
         return out

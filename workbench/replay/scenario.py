@@ -105,7 +105,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     if isinstance(charge_points, str):
         charge_points = [charge_points]
     speed = document.get("speed", "max")
-    if speed in (None, "max", "reply"):
+    if speed in (None, "max"):
         speed = None
     elif not isinstance(speed, (int, float)) or speed <= 0:
         raise ScenarioError(f"{path}: speed must be 'max' or a positive number, not {speed!r}")

@@ -9,6 +9,7 @@ are ignored by JSON-pointer patterns: ``*`` matches one segment, a leading ``**`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ class VerdictRow:
     diffs: list[FieldDiff] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and the same few (pattern, pointer) pairs come back every frame
 def _pointer_matches(pattern: str, pointer: str) -> bool:
     """Whether JSON pointer ``pointer`` matches ``pattern`` (``*``: one segment; ``**/`` first: any depth)."""
     parts = pointer.split("/")[1:]
@@ -61,6 +63,11 @@ def _pointer_matches(pattern: str, pointer: str) -> bool:
 def ignore_for(action: str | None, patterns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """The patterns that apply to a message of ``action``: plain pointers apply to every message,
     ``Action:/pointer`` (e.g. ``StopTransaction:/idTagInfo``) only to that action's payloads."""
+    return _ignore_for(action, tuple(patterns))
+
+
+@functools.lru_cache(maxsize=1024)  # pure; called for every reply the replayer judges
+def _ignore_for(action: str | None, patterns: tuple[str, ...]) -> tuple[str, ...]:
     chosen = []
     for pattern in patterns:
         scope, separator, pointer = pattern.partition(":")

@@ -19,16 +19,21 @@ from ...errors import WorkbenchError
 from ...tables._columns import paused_gc
 from . import timestamps
 from .assemble import assemble
-from .detect import FORMATS, detect_format
+from .detect import FORMATS, detect_document
 from .found import ReaderOutput, split_lines
 from .har import read_har
 from .loglines import read_log
 from .mitm import read_mitmproxy
 from .ocpp_version import ANALYSED, NOT_ANALYSED, trace_version
+from .regular import assemble_regular, damaged_frames, read_regular_document, read_regular_lines, version_of
 from .report import build_report, summary_text
 from .structured import read_json_document, read_json_lines
 
 __all__ = ["FORMATS", "ImportResult", "import_file"]
+
+# Formats the fast path (:mod:`.regular`) reads when their records are regular: one JSON record per
+# line, and {metadata, events} traces.
+REGULAR_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace", "json-trace")
 
 
 @dataclass
@@ -115,17 +120,21 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     notes: list[str] = []
     data = _read_bytes(path, notes)
     text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
-    fmt = format or detect_format(path, text, data[:64])
+    fmt, document = (format, None) if format is not None else detect_document(path, text, data[:64])
+    if fmt in REGULAR_FORMATS and text is not None:
+        fast = _import_regular(path, fmt, text, document, notes, charge_point_id, zone)
+        if fast is not None:
+            return fast
     if fmt == "mitmproxy":
         out = read_mitmproxy(path)
     else:
         if text is None:
             text = _decode(data, notes)
-        out = _read_text(fmt, text, zone, path)
+        out = _read_text(fmt, text, zone, path, document)
     for note in notes:
         out.note(None, note)
     header, records = assemble(out, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
-    _mark_version(header, records, out)
+    _mark_version(header, records, out, *trace_version([f.parsed for f in out.frames], out.stated_versions))
     frame_cps = _frame_charge_points(records)
     report = build_report(out.frames, frame_cps, out.rows)
     return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
@@ -133,10 +142,32 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
                         frames_recovered=sum(1 for f in out.frames if f.problem is None))
 
 
-def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: ReaderOutput) -> None:
-    """A trace of another OCPP version than 1.6: said once in the report and in the header
-    (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept."""
-    version, why = trace_version([f.parsed for f in out.frames], out.stated_versions)
+def _import_regular(path: Path, fmt: str, text: str, document: Any, notes: list[str], charge_point_id: str | None,
+                    zone: dt.tzinfo) -> ImportResult | None:
+    """The fast path of the structured formats (:mod:`.regular`); None when the file needs the general one."""
+    if fmt == "json-trace":
+        read = read_regular_document(text, tz=zone, document=document)
+    else:
+        read = read_regular_lines(text, tz=zone)
+    if read is None:
+        return None
+    out, frames = read
+    for note in notes:
+        out.note(None, note)
+    built = assemble_regular(out, frames, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
+    if built is None:
+        return None
+    header, records, cps = built
+    _mark_version(header, records, out, *version_of(frames, out.stated_versions))
+    report = build_report(*damaged_frames(frames, cps), out.rows)
+    return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
+                        lines_read=out.lines_read, frames_recovered=len(frames.rows) - len(frames.problem))
+
+
+def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: ReaderOutput, version: str,
+                  why: str) -> None:
+    """A trace of another OCPP version than 1.6 (``version``, ``why`` so): said once in the report
+    and in the header (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept."""
     if version == ANALYSED:
         return
     header["ocpp_version"] = version
@@ -153,11 +184,11 @@ def _frame_charge_points(records: list[dict[str, Any]]) -> list[str]:
     return [by_connection[r["connection_id"]] for r in records if r["type"] == "frame"]
 
 
-def _read_text(fmt: str, text: str, zone: dt.tzinfo, path: Path) -> ReaderOutput:
+def _read_text(fmt: str, text: str, zone: dt.tzinfo, path: Path, document: Any = None) -> ReaderOutput:
     if fmt in ("ndjson", "json-objects", "open-ocpp-trace"):
         return read_json_lines(text, tz=zone)
     if fmt in ("json-array", "json-trace"):
-        return read_json_document(text, tz=zone)
+        return read_json_document(text, tz=zone, document=document)
     if fmt == "har":
         return read_har(text, tz=zone)
     year = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).year

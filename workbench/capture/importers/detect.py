@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ... import jsonfast
 
 FORMATS = ("mitmproxy", "har", "ndjson", "json-array", "json-objects", "open-ocpp-trace", "json-trace", "log")
-from ...jsonfast import std_loads
+std_loads = jsonfast.std_loads
+_orjson_loads = orjson.loads
 from .found import split_lines
 from .open_ocpp_trace import is_trace_record
 from .structured import DIRECTION_KEYS, said_from
@@ -14,6 +20,7 @@ from .structured import DIRECTION_KEYS, said_from
 SNIFF_LINES = 20
 
 
+_NON_SPACE = re.compile(r"\S")
 MITM_HEAD = re.compile(rb"^\d{1,10}:\d{1,5}:[A-Za-z_]+;")
 
 
@@ -25,35 +32,67 @@ def looks_like_mitmproxy(head: bytes) -> bool:
 
 def detect_format(path: Path, text: str | None, head: bytes) -> str:
     """One of :data:`FORMATS`. ``text`` is the decoded file (None when it is not text)."""
+    return detect_document(path, text, head)[0]
+
+
+def detect_document(path: Path, text: str | None, head: bytes) -> tuple[str, Any]:
+    """(:func:`detect_format`, the decoded JSON document for the whole-document formats, else None):
+    the document is decoded once, here, not again by its reader."""
     if looks_like_mitmproxy(head):
-        return "mitmproxy"
+        return "mitmproxy", None
     if text is None:
-        return "log"
+        return "log", None
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         try:
-            document = std_loads(stripped)
-        except ValueError:
+            document = _whole_document(stripped)
+        except ValueError:  # TooDeep is one too
             document = None
         if isinstance(document, dict):
             if isinstance(document.get("log"), dict) and "entries" in document["log"]:
-                return "har"
+                return "har", None
             if any(isinstance(document.get(k), list) for k in ("events", "messages", "frames", "entries")):
-                return "json-trace"
-        return _sniff_lines(stripped)
+                return "json-trace", document
+        return _sniff_lines(stripped), None
     if stripped.startswith("["):
         try:
-            document = std_loads(stripped)
+            document = _whole_document(stripped)
         except ValueError:
-            return _sniff_lines(stripped)
-        return "json-array" if isinstance(document, list) else "log"
-    return "log"
+            return _sniff_lines(stripped), None
+        return ("json-array", document) if isinstance(document, list) else ("log", None)
+    return "log", None
+
+
+def _whole_document(text: str) -> Any:
+    """``text`` decoded as one JSON document; ValueError when it is not one, as ``json.loads`` says.
+    A first line that is a whole value followed by more (NDJSON) is refused after that line, not
+    after decoding the whole file."""
+    first_end = text.find("\n")
+    if first_end > 0 and _NON_SPACE.search(text, first_end):
+        try:
+            std_loads(text[:first_end])
+        except ValueError:
+            pass  # the first line is not a whole value: the document goes on
+        else:
+            raise ValueError("Extra data: more than one JSON value")
+    # orjson (it refuses nesting past 1,024) without jsonfast's depth walk, which would visit every
+    # value of the file (6 us per frame of a JSON trace): nothing walks this document recursively;
+    # its items are decoded again by their reader and each frame is held to the limit in the frames table.
+    try:
+        return _orjson_loads(text)
+    except orjson.JSONDecodeError:
+        return std_loads(text)  # json.loads semantics, TooDeep past the limit
 
 
 def _sniff_lines(text: str) -> str:
     """NDJSON of frames, of frame objects, an Open OCPP Trace, or structured log lines."""
     kinds = []
-    for line in split_lines(text)[:SNIFF_LINES]:
+    end = -1
+    for _ in range(SNIFF_LINES):  # only the head is split: the file may have millions of lines
+        end = text.find("\n", end + 1)
+        if end < 0:
+            break
+    for line in split_lines(text if end < 0 else text[:end])[:SNIFF_LINES]:
         line = line.strip()
         if not line:
             continue

@@ -30,6 +30,7 @@ TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 TYPE_NUMBERS = {"call": 2, "callresult": 3, "callerror": 4, "2": 2, "3": 3, "4": 4,
                 "request": 2, "result": 3, "response": 3, "error": 4}
 _orjson_dumps = orjson.dumps
+_NUMBER_OF: dict[str, int] = {}  # messageType as written -> 2, 3 or 4
 LONG_INTEGER = re.compile(r"\d{20}")
 DIRECTIONS = {"charger_to_csms": "cp-to-csms", "csms_to_charger": "csms-to-cp"}
 
@@ -58,7 +59,11 @@ def compact(message: list[Any]) -> str:
 def message_of(record: dict[str, Any]) -> list[Any] | None:
     """The OCPP-J message (as a JSON value) a v1.1 record describes; None if its type is unknown."""
     kind = record.get("messageType")
-    number = TYPE_NUMBERS.get(str(kind).replace("_", "").replace(" ", "").lower()) if kind is not None else None
+    number = _NUMBER_OF.get(kind) if type(kind) is str else None  # the usual spellings, once each
+    if number is None:
+        number = TYPE_NUMBERS.get(str(kind).replace("_", "").replace(" ", "").lower()) if kind is not None else None
+        if number is not None and type(kind) is str and len(_NUMBER_OF) < 64:
+            _NUMBER_OF[kind] = number
     if number is None:
         return None
     unique_id = record.get("messageId")

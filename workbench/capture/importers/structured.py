@@ -264,31 +264,38 @@ def read_json_lines(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     out.lines_read = len(lines)
     blank: list[int] = []
     for line_no, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            blank.append(line_no)
-            continue
-        try:
-            value = jsonfast.loads(stripped)
-        except (ValueError, RecursionError):
-            if FRAME_START.match(stripped):
-                _array_frame(stripped, line_no, out, complete=False)
-            else:
-                out.skip(line_no, "invalid JSON", line)
-            continue
-        if isinstance(value, list):
-            _array_frame(stripped, line_no, out, decoded=value, has_decoded=True)
-        elif isinstance(value, dict) and (value.get("type") == "meta" or "metadata" in value):
-            out.note(line_no, "trace metadata", line)
-            _stated_defaults(value.get("metadata") if isinstance(value.get("metadata"), dict) else value,
-                             defaults, out)
-        elif isinstance(value, dict):
-            naive += _object_frame_is_naive(value, stripped, line_no, tz, out, defaults)
-        else:
-            out.skip(line_no, "not a frame", line)
+        naive += _json_line(line_no, line, line.strip(), tz, out, defaults, blank)
     _naive_note(out, naive, tz)
     _blank_note(out, blank)
     return out
+
+
+def _json_line(line_no: int, line: str, stripped: str, tz: dt.tzinfo, out: ReaderOutput,
+               defaults: dict[str, Any], blank: list[int]) -> int:
+    """One line of :func:`read_json_lines` (``stripped``: the line without surrounding space);
+    1 when it added a frame whose time has no zone, else 0."""
+    if not stripped:
+        blank.append(line_no)
+        return 0
+    try:
+        value = jsonfast.loads(stripped)
+    except (ValueError, RecursionError):
+        if FRAME_START.match(stripped):
+            _array_frame(stripped, line_no, out, complete=False)
+        else:
+            out.skip(line_no, "invalid JSON", line)
+        return 0
+    if isinstance(value, list):
+        _array_frame(stripped, line_no, out, decoded=value, has_decoded=True)
+    elif isinstance(value, dict) and (value.get("type") == "meta" or "metadata" in value):
+        out.note(line_no, "trace metadata", line)
+        _stated_defaults(value.get("metadata") if isinstance(value.get("metadata"), dict) else value,
+                         defaults, out)
+    elif isinstance(value, dict):
+        return int(_object_frame_is_naive(value, stripped, line_no, tz, out, defaults))
+    else:
+        out.skip(line_no, "not a frame", line)
+    return 0
 
 
 BLANK_LINES_LISTED = 10
@@ -301,36 +308,18 @@ def _blank_note(out: ReaderOutput, blank: list[int]) -> None:
         out.note(None, "blank lines", f"{len(blank)} blank line{'s' if len(blank) != 1 else ''}: {listed}")
 
 
-def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
-    """A whole-file JSON document: an array of frames or objects, or ``{metadata, events}``."""
+def read_json_document(text: str, *, tz: dt.tzinfo, document: Any = None) -> ReaderOutput:
+    """A whole-file JSON document: an array of frames or objects, or ``{metadata, events}``.
+    ``document``: the text already decoded (by format detection), else None."""
     out = ReaderOutput()
     lines = _Lines(text)
     out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
-    try:
-        document = jsonfast.loads(text)
-    except (ValueError, RecursionError) as exc:
-        out.skip(1, f"invalid JSON: {exc}", text)
-        return out
     defaults: dict[str, Any] = {}
-    base = 0
-    items_text = text
-    if isinstance(document, dict):
-        metadata = document.get("metadata") or document.get("meta") or {}
-        if isinstance(metadata, dict):
-            _stated_defaults(metadata, defaults, out)
-        events_key = next((k for k in ("events", "messages", "frames", "entries") if isinstance(document.get(k), list)), None)
-        if events_key is None:
-            out.skip(1, "not a frame: JSON object without an events list", text)
-            return out
-        match = re.search(r'"' + events_key + r'"\s*:\s*(?=\[)', text)
-        base = match.end() if match else 0
-        items = document[events_key]
-    elif isinstance(document, list):
-        items = document
-        base = len(text) - len(text.lstrip())
-    else:
-        out.skip(1, "not a frame", text)
+    found = document_items(text, document, out, defaults)
+    if found is None:
         return out
+    items, base = found
+    items_text = text
     naive = 0
     scanned = _scan_objects(items_text, base, len(items))
     if scanned is not None:
@@ -356,14 +345,47 @@ def read_json_document(text: str, *, tz: dt.tzinfo) -> ReaderOutput:
     return out
 
 
+def document_items(text: str, document: Any, out: ReaderOutput, defaults: dict[str, Any]) -> tuple[list[Any], int] | None:
+    """(the items of a whole-file document, the offset of their array in ``text``), the metadata's
+    statements into ``defaults``; None (and a report row) when the document holds no items."""
+    if document is None:
+        try:
+            document = jsonfast.loads(text)
+        except (ValueError, RecursionError) as exc:
+            out.skip(1, f"invalid JSON: {exc}", text)
+            return None
+    if isinstance(document, dict):
+        metadata = document.get("metadata") or document.get("meta") or {}
+        if isinstance(metadata, dict):
+            _stated_defaults(metadata, defaults, out)
+        events_key = next((k for k in ("events", "messages", "frames", "entries") if isinstance(document.get(k), list)), None)
+        if events_key is None:
+            out.skip(1, "not a frame: JSON object without an events list", text)
+            return None
+        match = re.search(r'"' + events_key + r'"\s*:\s*(?=\[)', text)
+        return document[events_key], (match.end() if match else 0)
+    if isinstance(document, list):
+        return document, len(text) - len(text.lstrip())
+    out.skip(1, "not a frame", text)
+    return None
+
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner: one JSON value at an index -> (value, end)
 
 
+# A key and its colon, with the space around them (a key with a control character does not match:
+# the standard library's decoder refuses it too); and what may follow a value inside an object.
+_KEY = re.compile(r'[ \t\n\r]*"((?:[^"\\\x00-\x1f]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*')
+_AFTER_VALUE = re.compile(r"[ \t\n\r]*([,}])")
+
+
 def _scan_objects(text: str, start: int, count: int) -> list[tuple[dict[str, Any], dict[str, tuple[int, int]], int, int]] | None:
     """The ``count`` objects of the JSON array at ``text[start]``, each as (object, key -> span of
-    its value, start, end); None when the array holds anything else (then the general path reads it)."""
+    its value, start, end); None when the array holds anything else (then the general path reads it).
+    Per key two regular expressions and one call of the C scanner (this runs once per value)."""
     skip = _WHITESPACE.match
+    key_at, after_value, scan = _KEY.match, _AFTER_VALUE.match, _SCAN_ONCE
     index = skip(text, start).end()
     if not text.startswith("[", index):
         return None
@@ -381,23 +403,21 @@ def _scan_objects(text: str, start: int, count: int) -> list[tuple[dict[str, Any
                 index += 1
             else:
                 while True:
-                    if not text.startswith('"', index):
+                    match = key_at(text, index)
+                    if match is None:
                         return None
-                    key, index = _SCAN_ONCE(text, index)
-                    index = skip(text, index).end()
-                    if not text.startswith(":", index):
-                        return None
-                    index = skip(text, index + 1).end()
-                    value, end = _SCAN_ONCE(text, index)
+                    key = match.group(1)
+                    if "\\" in key:
+                        key = json.loads(f'"{key}"')
+                    index = match.end()
+                    value, end = scan(text, index)
                     record[key], spans[key] = value, (index, end)
-                    index = skip(text, end).end()
-                    if text.startswith(",", index):
-                        index = skip(text, index + 1).end()
-                        continue
-                    if not text.startswith("}", index):
+                    match = after_value(text, end)
+                    if match is None:
                         return None
-                    index += 1
-                    break
+                    index = match.end()
+                    if match.group(1) == "}":
+                        break
             found.append((record, spans, item_start, index))
             index = skip(text, index).end()
             if text.startswith(",", index):
