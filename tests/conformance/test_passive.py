@@ -302,6 +302,15 @@ def test_r8_passes_and_reports_which_spelling_was_accepted() -> None:
     assert row.evidence[0]["MeterValueSampleInterval=60"] == "accepted"
 
 
+def test_r8_fails_when_only_the_documents_spelling_is_accepted() -> None:
+    """Refusing the standard OCPP key fails, even with the integrator document's spelling accepted."""
+    row = verdict(build(session() + _configure(standard="NotSupported", document="Accepted")), "R8")
+    assert row.verdict == "fail", row.summary
+    assert "the OCPP key MeterValuesSampledData was answered NotSupported" in row.summary
+    assert row.evidence[0]["sampled_data_key_spellings"] == {"MeterValuesSampledData": "not accepted / not sent",
+                                                             "MeterValuesSampleData": "accepted"}
+
+
 def test_r8_not_observed_when_the_interval_was_never_requested() -> None:
     row = verdict(build(session() + _configure()[:4]), "R8")
     assert row.verdict == "not_observed" and "not requested" in row.summary

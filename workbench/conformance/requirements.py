@@ -550,6 +550,7 @@ def _configuration_of(cap: Any, req: Requirement, cp: str, changes: pd.DataFrame
     slack = float(req.params.get("interval_tolerance_s", 10.0))
     evidence: list[dict[str, Any]] = []
     accepted_keys: dict[str, Any] = {}
+    answers: dict[str, str | None] = {}  # sampled-data key -> the charger's last answer to it
     interval_state = "not requested"
     last_accept_ts = None
     for row in changes.to_dict("records"):
@@ -558,6 +559,8 @@ def _configuration_of(cap: Any, req: Requirement, cp: str, changes: pd.DataFrame
         evidence.append({"charge_point_id": cp, "key": key, "value": value, "answer": answer,
                          "frame_seqs": _seqs(row["request_seq"], row["reply_seq"])})
         good = answer in ("Accepted", "RebootRequired")
+        if key in keys:
+            answers[key] = answer
         if key in keys and good:
             accepted_keys[key] = value
         if key == interval_key:
@@ -576,8 +579,14 @@ def _configuration_of(cap: Any, req: Requirement, cp: str, changes: pd.DataFrame
     warnings = ([f"sampled-data key accepted only as {', '.join(accepted_keys)}"]
                 if accepted_keys and len(accepted_keys) < len(keys) else [])
     problems = []
+    standard = keys[0]  # the OCPP key (profiles list it first); the others are a document's spellings
     if not accepted_keys:
         problems.append(f"neither {' nor '.join(keys)} was accepted")
+    elif standard not in accepted_keys and standard in answers:
+        # Accepting only the standard key is spec-conformant (a warning above); refusing it while taking a
+        # document's spelling means a CSMS that uses the OCPP key cannot configure sampled data.
+        problems.append(f"the OCPP key {standard} was answered {answers[standard]}; only "
+                        f"{', '.join(accepted_keys)} was accepted")
     if interval_state not in ("accepted", "not requested", "other value"):
         problems.append(f"{interval_key} = {interval_s:g} {interval_state}")
     if problems:
