@@ -210,6 +210,12 @@ class _ChargePointRun:
         self.closing = False
         self.position = 0  # position in self.steps of the step running now
         self._done_sends: set[int] = set()  # plan indexes of sends whose reply came (or ended)
+        # The reply wait: one outstanding request per charge point at a time, so one deadline and at
+        # most one timer handle (re-armed only when it fires early), not a timer and a cancel scope
+        # per request (asyncio.timeout): that was a large part of the replayer's own CPU per request.
+        self._reply_waiter: asyncio.Future[tuple[Any, int]] | None = None
+        self._reply_deadline = 0.0
+        self._reply_timer: asyncio.TimerHandle | None = None
 
     async def execute(self) -> None:
         try:
@@ -227,6 +233,7 @@ class _ChargePointRun:
                 self.run.step_done()
             await self._wait_expected(len(self.steps))
         finally:
+            self._cancel_reply_timer()
             await self._stop_reader()
             for index, step in self.book.pending:
                 if index not in self.given_up:
@@ -278,8 +285,8 @@ class _ChargePointRun:
         sent_seq = run.write_frame(self.connection_id, run.ours, text, step.seq)
         try:
             await self.transport.send(text)
-            async with asyncio.timeout(run.options.reply_timeout_s):  # lighter than wait_for: no extra task
-                parsed, reply_seq = await future
+            self._await_reply_by(future, run.options.reply_timeout_s)
+            parsed, reply_seq = await future  # TimeoutError from _reply_deadline_passed
         except TimeoutError:
             run.row(VerdictRow(self.cp, index, "send", step.action, "timeout", recorded_seq=step.reply_seq,
                                replayed_seq=sent_seq,
@@ -291,9 +298,34 @@ class _ChargePointRun:
                                detail=f"no reply: the connection was closed ({closed.code})"))
             return
         finally:
+            self._reply_waiter = None
             self.pending.pop(message_id, None)
             self._done_sends.add(index)
         self._judge_reply(index, step, parsed, reply_seq)
+
+    def _await_reply_by(self, future: asyncio.Future[tuple[Any, int]], timeout_s: float) -> None:
+        """Fail ``future`` with TimeoutError if it is not done within ``timeout_s`` seconds."""
+        loop = asyncio.get_running_loop()
+        self._reply_waiter = future
+        self._reply_deadline = loop.time() + timeout_s
+        if self._reply_timer is None:
+            self._reply_timer = loop.call_at(self._reply_deadline, self._reply_deadline_passed)
+
+    def _reply_deadline_passed(self) -> None:
+        self._reply_timer = None
+        future = self._reply_waiter
+        if future is None or future.done():
+            return  # the next request arms a new timer
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._reply_deadline:
+            future.set_exception(TimeoutError())
+        else:  # armed for an earlier request: the waiting one has until its own deadline
+            self._reply_timer = loop.call_at(self._reply_deadline, self._reply_deadline_passed)
+
+    def _cancel_reply_timer(self) -> None:
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+            self._reply_timer = None
 
     def _judge_reply(self, index: int, step: Step, parsed: Any, reply_seq: int) -> None:
         run = self.run
