@@ -38,7 +38,7 @@ def _answer_after(delays: list[float | None]):
 def test_one_reply_timer_per_charge_point_not_one_per_request() -> None:
     scheduled = []
 
-    async def go():
+    async def go(connector):
         loop = asyncio.get_running_loop()
         call_at = loop.call_at
 
@@ -47,11 +47,13 @@ def test_one_reply_timer_per_charge_point_not_one_per_request() -> None:
             return call_at(when, callback, *args, **kwargs)
 
         loop.call_at = counting  # call_later goes through it too
-        return await run_plan(_heartbeats(300), MockConnector(_answer_after([0.0] * 300)),
-                              options=ReplayOptions(reply_timeout_s=5))
+        return await run_plan(_heartbeats(300), connector, options=ReplayOptions(reply_timeout_s=5))
 
-    result = asyncio.run(asyncio.wait_for(go(), 20))
+    connector = MockConnector(_answer_after([0.0] * 300))
+    result = asyncio.run(asyncio.wait_for(go(connector), 20))
     assert result.verdict.clean and len(result.verdict.rows) == 300
+    ids = [json.loads(text)[1] for text in connector.transports[0].sent]
+    assert len(set(ids)) == 300 and all(len(i) <= 36 for i in ids)  # fresh, unique, within OCPP's 36 chars
     assert len(scheduled) < 10  # asyncio.timeout per request scheduled 300
 
 
@@ -72,3 +74,35 @@ def test_each_request_still_times_out_at_its_own_deadline() -> None:
     assert [row.status for row in result.verdict.rows] == ["matched", "matched", "timeout"]
     assert result.verdict.rows[2].detail == "no reply within 0.3 s"
     assert 0.4 + 0.3 <= took < 2.0
+
+
+def test_frame_lines_are_byte_identical_to_the_writers_encoding_of_records_frame() -> None:
+    from workbench.capture import records as rec
+    from workbench.capture.records import Direction
+    from workbench.capture.writer import encode_record
+    from workbench.replay.engine import frame_line
+
+    texts = ['[2,"a","Heartbeat",{}]', '[3,"x",{"idTag":"T\\"1\\\\\u00e9\u2028\x01\U0001f50c"}]', "not json", ""]
+    for text in texts:
+        for direction in Direction:
+            for replay_of in (None, 0, 17):
+                record = rec.frame(ts="2026-12-04T15:30:00.123456Z", connection_id="r1", direction=direction,
+                                   content=text, replay_of=replay_of)
+                assert frame_line(record["ts"], "r1", direction, text, replay_of) == encode_record(record)
+
+
+def test_frame_clock_writes_now_as_records_now_ts_does() -> None:
+    import datetime as dt
+    import re
+
+    from workbench.capture import records as rec
+    from workbench.replay.engine import FrameClock
+
+    clock = FrameClock()
+    for _ in range(3):
+        before = dt.datetime.now(dt.timezone.utc)
+        ts = clock.now_ts()
+        after = dt.datetime.now(dt.timezone.utc)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
+        assert len(ts) == len(rec.now_ts())
+        assert before - dt.timedelta(microseconds=1) <= rec.parse_ts(ts) <= after + dt.timedelta(microseconds=1)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +90,36 @@ class ReplayResult:
     """recorded transactionId -> live one, as learnt from StartTransaction.conf."""
 
 
+class FrameClock:
+    """``records.now_ts()`` (UTC, microseconds, ``Z``) at a fraction of its cost: the date and time
+    of day are formatted once per second, the microseconds appended. Called for every frame."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now_ts(self) -> str:
+        second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{micro:06d}Z"
+
+
+_FRAME_TYPE = rec.RecordType.FRAME.value
+
+
+def frame_line(ts: str, connection_id: str, direction: Direction, text: str, replay_of: int | None) -> bytes:
+    """The capture line of a text frame: what ``encode_record(records.frame(...))`` writes, byte for
+    byte (same keys, same order; a test pins it), built without records.frame's checks for binary
+    content. orjson writes the same line as the writer's json.dumps (compact, no ASCII escaping)."""
+    record = {"type": _FRAME_TYPE, "ts": ts, "connection_id": connection_id, "direction": direction.value,
+              "text": text}
+    if replay_of is not None:
+        record["replay_of"] = replay_of
+    return orjson.dumps(record) + b"\n"
+
+
 class _Run:
     """State shared by the charge points of one replay."""
 
@@ -113,6 +143,11 @@ class _Run:
         self._lines: list[bytes] = []  # frame lines not yet written (see flush)
         self._flush_timer: asyncio.TimerHandle | None = None
         self._write_error: CaptureWriteError | None = None
+        self.clock = FrameClock()
+        # Fresh message ids: random per run, a counter within it (unique on every connection, as
+        # OCPP-J asks), instead of a uuid4 per request.
+        self.message_id_prefix = secrets.token_hex(6)
+        self.message_numbers = itertools.count(1)
         self.started = time.monotonic()
         self.first_t_s = plan.steps[0].t_s if plan.steps else 0.0
 
@@ -127,11 +162,7 @@ class _Run:
         if self.writer is not None:
             if self._write_error is not None:
                 raise self._write_error
-            # Frames are text with str/int fields: orjson writes the same line as the writer's
-            # json.dumps (compact, no ASCII escaping) at a fraction of the cost, per frame.
-            record = rec.frame(ts=rec.now_ts(), connection_id=connection_id, direction=direction,
-                               content=text, replay_of=replay_of)
-            self._lines.append(orjson.dumps(record) + b"\n")
+            self._lines.append(frame_line(self.clock.now_ts(), connection_id, direction, text, replay_of))
             if len(self._lines) >= FLUSH_LINES:
                 self.flush()
             elif self._flush_timer is None:
@@ -278,7 +309,7 @@ class _ChargePointRun:
                                detail=f"not sent: {why}"))
             return
         payload = run.rewriter.request(step.action, step.payload)
-        message_id = str(uuid.uuid4())
+        message_id = f"{run.message_id_prefix}-{next(run.message_numbers)}"
         future: asyncio.Future[tuple[Any, int]] = asyncio.get_running_loop().create_future()
         self.pending[message_id] = (index, step, future)
         text = call(message_id, step.action or "", payload)
