@@ -82,3 +82,32 @@ def test_exit_codes() -> None:
     assert _verdict().exit_code == 1
     refused = Verdict(rows=[VerdictRow("CP", 0, "connect", None, "error")], connection_errors=1)
     assert refused.exit_code == 2
+
+
+def test_rewrites_copy_only_what_they_change_and_never_touch_the_recorded_payload() -> None:
+    """The rewrite of a request equals a full copy with times shifted and ids mapped, but shares the
+    parts without a time (a MeterValues' sampled values) with the recording, which stays as it was."""
+    import copy
+
+    from workbench.replay.rewrite import copy_json
+
+    shift = dt.timedelta(hours=1)
+    sampled = [{"value": "1", "measurand": "Energy.Active.Import.Register"}, {"value": "2"}]
+    recorded = {"connectorId": 1, "transactionId": 7, "meterValue": [
+        {"timestamp": "2026-01-01T00:00:00.000Z", "sampledValue": sampled}]}
+    before = copy.deepcopy(recorded)
+    rewriter = Rewriter(shift)
+    rewriter.transactions.learn({"transactionId": 7}, {"transactionId": 99})
+    out = rewriter.request("MeterValues", recorded)
+    full = copy_json(recorded, shift)
+    map_transaction_ids("MeterValues", full, rewriter.transactions)
+    assert out == full and out["transactionId"] == 99
+    assert out["meterValue"][0]["timestamp"] == "2026-01-01T01:00:00.000Z"
+    assert out["meterValue"][0]["sampledValue"] is sampled  # shared, not copied
+    assert recorded == before  # the plan's payload is untouched
+    profile = {"connectorId": 1, "csChargingProfiles": {"chargingProfileId": 1, "transactionId": 7}}
+    assert rewriter.request("SetChargingProfile", profile)["csChargingProfiles"]["transactionId"] == 99
+    assert rewriter.expected("RemoteStopTransaction", {"transactionId": 7}) == {"transactionId": 99}
+    assert profile["csChargingProfiles"]["transactionId"] == 7
+    untimed = {"idTag": "T1", "list": [{"a": 1}]}
+    assert rewriter.request("Authorize", untimed) is untimed and rewriter.answer(untimed) is untimed
