@@ -111,3 +111,17 @@ def test_rewrites_copy_only_what_they_change_and_never_touch_the_recorded_payloa
     assert profile["csChargingProfiles"]["transactionId"] == 7
     untimed = {"idTag": "T1", "list": [{"a": 1}]}
     assert rewriter.request("Authorize", untimed) is untimed and rewriter.answer(untimed) is untimed
+
+
+def test_equal_payloads_take_the_fast_path_without_changing_what_differs() -> None:
+    from workbench.replay.verdict import diff_payloads, same_json
+
+    reply = {"idTagInfo": {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z"}, "n": [1, 2.5, None, "x"]}
+    assert same_json(reply, json.loads(json.dumps(reply))) and diff_payloads(reply, json.loads(json.dumps(reply))) == []
+    # what == alone would take as equal, and what the walk decides
+    assert not same_json({"a": True}, {"a": 1})
+    assert [d.pointer for d in diff_payloads({"a": True}, {"a": 1})] == ["/a"]
+    assert not same_json({"a": 1}, {"a": 1.0}) and diff_payloads({"a": 1}, {"a": 1.0}) == []
+    assert not same_json({"a": float("nan")}, {"a": None}) and diff_payloads({"a": float("nan")}, {"a": None})
+    assert not same_json({"a": 2**70}, {"a": 2**70}) and diff_payloads({"a": 2**70}, {"a": 2**70}) == []
+    assert diff_payloads({"a": 1, "b": 2}, {"b": 2, "a": 1}) == []
