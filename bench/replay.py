@@ -159,6 +159,23 @@ async def floor_rate(plan: Plan, url: str) -> float:
     return 2 * len(texts) / wall
 
 
+def _extensions(connection) -> str:
+    return ", ".join(extension.name for extension in connection.protocol.extensions) or "none"
+
+
+async def negotiated_extensions(plan: Plan, url: str) -> tuple[str, str]:
+    """The WebSocket extensions (permessage-deflate or none) that the floor loop's connection and the
+    replayer's own connector negotiate with ``url``: the comparison is fair only if they are the same."""
+    async with connect(url + "/FLOOR", subprotocols=["ocpp1.6"], max_size=None, ping_interval=None) as ws:
+        floor = _extensions(ws)
+    transport = await make_connector(plan, target=url).connect("LAB-CP1", None, 10)
+    try:
+        replayer = _extensions(transport._ws)  # the websockets connection under the replay transport
+    finally:
+        await transport.close(1000)
+    return floor, replayer
+
+
 async def engine_cpu_us(plan: Plan, out: Path) -> float:
     """CPU microseconds per request of the engine alone: the in-memory transport answers at once,
     the capture is written. Its inverse is the replayer's ceiling on one core (one asyncio loop)."""
@@ -280,6 +297,9 @@ async def throughput(args: argparse.Namespace, lab: Peer, answer: Peer, scratch:
     print("  target >= 2,000 frames/s and >= 50 % of the floor: "
           f"{'met' if lab_fps >= 2000 and lab_ratio >= 0.5 else 'NOT met'} against the lab CSMS, "
           f"{'met' if answer_fps >= 2000 and answer_ratio >= 0.5 else 'NOT met'} against the answering server")
+    floor_ext, replayer_ext = await negotiated_extensions(plan, answer.url)
+    print(f"  WebSocket extensions negotiated with the answering server: floor loop {floor_ext}, "
+          f"replayer {replayer_ext} ({'the same: a fair comparison' if floor_ext == replayer_ext else 'NOT the same'})")
     per_request = median([await engine_cpu_us(plan, scratch / f"m{i}.ocpp.jsonl") for i in range(3)])
     print(f"engine CPU alone (in-memory transport, capture written): {per_request:.0f} us per request, "
           f"i.e. a ceiling of about {2e6 / per_request:,.0f} frames/s on one core")

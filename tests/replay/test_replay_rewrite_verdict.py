@@ -125,3 +125,18 @@ def test_equal_payloads_take_the_fast_path_without_changing_what_differs() -> No
     assert not same_json({"a": float("nan")}, {"a": None}) and diff_payloads({"a": float("nan")}, {"a": None})
     assert not same_json({"a": 2**70}, {"a": 2**70}) and diff_payloads({"a": 2**70}, {"a": 2**70}) == []
     assert diff_payloads({"a": 1, "b": 2}, {"b": 2, "a": 1}) == []
+
+
+def test_shifted_times_are_written_as_strftime_writes_them() -> None:
+    import random
+
+    rng = random.Random(3)
+    for _ in range(300):
+        when = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=rng.uniform(0, 1e9))
+        shift = dt.timedelta(seconds=rng.uniform(-1e8, 1e8))
+        for digits, zone in ((0, "Z"), (3, "Z"), (6, "+02:00"), (1, "")):
+            text = when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{when.microsecond:06d}"[: digits + 1] if digits else "") + zone
+            moved = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) + shift
+            expected = moved.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moved.microsecond:06d}"[: digits + 1] if digits else "")
+            expected += "Z" if zone == "Z" else (zone and moved.strftime("%z")[:3] + ":" + moved.strftime("%z")[3:])
+            assert shift_time_text(text, shift) == expected, text

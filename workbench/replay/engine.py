@@ -233,6 +233,7 @@ class _ChargePointRun:
         # (position in self.steps, step) of the expect steps: waits look at these only, not at every step
         self.expects = [(p, i, s) for p, (i, s) in enumerate(self.steps) if s.kind == "expect"]
         self.given_up: set[int] = set()
+        self._settled = 0  # self.expects[:_settled] have arrived or were given up
         self.transport: Transport | None = None
         self.connection_id = ""
         self.reader: asyncio.Task[None] | None = None
@@ -401,8 +402,15 @@ class _ChargePointRun:
 
     async def _wait_expected(self, position: int) -> None:
         """Wait (bounded) for the peer requests recorded before plan position ``position``."""
+        # Arrived and given up are for good: the expects before the cursor are settled, so each
+        # step looks at the unsettled ones only (not at every expect before it, step after step).
+        expects = self.expects
+        while (self._settled < len(expects) and (expects[self._settled][1] in self.given_up
+                                                 or self.arrived[expects[self._settled][1]].is_set())):
+            self._settled += 1
         waiting = []
-        for expect_position, i, s in self.expects:
+        for k in range(self._settled, len(expects)):  # (no slice: that would copy the rest each step)
+            expect_position, i, s = expects[k]
             if expect_position >= position:
                 break
             if i not in self.given_up and not self.arrived[i].is_set():

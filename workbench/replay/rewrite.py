@@ -64,14 +64,18 @@ def shift_time_text(text: str, shift: dt.timedelta) -> str:
     moved = when + shift
     match = _FRACTION.search(text)
     digits = len(match.group(1)) if match else 0
-    base = moved.strftime("%Y-%m-%dT%H:%M:%S")
+    if moved.year >= 1000:  # isoformat: the same text as strftime here, at a fraction of its cost
+        base = moved.replace(tzinfo=None, microsecond=0).isoformat()
+    else:  # strftime does not pad such years to four digits; kept as it was
+        base = moved.strftime("%Y-%m-%dT%H:%M:%S")
     if digits:
         base += "." + f"{moved.microsecond:06d}"[:digits].ljust(digits, "0")
     if when.tzinfo is None:
         return base
     if text.endswith("Z"):
         return base + "Z"
-    return base + moved.strftime("%z")[:3] + ":" + moved.strftime("%z")[3:]
+    zone = moved.strftime("%z")
+    return base + zone[:3] + ":" + zone[3:]
 
 
 def copy_json(node: Any, shift: dt.timedelta | None = None) -> Any:
