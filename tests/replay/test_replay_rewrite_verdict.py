@@ -140,3 +140,15 @@ def test_shifted_times_are_written_as_strftime_writes_them() -> None:
             expected = moved.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moved.microsecond:06d}"[: digits + 1] if digits else "")
             expected += "Z" if zone == "Z" else (zone and moved.strftime("%z")[:3] + ":" + moved.strftime("%z")[3:])
             assert shift_time_text(text, shift) == expected, text
+
+
+def test_times_under_subclassed_containers_and_strings_are_shifted_too() -> None:
+    import collections
+    import enum
+
+    class Text(str, enum.Enum):
+        WHEN = "2026-01-01T00:00:00Z"
+
+    payload = collections.OrderedDict(meterValue=[collections.OrderedDict(timestamp=Text.WHEN)], timestamp=Text.WHEN)
+    out = Rewriter(dt.timedelta(hours=2)).request("MeterValues", payload)
+    assert out["timestamp"] == out["meterValue"][0]["timestamp"] == "2026-01-01T02:00:00Z"

@@ -92,6 +92,9 @@ def copy_json(node: Any, shift: dt.timedelta | None = None) -> Any:
     return node  # str, int, float, bool, None: immutable
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def shifted_json(node: Any, shift: dt.timedelta | None) -> Any:
     """``node`` with every dateTime under a :data:`TIME_KEYS` key moved by ``shift``, copying only
     the dicts and lists on the way to a moved time: whatever holds none is the recorded object
@@ -103,7 +106,16 @@ def shifted_json(node: Any, shift: dt.timedelta | None) -> Any:
     if isinstance(node, dict):
         out = None
         for key, value in node.items():
-            if key in TIME_KEYS and isinstance(value, str):
+            kind = type(value)  # exact types first (what json.loads makes): cheaper than isinstance
+            if kind is str:
+                if key not in TIME_KEYS:
+                    continue
+                moved = shift_time_text(value, shift)
+            elif kind is dict or kind is list:
+                moved = shifted_json(value, shift)
+            elif kind in _SCALARS:
+                continue
+            elif key in TIME_KEYS and isinstance(value, str):  # subclasses, from plans built in code
                 moved = shift_time_text(value, shift)
             elif isinstance(value, (dict, list)):
                 moved = shifted_json(value, shift)
@@ -117,7 +129,8 @@ def shifted_json(node: Any, shift: dt.timedelta | None) -> Any:
     if isinstance(node, list):
         items = None
         for i, value in enumerate(node):
-            if isinstance(value, (dict, list)):
+            kind = type(value)
+            if kind is dict or kind is list or (kind not in _SCALARS and isinstance(value, (dict, list))):
                 moved = shifted_json(value, shift)
                 if moved is not value:
                     if items is None:
