@@ -302,8 +302,11 @@ class _ChargePointRun:
 
     async def _send(self, index: int, step: Step, position: int) -> None:
         run = self.run
-        await run.pace(step)
-        await self._wait_expected(position)
+        # Both only when they can have something to do: two coroutines fewer per request at max speed.
+        if run.options.speed is not None:
+            await run.pace(step)
+        if self._settled < len(self.expects):  # else every expect has arrived or was given up
+            await self._wait_expected(position)
         if self.transport is None or self.closed is not None:
             why = f"the connection was closed by the peer ({self.closed.code})" if self.closed else "no connection"
             run.row(VerdictRow(self.cp, index, "send", step.action, "missing", recorded_seq=step.reply_seq,
