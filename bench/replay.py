@@ -7,7 +7,8 @@
    direct websockets loop sending the same request texts to (b) and awaiting each answer, with no
    replayer at all (the issue's "echo loop"). The same bare loop against (a) shows what the lab
    CSMS itself allows. frames/s counts both directions. The peers run in a child process each, so
-   this process's CPU is the replayer's (or the floor loop's) own.
+   this process's CPU is the replayer's (or the floor loop's) own: printed per request for both,
+   with the WebSocket extensions (permessage-deflate) each negotiates, which must be the same.
 2. **Timing at --speed 1.** A plan of Heartbeats at random recorded gaps (10-60 ms) against (b); the
    error is replayed gap minus recorded gap between consecutive requests, p50 and p99 of its size.
    Also the engine's CPU per request over the in-memory transport (no network, capture written):

@@ -150,7 +150,8 @@ def _with_live_transaction_ids(action: str | None, payload: dict[str, Any], ids:
     elif action == "SetChargingProfile":
         profile = payload.get("csChargingProfiles")
         if isinstance(profile, dict) and "transactionId" in profile:
-            payload = {**payload, "csChargingProfiles": {**profile, "transactionId": ids.live(profile["transactionId"])}}
+            live_profile = {**profile, "transactionId": ids.live(profile["transactionId"])}
+            payload = {**payload, "csChargingProfiles": live_profile}
     return payload
 
 
