@@ -7,7 +7,8 @@
    direct websockets loop sending the same request texts to (b) and awaiting each answer, with no
    replayer at all (the issue's "echo loop"). The same bare loop against (a) shows what the lab
    CSMS itself allows. frames/s counts both directions. The peers run in a child process each, so
-   this process's CPU is the replayer's (or the floor loop's) own.
+   this process's CPU is the replayer's (or the floor loop's) own: printed per request for both,
+   with the WebSocket extensions (permessage-deflate) each negotiates, which must be the same.
 2. **Timing at --speed 1.** A plan of Heartbeats at random recorded gaps (10-60 ms) against (b); the
    error is replayed gap minus recorded gap between consecutive requests, p50 and p99 of its size.
    Also the engine's CPU per request over the in-memory transport (no network, capture written):
@@ -135,28 +136,47 @@ def throughput_plan(requests: int) -> Plan:
     return Plan(role="charger", steps=steps, recorded_start=base.recorded_start)
 
 
-async def replay_rate(plan: Plan, url: str, out: Path) -> tuple[float, float, int]:
-    """(frames/s, CPU cores, non-matched rows) of one replay at max speed, writing a capture."""
+async def replay_rate(plan: Plan, url: str, out: Path) -> tuple[float, float, int, float]:
+    """(frames/s, CPU cores, non-matched rows, CPU us per request) of one replay at max speed,
+    writing a capture."""
     connector = make_connector(plan, target=url)
     with CaptureWriter(out, replay_header(plan, url)) as writer:
         cpu0, t0 = cpu_s(), time.perf_counter()
         result = await run_plan(plan, connector, writer=writer, options=ReplayOptions(ignore=IGNORE))
         wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
     frames = result.verdict.frames_sent + result.verdict.frames_received
-    return frames / wall, cpu / wall, len(result.verdict.problems())
+    return frames / wall, cpu / wall, len(result.verdict.problems()), 1e6 * cpu / result.verdict.frames_sent
 
 
-async def floor_rate(plan: Plan, url: str) -> float:
-    """frames/s of a bare websockets loop sending the plan's requests and awaiting each answer."""
+async def floor_rate(plan: Plan, url: str) -> tuple[float, float]:
+    """(frames/s, CPU us per request) of a bare websockets loop sending the plan's requests and
+    awaiting each answer."""
     texts = [json.dumps([2, f"f{i}", s.action, s.payload], separators=(",", ":"))
              for i, s in enumerate(s for s in plan.steps if s.kind == "send")]
     async with connect(url + "/FLOOR", subprotocols=["ocpp1.6"], max_size=None, ping_interval=None) as ws:
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu_s(), time.perf_counter()
         for text in texts:
             await ws.send(text)
             await ws.recv()
-        wall = time.perf_counter() - t0
-    return 2 * len(texts) / wall
+        wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
+    return 2 * len(texts) / wall, 1e6 * cpu / len(texts)
+
+
+def _extensions(connection) -> str:
+    return ", ".join(extension.name for extension in connection.protocol.extensions) or "none"
+
+
+async def negotiated_extensions(plan: Plan, url: str) -> tuple[str, str]:
+    """The WebSocket extensions (permessage-deflate or none) that the floor loop's connection and the
+    replayer's own connector negotiate with ``url``: the comparison is fair only if they are the same."""
+    async with connect(url + "/FLOOR", subprotocols=["ocpp1.6"], max_size=None, ping_interval=None) as ws:
+        floor = _extensions(ws)
+    transport = await make_connector(plan, target=url).connect("LAB-CP1", None, 10)
+    try:
+        replayer = _extensions(transport._ws)  # the websockets connection under the replay transport
+    finally:
+        await transport.close(1000)
+    return floor, replayer
 
 
 async def engine_cpu_us(plan: Plan, out: Path) -> float:
@@ -256,9 +276,12 @@ async def throughput(args: argparse.Namespace, lab: Peer, answer: Peer, scratch:
     # Interleaved rounds (floor, bare loop to the lab CSMS, replay to the answering server, replay to
     # the lab CSMS), so a busy spell of a shared machine hits all four; each round gives its ratios.
     floor, floor_lab, to_answer, to_lab = [], [], [], []
+    floor_cpu = []
     for i in range(args.repeat):
-        floor.append(await floor_rate(plan, answer.url))
-        floor_lab.append(await floor_rate(plan, lab.url))
+        fps, floor_us = await floor_rate(plan, answer.url)
+        floor.append(fps)
+        floor_cpu.append(floor_us)
+        floor_lab.append((await floor_rate(plan, lab.url))[0])
         to_answer.append(await replay_rate(plan, answer.url, scratch / f"a{i}.ocpp.jsonl"))
         to_lab.append(await replay_rate(plan, lab.url, scratch / f"l{i}.ocpp.jsonl"))
     median = statistics.median
@@ -280,6 +303,16 @@ async def throughput(args: argparse.Namespace, lab: Peer, answer: Peer, scratch:
     print("  target >= 2,000 frames/s and >= 50 % of the floor: "
           f"{'met' if lab_fps >= 2000 and lab_ratio >= 0.5 else 'NOT met'} against the lab CSMS, "
           f"{'met' if answer_fps >= 2000 and answer_ratio >= 0.5 else 'NOT met'} against the answering server")
+    # CPU per request is steadier than frames/s on a shared machine (a busy neighbour stretches the
+    # wall clock of a ping-pong, not the CPU spent per message): the replayer's total CPU per request
+    # against the floor loop's, and what the replayer adds of its own.
+    floor_us = median(floor_cpu)
+    replay_us = median(r[3] for r in to_answer)
+    print(f"  CPU per request (this process): floor loop {floor_us:.0f} us, replayer {replay_us:.0f} us "
+          f"(its own work: {replay_us - floor_us:.0f} us; CPU ratio floor/replayer {floor_us / replay_us:.0%})")
+    floor_ext, replayer_ext = await negotiated_extensions(plan, answer.url)
+    print(f"  WebSocket extensions negotiated with the answering server: floor loop {floor_ext}, "
+          f"replayer {replayer_ext} ({'the same: a fair comparison' if floor_ext == replayer_ext else 'NOT the same'})")
     per_request = median([await engine_cpu_us(plan, scratch / f"m{i}.ocpp.jsonl") for i in range(3)])
     print(f"engine CPU alone (in-memory transport, capture written): {per_request:.0f} us per request, "
           f"i.e. a ceiling of about {2e6 / per_request:,.0f} frames/s on one core")

@@ -82,3 +82,73 @@ def test_exit_codes() -> None:
     assert _verdict().exit_code == 1
     refused = Verdict(rows=[VerdictRow("CP", 0, "connect", None, "error")], connection_errors=1)
     assert refused.exit_code == 2
+
+
+def test_rewrites_copy_only_what_they_change_and_never_touch_the_recorded_payload() -> None:
+    """The rewrite of a request equals a full copy with times shifted and ids mapped, but shares the
+    parts without a time (a MeterValues' sampled values) with the recording, which stays as it was."""
+    import copy
+
+    from workbench.replay.rewrite import copy_json
+
+    shift = dt.timedelta(hours=1)
+    sampled = [{"value": "1", "measurand": "Energy.Active.Import.Register"}, {"value": "2"}]
+    recorded = {"connectorId": 1, "transactionId": 7, "meterValue": [
+        {"timestamp": "2026-01-01T00:00:00.000Z", "sampledValue": sampled}]}
+    before = copy.deepcopy(recorded)
+    rewriter = Rewriter(shift)
+    rewriter.transactions.learn({"transactionId": 7}, {"transactionId": 99})
+    out = rewriter.request("MeterValues", recorded)
+    full = copy_json(recorded, shift)
+    map_transaction_ids("MeterValues", full, rewriter.transactions)
+    assert out == full and out["transactionId"] == 99
+    assert out["meterValue"][0]["timestamp"] == "2026-01-01T01:00:00.000Z"
+    assert out["meterValue"][0]["sampledValue"] is sampled  # shared, not copied
+    assert recorded == before  # the plan's payload is untouched
+    profile = {"connectorId": 1, "csChargingProfiles": {"chargingProfileId": 1, "transactionId": 7}}
+    assert rewriter.request("SetChargingProfile", profile)["csChargingProfiles"]["transactionId"] == 99
+    assert rewriter.expected("RemoteStopTransaction", {"transactionId": 7}) == {"transactionId": 99}
+    assert profile["csChargingProfiles"]["transactionId"] == 7
+    untimed = {"idTag": "T1", "list": [{"a": 1}]}
+    assert rewriter.request("Authorize", untimed) is untimed and rewriter.answer(untimed) is untimed
+
+
+def test_equal_payloads_take_the_fast_path_without_changing_what_differs() -> None:
+    from workbench.replay.verdict import diff_payloads, same_json
+
+    reply = {"idTagInfo": {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z"}, "n": [1, 2.5, None, "x"]}
+    assert same_json(reply, json.loads(json.dumps(reply))) and diff_payloads(reply, json.loads(json.dumps(reply))) == []
+    # what == alone would take as equal, and what the walk decides
+    assert not same_json({"a": True}, {"a": 1})
+    assert [d.pointer for d in diff_payloads({"a": True}, {"a": 1})] == ["/a"]
+    assert not same_json({"a": 1}, {"a": 1.0}) and diff_payloads({"a": 1}, {"a": 1.0}) == []
+    assert not same_json({"a": float("nan")}, {"a": None}) and diff_payloads({"a": float("nan")}, {"a": None})
+    assert not same_json({"a": 2**70}, {"a": 2**70}) and diff_payloads({"a": 2**70}, {"a": 2**70}) == []
+    assert diff_payloads({"a": 1, "b": 2}, {"b": 2, "a": 1}) == []
+
+
+def test_shifted_times_are_written_as_strftime_writes_them() -> None:
+    import random
+
+    rng = random.Random(3)
+    for _ in range(300):
+        when = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=rng.uniform(0, 1e9))
+        shift = dt.timedelta(seconds=rng.uniform(-1e8, 1e8))
+        for digits, zone in ((0, "Z"), (3, "Z"), (6, "+02:00"), (1, "")):
+            text = when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{when.microsecond:06d}"[: digits + 1] if digits else "") + zone
+            moved = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) + shift
+            expected = moved.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moved.microsecond:06d}"[: digits + 1] if digits else "")
+            expected += "Z" if zone == "Z" else (zone and moved.strftime("%z")[:3] + ":" + moved.strftime("%z")[3:])
+            assert shift_time_text(text, shift) == expected, text
+
+
+def test_times_under_subclassed_containers_and_strings_are_shifted_too() -> None:
+    import collections
+    import enum
+
+    class Text(str, enum.Enum):
+        WHEN = "2026-01-01T00:00:00Z"
+
+    payload = collections.OrderedDict(meterValue=[collections.OrderedDict(timestamp=Text.WHEN)], timestamp=Text.WHEN)
+    out = Rewriter(dt.timedelta(hours=2)).request("MeterValues", payload)
+    assert out["timestamp"] == out["meterValue"][0]["timestamp"] == "2026-01-01T02:00:00Z"

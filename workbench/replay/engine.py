@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +90,36 @@ class ReplayResult:
     """recorded transactionId -> live one, as learnt from StartTransaction.conf."""
 
 
+class FrameClock:
+    """``records.now_ts()`` (UTC, microseconds, ``Z``) at a fraction of its cost: the date and time
+    of day are formatted once per second, the microseconds appended. Called for every frame."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now_ts(self) -> str:
+        second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{micro:06d}Z"
+
+
+_FRAME_TYPE = rec.RecordType.FRAME.value
+
+
+def frame_line(ts: str, connection_id: str, direction: Direction, text: str, replay_of: int | None) -> bytes:
+    """The capture line of a text frame: what ``encode_record(records.frame(...))`` writes, byte for
+    byte (same keys, same order; a test pins it), built without records.frame's checks for binary
+    content. orjson writes the same line as the writer's json.dumps (compact, no ASCII escaping)."""
+    record = {"type": _FRAME_TYPE, "ts": ts, "connection_id": connection_id, "direction": direction.value,
+              "text": text}
+    if replay_of is not None:
+        record["replay_of"] = replay_of
+    return orjson.dumps(record) + b"\n"
+
+
 class _Run:
     """State shared by the charge points of one replay."""
 
@@ -113,6 +143,11 @@ class _Run:
         self._lines: list[bytes] = []  # frame lines not yet written (see flush)
         self._flush_timer: asyncio.TimerHandle | None = None
         self._write_error: CaptureWriteError | None = None
+        self.clock = FrameClock()
+        # Fresh message ids: random per run, a counter within it (unique on every connection, as
+        # OCPP-J asks), instead of a uuid4 per request.
+        self.message_id_prefix = secrets.token_hex(6)
+        self.message_numbers = itertools.count(1)
         self.started = time.monotonic()
         self.first_t_s = plan.steps[0].t_s if plan.steps else 0.0
 
@@ -127,11 +162,7 @@ class _Run:
         if self.writer is not None:
             if self._write_error is not None:
                 raise self._write_error
-            # Frames are text with str/int fields: orjson writes the same line as the writer's
-            # json.dumps (compact, no ASCII escaping) at a fraction of the cost, per frame.
-            record = rec.frame(ts=rec.now_ts(), connection_id=connection_id, direction=direction,
-                               content=text, replay_of=replay_of)
-            self._lines.append(orjson.dumps(record) + b"\n")
+            self._lines.append(frame_line(self.clock.now_ts(), connection_id, direction, text, replay_of))
             if len(self._lines) >= FLUSH_LINES:
                 self.flush()
             elif self._flush_timer is None:
@@ -202,6 +233,7 @@ class _ChargePointRun:
         # (position in self.steps, step) of the expect steps: waits look at these only, not at every step
         self.expects = [(p, i, s) for p, (i, s) in enumerate(self.steps) if s.kind == "expect"]
         self.given_up: set[int] = set()
+        self._settled = 0  # self.expects[:_settled] have arrived or were given up
         self.transport: Transport | None = None
         self.connection_id = ""
         self.reader: asyncio.Task[None] | None = None
@@ -210,6 +242,12 @@ class _ChargePointRun:
         self.closing = False
         self.position = 0  # position in self.steps of the step running now
         self._done_sends: set[int] = set()  # plan indexes of sends whose reply came (or ended)
+        # The reply wait: one outstanding request per charge point at a time, so one deadline and at
+        # most one timer handle (re-armed only when it fires early), not a timer and a cancel scope
+        # per request (asyncio.timeout): that was a large part of the replayer's own CPU per request.
+        self._reply_waiter: asyncio.Future[tuple[Any, int]] | None = None
+        self._reply_deadline = 0.0
+        self._reply_timer: asyncio.TimerHandle | None = None
 
     async def execute(self) -> None:
         try:
@@ -227,6 +265,7 @@ class _ChargePointRun:
                 self.run.step_done()
             await self._wait_expected(len(self.steps))
         finally:
+            self._cancel_reply_timer()
             await self._stop_reader()
             for index, step in self.book.pending:
                 if index not in self.given_up:
@@ -263,23 +302,26 @@ class _ChargePointRun:
 
     async def _send(self, index: int, step: Step, position: int) -> None:
         run = self.run
-        await run.pace(step)
-        await self._wait_expected(position)
+        # Both only when they can have something to do: two coroutines fewer per request at max speed.
+        if run.options.speed is not None:
+            await run.pace(step)
+        if self._settled < len(self.expects):  # else every expect has arrived or was given up
+            await self._wait_expected(position)
         if self.transport is None or self.closed is not None:
             why = f"the connection was closed by the peer ({self.closed.code})" if self.closed else "no connection"
             run.row(VerdictRow(self.cp, index, "send", step.action, "missing", recorded_seq=step.reply_seq,
                                detail=f"not sent: {why}"))
             return
         payload = run.rewriter.request(step.action, step.payload)
-        message_id = str(uuid.uuid4())
+        message_id = f"{run.message_id_prefix}-{next(run.message_numbers)}"
         future: asyncio.Future[tuple[Any, int]] = asyncio.get_running_loop().create_future()
         self.pending[message_id] = (index, step, future)
         text = call(message_id, step.action or "", payload)
         sent_seq = run.write_frame(self.connection_id, run.ours, text, step.seq)
         try:
             await self.transport.send(text)
-            async with asyncio.timeout(run.options.reply_timeout_s):  # lighter than wait_for: no extra task
-                parsed, reply_seq = await future
+            self._await_reply_by(future, run.options.reply_timeout_s)
+            parsed, reply_seq = await future  # TimeoutError from _reply_deadline_passed
         except TimeoutError:
             run.row(VerdictRow(self.cp, index, "send", step.action, "timeout", recorded_seq=step.reply_seq,
                                replayed_seq=sent_seq,
@@ -291,9 +333,34 @@ class _ChargePointRun:
                                detail=f"no reply: the connection was closed ({closed.code})"))
             return
         finally:
+            self._reply_waiter = None
             self.pending.pop(message_id, None)
             self._done_sends.add(index)
         self._judge_reply(index, step, parsed, reply_seq)
+
+    def _await_reply_by(self, future: asyncio.Future[tuple[Any, int]], timeout_s: float) -> None:
+        """Fail ``future`` with TimeoutError if it is not done within ``timeout_s`` seconds."""
+        loop = asyncio.get_running_loop()
+        self._reply_waiter = future
+        self._reply_deadline = loop.time() + timeout_s
+        if self._reply_timer is None:
+            self._reply_timer = loop.call_at(self._reply_deadline, self._reply_deadline_passed)
+
+    def _reply_deadline_passed(self) -> None:
+        self._reply_timer = None
+        future = self._reply_waiter
+        if future is None or future.done():
+            return  # the next request arms a new timer
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._reply_deadline:
+            future.set_exception(TimeoutError())
+        else:  # armed for an earlier request: the waiting one has until its own deadline
+            self._reply_timer = loop.call_at(self._reply_deadline, self._reply_deadline_passed)
+
+    def _cancel_reply_timer(self) -> None:
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+            self._reply_timer = None
 
     def _judge_reply(self, index: int, step: Step, parsed: Any, reply_seq: int) -> None:
         run = self.run
@@ -338,8 +405,15 @@ class _ChargePointRun:
 
     async def _wait_expected(self, position: int) -> None:
         """Wait (bounded) for the peer requests recorded before plan position ``position``."""
+        # Arrived and given up are for good: the expects before the cursor are settled, so each
+        # step looks at the unsettled ones only (not at every expect before it, step after step).
+        expects = self.expects
+        while (self._settled < len(expects) and (expects[self._settled][1] in self.given_up
+                                                 or self.arrived[expects[self._settled][1]].is_set())):
+            self._settled += 1
         waiting = []
-        for expect_position, i, s in self.expects:
+        for k in range(self._settled, len(expects)):  # (no slice: that would copy the rest each step)
+            expect_position, i, s = expects[k]
             if expect_position >= position:
                 break
             if i not in self.given_up and not self.arrived[i].is_set():

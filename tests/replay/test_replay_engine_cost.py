@@ -1,0 +1,108 @@
+"""What keeps the replayer's own CPU per request low, without weakening its behaviour: one reply
+timer per charge point (not one per request) that still times out each request at its own
+deadline, frame lines byte-identical to the writer's, the same verdict rows (issue 11, section 9)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from workbench.replay import Plan, ReplayOptions, Step, run_plan
+from workbench.replay.transports import MockConnector, MockTransport
+
+
+def _heartbeats(count: int) -> Plan:
+    steps = [Step("CP-1", "connect")]
+    steps += [Step("CP-1", "send", t_s=0.01 * i, action="Heartbeat", payload={}, reply_kind="CALLRESULT", reply={})
+              for i in range(count)]
+    steps.append(Step("CP-1", "close", t_s=0.01 * count, close_code=1000))
+    return Plan(role="charger", steps=steps, recorded_start="2026-01-01T00:00:00.000000Z")
+
+
+def _answer_after(delays: list[float | None]):
+    """A mock CSMS answering the n-th request ``[3, id, {}]`` after ``delays[n]`` s (None: never)."""
+    seen = []
+
+    def on_message(text: str, transport: MockTransport) -> None:
+        message = json.loads(text)
+        delay = delays[len(seen)]
+        seen.append(message[1])
+        if delay == 0:
+            transport.deliver(json.dumps([3, message[1], {}]))
+        elif delay is not None:
+            asyncio.get_running_loop().call_later(delay, transport.deliver, json.dumps([3, message[1], {}]))
+
+    return on_message
+
+
+def test_one_reply_timer_per_charge_point_not_one_per_request() -> None:
+    scheduled = []
+
+    async def go(connector):
+        loop = asyncio.get_running_loop()
+        call_at = loop.call_at
+
+        def counting(when, callback, *args, **kwargs):
+            scheduled.append(callback)
+            return call_at(when, callback, *args, **kwargs)
+
+        loop.call_at = counting  # call_later goes through it too
+        return await run_plan(_heartbeats(300), connector, options=ReplayOptions(reply_timeout_s=5))
+
+    connector = MockConnector(_answer_after([0.0] * 300))
+    result = asyncio.run(asyncio.wait_for(go(connector), 20))
+    assert result.verdict.clean and len(result.verdict.rows) == 300
+    ids = [json.loads(text)[1] for text in connector.transports[0].sent]
+    assert len(set(ids)) == 300 and all(len(i) <= 36 for i in ids)  # fresh, unique, within OCPP's 36 chars
+    assert len(scheduled) < 10  # asyncio.timeout per request scheduled 300
+
+
+def test_each_request_still_times_out_at_its_own_deadline() -> None:
+    """The timer armed by an earlier request fires before a later request's deadline: that request
+    keeps waiting (and is matched); one never answered is a timeout row after reply_timeout_s."""
+    async def go():
+        options = ReplayOptions(reply_timeout_s=0.3)
+        return await run_plan(_heartbeats(3), MockConnector(_answer_after([0.2, 0.2, None])), options=options)
+
+    loop_started = asyncio.new_event_loop()
+    try:
+        started = loop_started.time()
+        result = loop_started.run_until_complete(asyncio.wait_for(go(), 10))
+        took = loop_started.time() - started
+    finally:
+        loop_started.close()
+    assert [row.status for row in result.verdict.rows] == ["matched", "matched", "timeout"]
+    assert result.verdict.rows[2].detail == "no reply within 0.3 s"
+    assert 0.4 + 0.3 <= took < 2.0
+
+
+def test_frame_lines_are_byte_identical_to_the_writers_encoding_of_records_frame() -> None:
+    from workbench.capture import records as rec
+    from workbench.capture.records import Direction
+    from workbench.capture.writer import encode_record
+    from workbench.replay.engine import frame_line
+
+    texts = ['[2,"a","Heartbeat",{}]', '[3,"x",{"idTag":"T\\"1\\\\\u00e9\u2028\x01\U0001f50c"}]', "not json", ""]
+    for text in texts:
+        for direction in Direction:
+            for replay_of in (None, 0, 17):
+                record = rec.frame(ts="2026-12-04T15:30:00.123456Z", connection_id="r1", direction=direction,
+                                   content=text, replay_of=replay_of)
+                assert frame_line(record["ts"], "r1", direction, text, replay_of) == encode_record(record)
+
+
+def test_frame_clock_writes_now_as_records_now_ts_does() -> None:
+    import datetime as dt
+    import re
+
+    from workbench.capture import records as rec
+    from workbench.replay.engine import FrameClock
+
+    clock = FrameClock()
+    for _ in range(3):
+        before = dt.datetime.now(dt.timezone.utc)
+        ts = clock.now_ts()
+        after = dt.datetime.now(dt.timezone.utc)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
+        assert len(ts) == len(rec.now_ts())
+        assert before - dt.timedelta(microseconds=1) <= rec.parse_ts(ts) <= after + dt.timedelta(microseconds=1)
