@@ -222,8 +222,6 @@ def _ts_text(when: dt.datetime) -> str:
 
 def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str | None) -> tuple[dict, list[dict]]:
     """Build (header, records) from what a reader found; adds its notes to ``out.rows``."""
-    from ... import __version__
-
     frames = _reverse_if_newest_first(out.frames, out)
     parsed = [None if f.binary is not None else f.parsed or parse_frame(f.text) for f in frames]
     cps = _charge_points(frames, charge_point_id, out)
@@ -282,7 +280,17 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
                 close_reason=facts.close_reason, closed_by=facts.closed_by,
             ))
     out.frames = frames
-    header = rec.header(
+    damaged = sum(1 for f in frames if f.problem is not None)
+    header = import_header(records, fmt, source, out, frames=len(frames), damaged=damaged)
+    return header, records
+
+
+def import_header(records: list[dict], fmt: str, source: str, out: ReaderOutput, *, frames: int,
+                  damaged: int) -> dict:
+    """The header of an imported capture: where it came from and what the import found."""
+    from ... import __version__
+
+    return rec.header(
         tool="ocpp-workbench import",
         tool_version=__version__,
         started_at=records[0]["ts"] if records else None,
@@ -292,9 +300,8 @@ def assemble(out: ReaderOutput, *, fmt: str, source: str, charge_point_id: str |
         import_dialects=sorted(d for d in out.dialects if d),
         import_summary={
             "lines_read": out.lines_read,
-            "frames_recovered": sum(1 for f in frames if f.problem is None),
-            "frames_damaged": sum(1 for f in frames if f.problem is not None),
+            "frames_recovered": frames - damaged,
+            "frames_damaged": damaged,
             "lines_skipped": sum(1 for r in out.rows if r["status"] == LineStatus.SKIPPED.value),
         },
     )
-    return header, records

@@ -26,9 +26,10 @@ from ... import jsonfast
 from .. import identity
 from .. import records as rec
 from . import open_ocpp_trace, timestamps
-from .assemble import CHARGER_ACTION_NAMES, CSMS_ACTION_NAMES, SAID_CHARGER, SAID_CSMS, UNKNOWN_CHARGE_POINT
+from .assemble import (CHARGER_ACTION_NAMES, CSMS_ACTION_NAMES, SAID_CHARGER, SAID_CSMS, UNKNOWN_CHARGE_POINT,
+                       import_header)
 from .direction import said_from_word
-from .found import FoundFrame, LineStatus, ReaderOutput, split_lines
+from .found import FoundFrame, ReaderOutput, split_lines
 from .jsonscan import check_frame
 from .ocpp_version import votes_version
 from .structured import (_blank_note, _first_of, _json_line, _Lines, _naive_note,
@@ -350,8 +351,6 @@ def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, sour
                      charge_point_id: str | None) -> tuple[dict, list[dict], list[str]] | None:
     """(header, records, charge point per frame) as :func:`.assemble.assemble` builds them from the
     same frames; None for frames newest first (the general path puts them in order)."""
-    from ... import __version__
-
     rows = frames.rows
     ts = [row[2] for row in rows]
     backwards = forwards = 0
@@ -383,21 +382,7 @@ def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, sour
         append({"type": "frame", "ts": when, "connection_id": connection_id, "direction": direction,
                 "text": text, "source_line": line_no})
     damaged = len(frames.problem)
-    header = rec.header(
-        tool="ocpp-workbench import",
-        tool_version=__version__,
-        started_at=records[0]["ts"] if records else None,
-        proxy_mode=f"import:{fmt}",
-        upstream_url=out.server_url,
-        source_file=source,
-        import_dialects=sorted(d for d in out.dialects if d),
-        import_summary={
-            "lines_read": out.lines_read,
-            "frames_recovered": len(rows) - damaged,
-            "frames_damaged": damaged,
-            "lines_skipped": sum(1 for r in out.rows if r["status"] == LineStatus.SKIPPED.value),
-        },
-    )
+    header = import_header(records, fmt, source, out, frames=len(rows), damaged=damaged)
     return header, records, cps
 
 
