@@ -29,10 +29,18 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/proxy_overhead.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/fuzzed_checks.py
+	$(BIN)/python bench/import_speed.py
+	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/fleet.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/proxy_overhead.py --quick
 	$(BIN)/python bench/analyze.py --quick
+	$(BIN)/python bench/fuzzed_checks.py --quick
+	$(BIN)/python bench/import_speed.py --quick
+	$(BIN)/python bench/replay.py --quick
+	$(BIN)/python bench/fleet.py --quick
 
 golden: $(STAMP)
 	$(BIN)/python tests/golden/regenerate.py
