@@ -161,17 +161,26 @@ class CaptureReader:
     def _slow_line(self, line: bytes, line_no: int) -> Any:
         """A line orjson refused: the record json.loads reads (NaN, lone surrogates), None for a blank or
         broken line (reported), or _CUT for a last line cut short (reported; reading stops)."""
-        if not line.strip():
-            return None
-        try:
-            return jsonfast.loads(line)
-        except ValueError as exc:
-            if line.endswith(b"\n"):
-                self._problem(line_no, "invalid_json", str(exc), line.rstrip(b"\n"))
-                return None
-            self._problem(line_no, "truncated_last_line",
-                          f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)", line)
-            return _CUT
+        record, problem = decode_slow_line(line)
+        if problem is None:
+            return record
+        self._problem(line_no, *problem)
+        return _CUT if problem[0] == "truncated_last_line" else None
+
+
+def decode_slow_line(line: bytes) -> tuple[Any, tuple[str, str, bytes] | None]:
+    """(record, problem) of a line orjson refused: the record json.loads reads (NaN, lone surrogates),
+    else None and ``(kind, detail, raw bytes)``: ``invalid_json``, or ``truncated_last_line`` for a line
+    without its newline (a capture cut by a crash). A blank line is (None, None)."""
+    if not line.strip():
+        return None, None
+    try:
+        return jsonfast.loads(line), None
+    except ValueError as exc:
+        if line.endswith(b"\n"):
+            return None, ("invalid_json", str(exc), line.rstrip(b"\n"))
+        return None, ("truncated_last_line",
+                      f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)", line)
 
 
 def read_capture(path: str | os.PathLike[str]) -> tuple[Record, list[Record], list[ReadProblem]]:

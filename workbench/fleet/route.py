@@ -26,12 +26,11 @@ from typing import IO, Any
 
 import orjson
 
-from .. import jsonfast
 from ..analysis import CAPTURE_SUFFIXES, CONNECTION_RECORD_TYPES, LoadProblem, _import_foreign, _route, capture_files
 from ..analysis import _rotation_key as _path_rotation_key
 from ..capture.compat import migrate
 from ..capture.identity import connection_charge_point_id
-from ..capture.reader import _check_header, _open_binary
+from ..capture.reader import _check_header, _open_binary, decode_slow_line
 from ..capture.records import FORMAT_VERSION
 from ..errors import CaptureFormatError, WorkbenchError
 from ..tables._columns import paused_gc
@@ -252,23 +251,14 @@ def _add(routed: RoutedFile, record: Record, line: bytes | None, count: int,
 
 
 def _slow_line(problems: list[LoadProblem], path: str, line: bytes, line_no: int) -> Any:
-    """As CaptureReader._slow_line: the record json.loads reads, or None for a blank/broken line
-    (reported). A last line cut short is reported and skipped (it is the last line anyway)."""
-    if not line.strip():
-        return None
-    try:
-        return jsonfast.loads(line)
-    except ValueError as exc:
-        if line.endswith(b"\n"):
-            problems.append(LoadProblem(path, line_no, "invalid_json", str(exc),
-                                               line.rstrip(b"\n").decode("utf-8", "backslashreplace"),
-                                               "capture_read"))
-        else:
-            problems.append(LoadProblem(
-                path, line_no, "truncated_last_line",
-                f"file ends mid-record after {len(line)} bytes (capture was cut, e.g. by a crash)",
-                line.decode("utf-8", "backslashreplace"), "capture_read"))
-        return None
+    """:func:`decode_slow_line` with its problem kept as a LoadProblem. A last line cut short is
+    skipped (it is the last line anyway)."""
+    record, problem = decode_slow_line(line)
+    if problem is not None:
+        kind, detail, raw = problem
+        problems.append(LoadProblem(path, line_no, kind, detail, raw.decode("utf-8", "backslashreplace"),
+                                    "capture_read"))
+    return record
 
 
 def _read_foreign(index: int, path: Path, cause: CaptureFormatError, charge_point_id: str | None,
