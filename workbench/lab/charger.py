@@ -97,6 +97,7 @@ from websockets.typing import Subprotocol
 from ..capture.records import Direction
 from ..errors import WorkbenchError
 from .clock import ocpp_timestamp, utc_now
+from .dispatch import FastDispatch
 from .meter import SUPPORTED_MEASURANDS, Meter, sampled_values
 from .recording import RecordingConnection
 from .truth import InjectedFault, SessionTruth, write_truth
@@ -250,7 +251,7 @@ class _ConfigKey:
     readable: bool = True
 
 
-class _ChargerChargePoint(ChargePoint):
+class _ChargerChargePoint(FastDispatch, ChargePoint):
     """The charger side of one connection: answers the CSMS's requests.
 
     Handlers only decide the answer; effects that send messages run afterwards as background

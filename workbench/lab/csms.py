@@ -48,6 +48,7 @@ from ..capture.records import Direction
 from ..errors import WorkbenchError
 from .certs import LabPKI, ServerCertificate
 from .clock import ocpp_timestamp
+from .dispatch import FastDispatch
 from .recording import RecordingConnection
 
 LOGGER = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class ChargePointState:
     meter_values: int = 0
 
 
-class CSMSChargePoint(ChargePoint):
+class CSMSChargePoint(FastDispatch, ChargePoint):
     """The CSMS side of one live connection: answers the charge point's requests."""
 
     def __init__(self, charge_point_id: str, connection: RecordingConnection, csms: LabCSMS) -> None:
