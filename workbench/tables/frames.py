@@ -100,6 +100,16 @@ class FrameCollector:
             return
         self._add_unusual(record, direction, text)
 
+    def add_columns(self, ts: Sequence[Any], connection_ids: Sequence[str], directions: Sequence[str],
+                    texts: Sequence[str]) -> None:
+        """Append text frames by column (an importer's): what :meth:`add` does record by record for
+        frames whose direction is valid and whose text is a str, without a dict per frame."""
+        shared = {c: self._ids.get(c) or self._share_id(c) for c in set(connection_ids)}
+        self.ts.extend(ts)
+        self.connection_id.extend(map(shared.__getitem__, connection_ids))
+        self.direction.extend(directions)
+        self.raw.extend(texts)
+
     def _share_id(self, connection_id: Any) -> Any:
         if connection_id is None:
             return None
