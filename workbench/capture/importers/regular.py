@@ -21,7 +21,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Sequence
-from itertools import chain, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from typing import Any
 
 import orjson
@@ -36,7 +36,7 @@ from .direction import said_from_word
 from .found import FoundFrame, ReaderOutput, split_lines
 from .jsonscan import check_frame
 from .ocpp_version import votes_version
-from .structured import (_blank_note, _first_of, _json_line, _Lines, _naive_note,
+from .structured import (_SCAN_ONCE, _WHITESPACE, _blank_note, _first_of, _json_line, _Lines, _naive_note,
                          _object_frame_is_naive, _scan_objects, _shape_of, document_items)
 
 TO_CSMS, TO_CHARGER = rec.Direction.CHARGER_TO_CSMS.value, rec.Direction.CSMS_TO_CHARGER.value
@@ -381,6 +381,99 @@ def _read_uniform_lines(lines: list[str], out: ReaderOutput) -> RegularFrames | 
     return uniform.result(range(1, len(lines) + 1), None, out)
 
 
+_SPACE = "[ \t\n\r]*"
+_NEXT_ITEM = re.compile(_SPACE + r"\}" + _SPACE + "," + _SPACE + r"(\{)")
+_SCALAR_TEXT = r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null)'
+_match_start, _match_end = re.Match.start, re.Match.end
+_group_start = operator.methodcaller("start", 1)
+
+
+def _read_uniform_document(text: str, items: list[Any], base: int, default_cp: str | None,
+                           out: ReaderOutput) -> RegularFrames | None:
+    """:class:`_Uniform` on the items of a document (``base``: where their array starts in ``text``):
+    items of the same keys, the message key last, every message an array (as @ocpp-debugkit's
+    traces write them). Each message is taken as written: its text is sliced from ``text`` (as
+    :func:`.structured._scan_objects` would), its value is the document's."""
+    if not items:
+        return None
+    uniform = _Uniform(items[0])
+    if uniform.keys is None or uniform.message is None or uniform.keys[-1] != uniform.message:
+        return None
+    if set(map(type, items)) != {dict} or set(map(tuple, items)) != {uniform.keys}:
+        return None
+    messages = list(map(operator.itemgetter(uniform.message), items))
+    if set(map(type, messages)) != {list}:
+        return None  # messages as strings (or mixed): the record-by-record path
+    located = _item_starts_by_key(text, base, uniform.keys, len(items))
+    if located is None:
+        return None
+    item_starts, spans = located
+    for start in range(0, len(items), _CHUNK):
+        texts = [text[a:b] for a, b in spans[start:start + _CHUNK]]
+        if not uniform.add(items[start:start + _CHUNK], texts, messages[start:start + _CHUNK]):
+            return None
+    # 1-based line of each item's opening brace: the newlines before it, counted between items
+    line_nos = list(accumulate(map(text.count, repeat("\n"), [0] + item_starts[:-1], item_starts), initial=1))[1:]
+    return uniform.result(line_nos, default_cp, out)
+
+
+def _item_starts_by_key(text: str, base: int, keys: tuple[str, ...],
+                        count: int) -> tuple[list[int], list[tuple[int, int]]] | None:
+    """(where each item of the array at ``base`` starts, where its value of the last key stands),
+    found from the places the last key is written: one per item in a
+    document with no escape in it (every key is then written as it reads, so a count of one per
+    item leaves no place unaccounted for). None when the document is not that simple."""
+    if text.find("\\", base) >= 0:
+        return None
+    key = keys[-1]
+    places = list(re.compile('"' + re.escape(key) + '"' + _SPACE + ":" + _SPACE).finditer(text, base))
+    if len(places) != count:
+        return None
+    opening = _WHITESPACE.match(text, base).end()  # type: ignore[union-attr]
+    if not text.startswith("[", opening):
+        return None
+    item_starts = [_WHITESPACE.match(text, opening + 1).end()]  # type: ignore[union-attr]
+    if not text.startswith("{", item_starts[0]):
+        return None
+    # Between an array message's closing bracket and the next item's message: the item closes, the
+    # next opens with its other keys, each holding a scalar (no bracket in a string: no escape,
+    # no quote in it). When the last "]" before the next message is followed by exactly that, it
+    # is the message's closing bracket (any other "]" there would stand inside such a string).
+    between = re.compile(_SPACE + r"\}" + _SPACE + "," + _SPACE + r"(\{)" + _SPACE + "".join(
+        '"' + re.escape(k) + '"' + _SPACE + ":" + _SPACE + _SCALAR_TEXT + _SPACE + "," + _SPACE for k in keys[:-1]))
+    key_starts = list(map(_match_start, places))
+    value_starts = list(map(_match_end, places))
+    # each C loop over all items: the last "]" before the next message, and what follows it
+    next_keys = key_starts[1:]
+    closes = list(map(text.rfind, repeat("]"), value_starts, next_keys))
+    gaps = list(map(between.fullmatch, repeat(text), map(operator.add, closes, repeat(1)), next_keys))
+    if None not in gaps and -1 not in closes:
+        spans = list(zip(value_starts, map(operator.add, closes, repeat(1))))
+        item_starts.extend(map(_group_start, gaps))
+    else:
+        spans = []
+        for index, (value_start, gap) in enumerate(zip(value_starts, gaps)):
+            if gap is not None and closes[index] >= 0:
+                spans.append((value_start, closes[index] + 1))
+                item_starts.append(gap.start(1))
+                continue
+            try:
+                end = _SCAN_ONCE(text, value_start)[1]
+            except (StopIteration, ValueError, RecursionError):
+                return None
+            spans.append((value_start, end))
+            after = _NEXT_ITEM.match(text, end)
+            if after is None:
+                return None
+            item_starts.append(after.start(1))
+    try:  # the last item's message: no next message to look back from
+        end = _SCAN_ONCE(text, value_starts[-1])[1]
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    spans.append((value_starts[-1], end))
+    return item_starts, spans
+
+
 _PLAIN_KEYS: dict[tuple[str, ...], tuple[str, str, str, str | None, str | None] | None] = {}
 
 
@@ -468,6 +561,9 @@ def read_regular_document(text: str, *, tz: dt.tzinfo, document: Any) -> tuple[R
     if found is None:
         return None
     items, base = found
+    uniform = _read_uniform_document(text, items, base, defaults.get("charge_point_id"), out)
+    if uniform is not None:
+        return out, uniform
     scanned = _scan_objects(text, base, len(items))
     if scanned is None:
         return None
