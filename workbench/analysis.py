@@ -395,7 +395,8 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
                 for record in records.connections:
                     _route(record, collector, connections, problems, str(path), None, "import")
                 if len(records):
-                    collector.add_columns(records.ts, records.connection_id, records.direction, records.text)
+                    collector.add_columns(records.ts, records.connection_id, records.direction, records.text,
+                                          records.parse_texts, records.reply_ids)
             else:
                 add_frame = collector.add
                 for record in records:  # the importer's records are dicts with a "type"; frames the bulk

@@ -43,6 +43,7 @@ TO_CSMS, TO_CHARGER = rec.Direction.CHARGER_TO_CSMS.value, rec.Direction.CSMS_TO
 _loads = jsonfast.loads
 _orjson_loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+_orjson_dumps = orjson.dumps
 MAX_DEPTH = jsonfast.MAX_DEPTH
 _DEEP_CHARS = 2 * MAX_DEPTH  # a shorter text cannot nest deeper than the limit
 # The direction the spec has each CALL travel (assemble.action_side), as text: looked up per CALL.
@@ -56,11 +57,17 @@ class RegularFrames:
     message id, CALL action)``; ``ts`` as a capture writes it (so ordered as text), ``direction``
     as stated (charger_to_csms / csms_to_charger), ``type`` 2/3/4 or None for a damaged frame."""
 
-    __slots__ = ("rows", "problem", "calls", "_columns")
+    __slots__ = ("rows", "problem", "calls", "_columns", "parse_texts", "reply_ids")
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str, str, str | None, str | None, int | None, str | None, str | None]] = []
         self._columns: tuple[Sequence[Any], ...] | None = None  # the same, by column, when read so
+        # per frame, None or its text written compactly when it is pretty-printed (see
+        # FrameCollector.add_columns); None as a whole when no frame has one
+        self.parse_texts: list[str | None] | None = None
+        # per frame, its message id when it is a whole CALLRESULT as the frames table reads it (see
+        # FrameCollector.add_columns), else None; None as a whole when not known
+        self.reply_ids: list[str | None] | None = None
         self.problem: dict[int, str] = {}  # row index -> why the frame is damaged (rare)
         # (action, payload) of each CALL, for the version vote; payload None but for BootNotification
         self.calls: list[tuple[str, Any]] = []
@@ -246,6 +253,7 @@ class _Uniform:
         self.connections: list[Any] = []
         self.versions: list[Any] = []
         self.envelopes: list[tuple[Any, Any, Any]] = []
+        self.by_orjson: list[bool] = []  # per frame: its text decoded by orjson (what the frames table does)
         self.frames = RegularFrames()
 
     def add(self, records: list[Any], texts: list[str] | None = None, messages: list[Any] | None = None) -> bool:
@@ -284,7 +292,10 @@ class _Uniform:
             self.connections.extend(map(operator.itemgetter(shape.connection[0]), records))
         if shape.version:
             self.versions.extend(map(operator.itemgetter(shape.version[0]), records))
-        self.envelopes.extend(_envelopes(texts, messages, self.frames, len(self.envelopes)))
+        wholes, by_orjson = _envelopes(texts, messages, self.frames, len(self.envelopes))
+        self.envelopes.extend(wholes)
+        # a document's messages may come from the standard library's decoder: not known to be orjson's
+        self.by_orjson.extend(repeat(by_orjson and (messages is None or shape.trace_record), len(wholes)))
         return True
 
     def result(self, line_nos: Sequence[int], default_cp: str | None, out: ReaderOutput) -> RegularFrames | None:
@@ -308,6 +319,13 @@ class _Uniform:
             if said is not None:
                 out.stated_versions[said] += times
         kinds, unique_ids, actions = zip(*self.envelopes) if self.envelopes else ((), (), ())
+        readings = self.texts if self.frames.parse_texts is None else [
+            text if compact is None else compact for text, compact in zip(self.texts, self.frames.parse_texts)]
+        by_orjson = self.by_orjson if self.frames.parse_texts is None else [
+            decoded or compact is not None for decoded, compact in zip(self.by_orjson, self.frames.parse_texts)]
+        # "[3," : the type an integer, as the frames table requires (3.0 is a whole frame here, not there)
+        self.frames.reply_ids = [unique_id if kind == 3 and decoded and reading.startswith("[3,") else None
+                                 for kind, unique_id, decoded, reading in zip(kinds, unique_ids, by_orjson, readings)]
         self.frames._columns = (line_nos, self.texts, self.times, list(map(direction_of.__getitem__, self.words)),
                                 cps, connections, kinds, unique_ids, actions)
         return self.frames
@@ -328,15 +346,17 @@ def _capture_times(times: list[Any]) -> bool:
 
 
 def _envelopes(texts: list[str], decoded: list[Any] | None, frames: RegularFrames,
-               first: int) -> list[tuple[Any, Any, Any]]:
-    """(type, message id, action) of each frame text (``first``: the row of the first), _NOT_WHOLE
-    for a damaged frame (its problem in ``frames.problem``); the CALLs go to ``frames.calls``.
-    ``decoded``: the texts decoded, when they were; else each is decoded here."""
+               first: int) -> tuple[list[tuple[Any, Any, Any]], bool]:
+    """((type, message id, action) of each frame text (``first``: the row of the first), _NOT_WHOLE
+    for a damaged frame (its problem in ``frames.problem``); whether orjson decoded every text).
+    The CALLs go to ``frames.calls``. ``decoded``: the texts decoded, when they were; else each is
+    decoded here."""
+    by_orjson = True
     if decoded is None:
         try:
             decoded = list(map(_orjson_loads, texts))
         except _JSONDecodeError:
-            decoded = [_decode_frame(text) for text in texts]
+            decoded, by_orjson = [_decode_frame(text) for text in texts], False
         if _brackets(texts) > MAX_DEPTH:  # as jsonfast.loads: a frame nested too deeply is refused (damaged)
             decoded = [_UNSET if message is not _UNSET and len(text) > _DEEP_CHARS and jsonfast.too_deep(text, message)
                        else message for text, message in zip(texts, decoded)]
@@ -348,7 +368,7 @@ def _envelopes(texts: list[str], decoded: list[Any] | None, frames: RegularFrame
         for offset, whole in enumerate(wholes):
             if whole is _NOT_WHOLE:
                 frames.problem[first + offset] = _damage(texts[offset], decoded[offset])
-    return wholes
+    return wholes, by_orjson
 
 
 def _decode_frame(text: str) -> Any:
@@ -408,13 +428,28 @@ def _read_uniform_document(text: str, items: list[Any], base: int, default_cp: s
     if located is None:
         return None
     item_starts, spans = located
+    parse_texts: list[str | None] = []
     for start in range(0, len(items), _CHUNK):
         texts = [text[a:b] for a, b in spans[start:start + _CHUNK]]
-        if not uniform.add(items[start:start + _CHUNK], texts, messages[start:start + _CHUNK]):
+        chunk = messages[start:start + _CHUNK]
+        if not uniform.add(items[start:start + _CHUNK], texts, chunk):
             return None
+        parse_texts.extend(map(_compact_or_none, chunk))
+    uniform.frames.parse_texts = parse_texts
     # 1-based line of each item's opening brace: the newlines before it, counted between items
     line_nos = list(accumulate(map(text.count, repeat("\n"), [0] + item_starts[:-1], item_starts), initial=1))[1:]
     return uniform.result(line_nos, default_cp, out)
+
+
+def _compact_or_none(message: list[Any]) -> str | None:
+    """``message`` written as compact JSON that decodes to the same value, or None when that is not
+    sure: orjson writes NaN and infinities (of a document the standard library decoded) as null,
+    so a text with a null is not used; nor one orjson cannot write (integers beyond 64 bits)."""
+    try:
+        compact = _orjson_dumps(message).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return None if "null" in compact else compact
 
 
 def _item_starts_by_key(text: str, base: int, keys: tuple[str, ...],
@@ -660,14 +695,16 @@ class ImportedFrames:
     hands the columns to the frames table as they are (:meth:`FrameCollector.add_columns`: no dict
     per frame); :meth:`records` makes them capture records."""
 
-    __slots__ = ("connections", "opened_at", "ts", "connection_id", "direction", "text", "source_line")
+    __slots__ = ("connections", "opened_at", "ts", "connection_id", "direction", "text", "source_line",
+                 "parse_texts", "reply_ids")
 
     def __init__(self, connections: list[dict], opened_at: list[int], ts: Sequence[str],
                  connection_id: list[str], direction: Sequence[str], text: Sequence[str],
-                 source_line: Sequence[int]) -> None:
+                 source_line: Sequence[int], parse_texts: list[str | None] | None = None,
+                 reply_ids: list[str | None] | None = None) -> None:
         self.connections, self.opened_at = connections, opened_at
         self.ts, self.connection_id, self.direction, self.text = ts, connection_id, direction, text
-        self.source_line = source_line
+        self.source_line, self.parse_texts, self.reply_ids = source_line, parse_texts, reply_ids
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -722,7 +759,8 @@ def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, sour
     connection_column = list(map(connection_ids.__getitem__, pairs))
     damaged = len(frames.problem)
     header = import_header(connections[:1], fmt, source, out, frames=len(ts), damaged=damaged)
-    imported = ImportedFrames(connections, opened_at, ts, connection_column, directions, texts, line_nos)
+    imported = ImportedFrames(connections, opened_at, ts, connection_column, directions, texts, line_nos,
+                              frames.parse_texts, frames.reply_ids)
     return header, imported, cps
 
 
