@@ -245,7 +245,8 @@ class _Uniform:
         self.message = None if shape.trace_record else shape.message[0]
         # keys whose values the reading does not take apart: each must hold a scalar, so that no
         # record nests deeper than the limit (a record that does is not a frame, line by line)
-        self.scalar_keys = [k for k in keys if k not in _TRACE_CONTAINERS] if shape.trace_record else None
+        scalar_keys = [k for k in keys if k not in (_TRACE_CONTAINERS if shape.trace_record else (self.message,))]
+        self.scalar_values = operator.itemgetter(*scalar_keys, *scalar_keys[:1])  # always a tuple (2+ keys)
         self.texts: list[str] = []
         self.words: list[Any] = []
         self.times: list[Any] = []
@@ -263,18 +264,17 @@ class _Uniform:
         if set(map(type, records)) != {dict} or set(map(tuple, records)) != {self.keys}:
             return False
         shape = self.shape
-        value_types = set(map(type, chain.from_iterable(map(_values_of, records))))
-        if not value_types <= _SCALARS:
-            if self.scalar_keys is None and messages is None:
-                return False
-            for key in self.scalar_keys or [k for k in self.keys if k != self.message]:
-                if not set(map(type, map(operator.itemgetter(key), records))) <= _SCALARS:
-                    return False
+        if messages is None and not shape.trace_record:
+            values = chain.from_iterable(map(_values_of, records))
+        else:  # but the message's (a document's array) or the payload's (an Open OCPP Trace's)
+            values = chain.from_iterable(map(self.scalar_values, records))
+        if not set(map(type, values)) <= _SCALARS:
+            return False
         if shape.trace_record:
-            messages = list(map(open_ocpp_trace.message_of, records))
+            messages = _trace_messages(records, self.keys)
             if None in messages:
                 return False
-            texts = list(map(open_ocpp_trace.compact, messages))
+            texts = _compact_all(messages)
             if _brackets(texts) > MAX_DEPTH:
                 return False  # the record may nest too deep
         elif texts is None:
@@ -329,6 +329,36 @@ class _Uniform:
         self.frames._columns = (line_nos, self.texts, self.times, list(map(direction_of.__getitem__, self.words)),
                                 cps, connections, kinds, unique_ids, actions)
         return self.frames
+
+
+_TRACE_TYPES = {"CALL": 2, "CALLRESULT": 3}
+
+
+def _trace_messages(records: list[dict[str, Any]], keys: tuple[str, ...]) -> list[list[Any] | None]:
+    """:func:`.open_ocpp_trace.message_of` of each record: by column when every record is a CALL or
+    a CALLRESULT spelled as the published shape has them (nearly always)."""
+    numbers = list(map(_TRACE_TYPES.get, map(operator.itemgetter("messageType"), records)))
+    if not set(numbers) <= {2, 3}:
+        return list(map(open_ocpp_trace.message_of, records))
+    count = len(records)
+    unique_ids = list(map(operator.itemgetter("messageId"), records)) if "messageId" in keys else [None] * count
+    actions = list(map(operator.itemgetter("action"), records)) if "action" in keys else [None] * count
+    payloads = list(map(operator.itemgetter("payload"), records)) if "payload" in keys else [None] * count
+    if None in payloads:
+        payloads = [{} if payload is None else payload for payload in payloads]
+    return [[2, unique_id, action, payload] if number == 2 else [3, unique_id, payload]
+            for number, unique_id, action, payload in zip(numbers, unique_ids, actions, payloads)]
+
+
+def _compact_all(messages: list[Any]) -> list[str]:
+    """:func:`.open_ocpp_trace.compact` of each message, in two C loops when orjson can write them all."""
+    try:
+        texts = list(map(bytes.decode, map(_orjson_dumps, messages)))
+    except (TypeError, orjson.JSONEncodeError):
+        return list(map(open_ocpp_trace.compact, messages))
+    if any(map(operator.contains, texts, repeat("null"))):
+        return [open_ocpp_trace.compact(message) if "null" in text else text for text, message in zip(texts, messages)]
+    return texts
 
 
 def _capture_times(times: list[Any]) -> bool:
