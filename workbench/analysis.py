@@ -389,7 +389,8 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
         except CaptureFormatError as exc:
             if "not an ocpp-workbench capture" not in str(exc):
                 raise
-            header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz)
+            header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz,
+                                                      by_column=True)
             headers.append(header)
             if isinstance(records, ImportedFrames):  # the fast path's columns: no record per frame
                 for record in records.connections:
@@ -450,8 +451,9 @@ def _skip_other_version(reader: CaptureReader, path: Path, version: str, connect
 
 
 def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: str | None,
-                    tz: str) -> tuple[Record, list[Record] | ImportedFrames, list[LoadProblem]]:
-    """(header, records or the fast path's :class:`ImportedFrames`, report rows) of a foreign log."""
+                    tz: str, by_column: bool = False) -> tuple[Record, list[Record] | ImportedFrames, list[LoadProblem]]:
+    """(header, records, report rows) of a foreign log; with ``by_column``, the fast path's
+    :class:`ImportedFrames` instead of records when it read the file (no record per frame)."""
     try:
         from .capture.importers import import_file
     except ImportError:
@@ -477,7 +479,7 @@ def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: s
                 "import",
             ))
     other_version = result.header.get("ocpp_version", "1.6") != "1.6"
-    if result.imported_frames is not None:
+    if by_column and result.imported_frames is not None:
         if other_version:
             return dict(result.header), list(result.imported_frames.connections), problems
         return dict(result.header), result.imported_frames, problems
