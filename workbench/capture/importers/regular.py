@@ -257,10 +257,12 @@ class _Uniform:
         self.by_orjson: list[bool] = []  # per frame: its text decoded by orjson (what the frames table does)
         self.frames = RegularFrames()
 
-    def add(self, records: list[Any], texts: list[str] | None = None, messages: list[Any] | None = None) -> bool:
+    def add(self, records: list[Any], texts: list[str] | None = None, messages: list[Any] | None = None,
+            depth_texts: list[str] | None = None) -> bool:
         """Take a chunk of records. ``texts`` and ``messages``: their frame texts and those decoded
         (a document's, the texts as written), or None to take and decode each record's message
-        string. False: read record by record."""
+        string; ``depth_texts``: texts of the same values to count their brackets in, if not
+        ``texts``. False: read record by record."""
         if set(map(type, records)) != {dict} or set(map(tuple, records)) != {self.keys}:
             return False
         shape = self.shape
@@ -281,7 +283,7 @@ class _Uniform:
             texts = list(map(operator.itemgetter(self.message), records))
             if set(map(type, texts)) != {str}:
                 return False
-        elif _brackets(texts) > MAX_DEPTH:
+        elif _brackets(depth_texts or texts) > MAX_DEPTH:
             return False  # the record-by-record path decides what a deep message is
         self.texts.extend(texts)
         self.words.extend(map(operator.itemgetter(shape.direction[0]), records))
@@ -462,19 +464,34 @@ def _read_uniform_document(text: str, items: list[Any], base: int, default_cp: s
     for start in range(0, len(items), _CHUNK):
         texts = [text[a:b] for a, b in spans[start:start + _CHUNK]]
         chunk = messages[start:start + _CHUNK]
-        if not uniform.add(items[start:start + _CHUNK], texts, chunk):
+        compacts = _compacts_or_none(chunk)
+        # nesting is counted on the compact texts (shorter: no spacing), the written one where there is none
+        depth_texts = compacts if None not in compacts else [
+            written if compact is None else compact for written, compact in zip(texts, compacts)]
+        if not uniform.add(items[start:start + _CHUNK], texts, chunk, depth_texts):
             return None
-        parse_texts.extend(map(_compact_or_none, chunk))
+        parse_texts.extend(compacts)
     uniform.frames.parse_texts = parse_texts
     # 1-based line of each item's opening brace: the newlines before it, counted between items
     line_nos = list(accumulate(map(text.count, repeat("\n"), [0] + item_starts[:-1], item_starts), initial=1))[1:]
     return uniform.result(line_nos, default_cp, out)
 
 
-def _compact_or_none(message: list[Any]) -> str | None:
-    """``message`` written as compact JSON that decodes to the same value, or None when that is not
-    sure: orjson writes NaN and infinities (of a document the standard library decoded) as null,
+def _compacts_or_none(messages: list[Any]) -> list[str | None]:
+    """Each message written as compact JSON that decodes to the same value, or None when that is
+    not sure: orjson writes NaN and infinities (of a document the standard library decoded) as null,
     so a text with a null is not used; nor one orjson cannot write (integers beyond 64 bits)."""
+    try:
+        compacts: list[str | None] = list(map(bytes.decode, map(_orjson_dumps, messages)))
+    except (TypeError, orjson.JSONEncodeError):
+        return [_compact_or_none(message) for message in messages]
+    if any(map(operator.contains, compacts, repeat("null"))):
+        return [None if "null" in compact else compact for compact in compacts]  # type: ignore[operator]
+    return compacts
+
+
+def _compact_or_none(message: Any) -> str | None:
+    """:func:`_compacts_or_none` of one message."""
     try:
         compact = _orjson_dumps(message).decode()
     except (TypeError, orjson.JSONEncodeError):
