@@ -215,7 +215,7 @@ _CAPTURE_TIMES = re.compile(r"(?:[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][
 _HOUR = slice(0, 14)  # "2024-05-01T10:"
 _NOT_WHOLE = (None, None, None)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_TRACE_CONTAINERS = frozenset({"payload", "errorDetails"})  # held in the message, depth checked there
+_TRACE_CONTAINERS = frozenset({"payload"})  # held in the message (of a CALL or CALLRESULT), depth checked there
 _values_of = dict.values
 
 
@@ -341,6 +341,10 @@ def _trace_messages(records: list[dict[str, Any]], keys: tuple[str, ...]) -> lis
     a CALLRESULT spelled as the published shape has them (nearly always)."""
     numbers = list(map(_TRACE_TYPES.get, map(operator.itemgetter("messageType"), records)))
     if not set(numbers) <= {2, 3}:
+        # a CALLERROR's message may hold part of its payload only: the record's own depth is checked
+        if any(number is None and jsonfast.depth(record.get("payload")) >= MAX_DEPTH
+               for number, record in zip(numbers, records)):
+            return [None]
         return list(map(open_ocpp_trace.message_of, records))
     count = len(records)
     unique_ids = list(map(operator.itemgetter("messageId"), records)) if "messageId" in keys else [None] * count
