@@ -138,6 +138,12 @@ def test_uniform_open_ocpp_trace_is_read_by_column(tmp_path: Path, monkeypatch: 
     path.write_text("".join(json.dumps(r) + "\n" for r in records).replace(f'"{DEEP}"', DEEP))
     assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
     _same_imports(path, monkeypatch)
+    # a CALLERROR whose message holds only part of a payload nested too deep: also record by record
+    error = {**records[0], "messageType": "CALLERROR", "action": None,
+             "payload": {"errorCode": "GenericError", "errorDescription": "", "extra": DEEP}}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*records[:-1], error]).replace(f'"{DEEP}"', DEEP))
+    assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
+    _same_imports(path, monkeypatch)
 
 
 def _json_trace(path: Path, frames: list[tuple[str, str]], note: str | None = None) -> Path:
