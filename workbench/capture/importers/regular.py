@@ -396,15 +396,41 @@ def _envelopes(texts: list[str], decoded: list[Any] | None, frames: RegularFrame
         if _brackets(texts) > MAX_DEPTH:  # as jsonfast.loads: a frame nested too deeply is refused (damaged)
             decoded = [_UNSET if message is not _UNSET and len(text) > _DEEP_CHARS and jsonfast.too_deep(text, message)
                        else message for text, message in zip(texts, decoded)]
-    wholes = [_whole(message) or _NOT_WHOLE for message in decoded]
+    wholes = _wholes(decoded)
+    if wholes is None:
+        wholes = [_whole(message) or _NOT_WHOLE for message in decoded]
     # only a BootNotification's payload counts in the version vote: no other is kept
-    frames.calls.extend([(whole[2], message[3] if whole[2] == "BootNotification" else None)
-                         for whole, message in zip(wholes, decoded) if whole[0] == 2])
+    actions = list(map(_third, wholes))
+    if "BootNotification" in actions:
+        frames.calls.extend([(whole[2], message[3] if whole[2] == "BootNotification" else None)
+                             for whole, message in zip(wholes, decoded) if whole[0] == 2])
+    else:
+        frames.calls.extend(zip(compress(actions, map(operator.eq, map(_first, wholes), repeat(2))), repeat(None)))
     if _NOT_WHOLE in wholes:
         for offset, whole in enumerate(wholes):
             if whole is _NOT_WHOLE:
                 frames.problem[first + offset] = _damage(texts[offset], decoded[offset])
     return wholes, by_orjson
+
+
+_first, _second, _third, _fourth = (operator.itemgetter(i) for i in range(4))
+
+
+def _wholes(decoded: list[Any]) -> list[tuple[int, str, str | None]] | None:
+    """``[_whole(message) for message in decoded]`` in C loops, when every message is a whole CALL or
+    CALLRESULT (its type an int); None otherwise (then :func:`_whole` tells, one by one)."""
+    if not decoded or set(map(type, decoded)) != {list} or min(map(len, decoded)) < 3:
+        return None
+    kinds = list(map(_first, decoded))
+    if set(map(type, kinds)) != {int} or set(map(type, map(_second, decoded))) != {str}:
+        return None
+    thirds = list(map(_third, decoded))
+    if not set(zip(kinds, map(len, decoded), map(type, thirds))) <= {(2, 4, str), (3, 3, dict)}:
+        return None
+    calls = list(map(operator.eq, kinds, repeat(2)))
+    if any(calls) and set(map(type, map(_fourth, compress(decoded, calls)))) != {dict}:
+        return None
+    return list(zip(kinds, map(_second, decoded), [third if call else None for third, call in zip(thirds, calls)]))
 
 
 def _decode_frame(text: str) -> Any:
