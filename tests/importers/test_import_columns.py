@@ -13,7 +13,7 @@ import pytest
 
 from workbench.analysis import load
 from workbench.capture import importers
-from workbench.capture.importers import import_file, regular
+from workbench.capture.importers import import_file, regular, uniform
 from workbench.capture.importers.found import ReaderOutput, split_lines
 
 DEEP = "[" * 150 + "]" * 150
@@ -55,8 +55,8 @@ def _ndjson(path: Path, frames: list[tuple[str, str]]) -> Path:
 
 def _record_by_record(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.ImportResult:
     with monkeypatch.context() as patch:
-        patch.setattr(regular, "_read_uniform_lines", lambda lines, out: None)
-        patch.setattr(regular, "_read_uniform_document", lambda *args: None)
+        patch.setattr(uniform, "read_uniform_lines", lambda lines, out: None)
+        patch.setattr(uniform, "read_uniform_document", lambda *args: None)
         return import_file(path)
 
 
@@ -69,8 +69,8 @@ def _general(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.ImportRes
 def _frames_by(path: Path, monkeypatch: pytest.MonkeyPatch, way: str) -> pd.DataFrame:
     with monkeypatch.context() as patch:
         if way == "record":
-            patch.setattr(regular, "_read_uniform_lines", lambda lines, out: None)
-            patch.setattr(regular, "_read_uniform_document", lambda *args: None)
+            patch.setattr(uniform, "read_uniform_lines", lambda lines, out: None)
+            patch.setattr(uniform, "read_uniform_document", lambda *args: None)
         elif way == "general":
             patch.setattr(importers, "REGULAR_FORMATS", ())
         return load(path).frames
@@ -92,7 +92,7 @@ def _same_imports(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.Impo
 
 def test_uniform_ndjson_is_read_by_column_as_record_by_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _ndjson(tmp_path / "frames.ndjson", FRAMES)
-    assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is not None  # column path
+    assert uniform.read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is not None  # column path
     result = _same_imports(path, monkeypatch)
     assert result.frames_damaged == 3  # cut, not a frame, nested too deep
     frames = load(path).frames
@@ -107,7 +107,7 @@ def test_a_line_of_other_keys_sends_the_file_record_by_record(tmp_path: Path, mo
     with path.open("a") as out:
         out.write(json.dumps({"timestamp": _ts(5), "direction": "cp-to-csms", "message": '[2,"h9","Heartbeat",{}]'}))
         out.write("\n\n{not json\n")
-    assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
+    assert uniform.read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
     _same_imports(path, monkeypatch)
 
 
@@ -133,16 +133,16 @@ def test_uniform_open_ocpp_trace_is_read_by_column(tmp_path: Path, monkeypatch: 
                     "payload": {"vendorId": "V", "data": DEEP}})  # a deep payload: the record nests too deep
     path.write_text("".join(json.dumps(r) + "\n" for r in records[:-1]))
     assert import_file(path).format == "open-ocpp-trace"
-    assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is not None
+    assert uniform.read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is not None
     _same_imports(path, monkeypatch)
     path.write_text("".join(json.dumps(r) + "\n" for r in records).replace(f'"{DEEP}"', DEEP))
-    assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
+    assert uniform.read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
     _same_imports(path, monkeypatch)
     # a CALLERROR whose message holds only part of a payload nested too deep: also record by record
     error = {**records[0], "messageType": "CALLERROR", "action": None,
              "payload": {"errorCode": "GenericError", "errorDescription": "", "extra": DEEP}}
     path.write_text("".join(json.dumps(r) + "\n" for r in [*records[:-1], error]).replace(f'"{DEEP}"', DEEP))
-    assert regular._read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
+    assert uniform.read_uniform_lines(split_lines(path.read_text()), ReaderOutput()) is None
     _same_imports(path, monkeypatch)
 
 
@@ -172,7 +172,7 @@ def test_pretty_printed_json_trace_is_read_by_column(tmp_path: Path, monkeypatch
     text = path.read_text()
     assert regular.read_regular_document(text, tz=None, document=json.loads(text)) is not None
     items = json.loads(text)["events"]
-    assert regular._read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
+    assert uniform.read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
                                           ReaderOutput()) is not None  # column path
     result = _same_imports(path, monkeypatch)
     assert result.frames_damaged == 1  # the Heartbeat with an array payload
@@ -187,6 +187,6 @@ def test_a_deep_message_sends_the_json_trace_record_by_record(tmp_path: Path, mo
                                                                         + "[" * 120 + "]" * 120 + "}]")])
     text = path.read_text()
     items = json.loads(text)["events"]
-    assert regular._read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
+    assert uniform.read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
                                           ReaderOutput()) is None
     _same_imports(path, monkeypatch)
