@@ -9,7 +9,8 @@ JSON trace, then times, in the same process and run, per file:
   (``CaptureReader``) or the import path (``import_file``), then the same frames table. This is
   the figure issue 10 compares (356,800 frames: 4.6 s native, 18.5 s as a JSONL log) and its target:
   structured formats at no less than half the native speed, i.e. a ratio >= 0.5;
-- the readers alone: ``read_capture(path)`` against ``import_file(path)`` (records only). The native
+- the readers alone: ``read_capture(path)`` against ``import_file(path)`` (header, report and the
+  frames; the fast path makes capture records only when ``.records`` is read, which load() does not). The native
   reader is one orjson call per line (~1-3 us per frame); the import path must also find, classify
   and place every frame, so this ratio is far below 0.5 and printed for the record, not as the target.
 

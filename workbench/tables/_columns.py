@@ -159,8 +159,8 @@ def paused_gc() -> Iterator[None]:
     built, which doubles the cost of decoding a large capture. Reference counting still frees memory.
     On the way out what was built is frozen (``gc.freeze``): later collections skip the million
     payload dicts of a table, which hold no reference cycles for the collector to find anyway.
-    Inside another pause (an import inside ``load()``) it does nothing: freezing and giving memory
-    back midway would only make the rest of the outer work fault the same pages in again.
+    Inside another pause (an import inside ``load()``) it does nothing: the outer pause freezes and
+    gives memory back once, at its end, not midway through the work.
     """
     if not gc.isenabled():
         yield

@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 from array import array
-from itertools import repeat
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np

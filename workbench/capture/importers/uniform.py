@@ -48,7 +48,8 @@ def _brackets(texts: list[str]) -> int:
 
 class _Uniform:
     """Reads records of one set of keys in chunks (:meth:`add`), then checks and assembles the
-    columns (:meth:`frames`); either says None when the record-by-record path must read the file."""
+    columns (:meth:`result`); ``keys`` None, ``add`` False or ``result`` None: the record-by-record
+    path must read the file."""
 
     def __init__(self, first: Any) -> None:
         self.keys: tuple[str, ...] | None = None
@@ -136,10 +137,10 @@ class _Uniform:
         connections = self.connections or [None] * count
         if not set(map(type, connections)) <= {str, type(None)}:
             connections = [c if c is None or type(c) is str else str(c) for c in connections]
-        for version, times in versions.items():
+        for version, records in versions.items():
             said = open_ocpp_trace.stated_version(version) if version is not None else None
             if said is not None:
-                out.stated_versions[said] += times
+                out.stated_versions[said] += records
         kinds, unique_ids, actions = zip(*self.envelopes) if self.envelopes else ((), (), ())
         readings = self.texts if self.frames.parse_texts is None else [
             text if compact is None else compact for text, compact in zip(self.texts, self.frames.parse_texts)]
