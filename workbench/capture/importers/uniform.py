@@ -40,10 +40,12 @@ _values_of = dict.values
 
 
 def _brackets(texts: list[str]) -> int:
-    """The most opening brackets in one of ``texts`` (more than :data:`MAX_DEPTH`: it may nest too deep)."""
-    if not texts:
+    """The most opening brackets in one of ``texts`` that may nest deeper than :data:`MAX_DEPTH`
+    (more than that: it may); a text of up to ``2 * MAX_DEPTH`` characters cannot, and is not counted."""
+    long = list(compress(texts, map(operator.gt, map(len, texts), repeat(_DEEP_CHARS))))
+    if not long:
         return 0
-    return max(map(operator.add, map(str.count, texts, repeat("[")), map(str.count, texts, repeat("{"))))
+    return max(map(operator.add, map(str.count, long, repeat("[")), map(str.count, long, repeat("{"))))
 
 
 class _Uniform:
