@@ -31,7 +31,7 @@ _orjson_dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
 
 _CHUNK = 64
-_CAPTURE_TIMES = re.compile(r"(?:[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z)*")
+_CAPTURE_TIMES = re.compile(r"(?:[1-9]\d{3}-\d\d-\d\dT\d\d:[0-5]\d:[0-5]\d\.\d{6}Z)*", re.ASCII)  # \d: 0-9 only
 _HOUR = slice(0, 14)  # "2024-05-01T10:"
 _NOT_WHOLE = (None, None, None)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
