@@ -190,3 +190,25 @@ def test_a_deep_message_sends_the_json_trace_record_by_record(tmp_path: Path, mo
     assert uniform.read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
                                           ReaderOutput()) is None
     _same_imports(path, monkeypatch)
+
+
+@pytest.mark.parametrize("import_first", [False, True])
+@pytest.mark.parametrize("fmt", ["ndjson", "json-trace"])
+def test_a_native_capture_and_an_import_by_column(tmp_path: Path, fmt: str, import_first: bool) -> None:
+    """load() of a native capture and an import read by column, either first: the frames the import
+    hands the table by column (compact texts, known CALLRESULTs) give the table each file alone gives."""
+    from workbench.capture import CaptureWriter
+    from workbench.capture import records as rec
+
+    native = tmp_path / "a.ocpp.jsonl"
+    with CaptureWriter(native, rec.header(tool="test", tool_version="0", upstream_url="ws://127.0.0.1:9000")) as out:
+        out.write(rec.connection_open(ts=_ts(0), connection_id="n1", charge_point_id="CP-N", url_path="/CP-N"))
+        for i, (word, text) in enumerate(ARRAYS):
+            direction = rec.Direction.CHARGER_TO_CSMS if word == "cp-to-csms" else rec.Direction.CSMS_TO_CHARGER
+            out.write(rec.frame(ts=_ts(i), connection_id="n1", direction=direction, content=text, is_text=True))
+    imported = (_ndjson(tmp_path / "b.ndjson", FRAMES) if fmt == "ndjson"
+                else _json_trace(tmp_path / "b.trace.json", ARRAYS))
+    files = [imported, native] if import_first else [native, imported]
+    both = load(files).frames.drop(columns=["seq"])
+    alone = pd.concat([load(f).frames for f in files]).drop(columns=["seq"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(both, alone)
