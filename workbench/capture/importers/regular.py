@@ -431,7 +431,8 @@ def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, sour
     general path puts them in order). Column by column: a C loop each."""
     line_nos, texts, ts, directions, stated_cps, keys, kinds, unique_ids, actions = frames.columns()
     later = ts[1:]
-    if sum(map(operator.lt, later, ts)) > sum(map(operator.gt, later, ts)):  # more steps back than on
+    backwards = sum(map(operator.lt, later, ts))
+    if backwards and backwards > sum(map(operator.gt, later, ts)):  # more steps back than on
         return None
     cps = _charge_points(list(stated_cps), charge_point_id, out)
     _report_conflicts(frames.columns(), cps, out)
@@ -439,23 +440,22 @@ def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, sour
     distinct = set(keys)
     if None in distinct and "" in distinct:  # no key and an empty key are the same connection
         keys = [key or "" for key in keys]
-    pairs = list(zip(cps, keys))
+    # (charge point, key) pairs are made and dropped as they go (zip reuses its tuple): none is kept per frame
+    connection_ids = {connection: f"import-{number}"
+                      for number, connection in enumerate(dict.fromkeys(zip(cps, keys)), 1)}  # in order of first frames
+    connection_column = list(map(connection_ids.__getitem__, zip(cps, keys)))
     connections: list[dict] = []
     opened_at: list[int] = []
-    connection_ids: dict[tuple[str, str | None], str] = {}
     index = 0
-    for connection in dict.fromkeys(pairs):  # in the order of their first frames
-        index = pairs.index(connection, index)
-        connection_id = connection_ids[connection] = f"import-{len(connection_ids) + 1}"
+    for (cp, _), connection_id in connection_ids.items():
+        index = connection_column.index(connection_id, index)  # its first frame: after the one before's
         opened_at.append(index)
-        cp = connection[0]
         connections.append(rec.connection_open(
             ts=ts[index], connection_id=connection_id, charge_point_id=cp,
             charge_point_id_source=_id_source(stated_cps[index], charge_point_id, cp),
             url_path=f"/{cp}", client_address=None, subprotocols_offered=["ocpp1.6"],
             subprotocol="ocpp1.6", auth_scheme=None, auth_user=None, auth_password_present=False,
         ))
-    connection_column = list(map(connection_ids.__getitem__, pairs))
     damaged = len(frames.problem)
     header = import_header(connections[:1], fmt, source, out, frames=len(ts), damaged=damaged)
     imported = ImportedFrames(connections, opened_at, ts, connection_column, directions, texts, line_nos,
@@ -465,9 +465,9 @@ def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, sour
 
 def _charge_points(stated: list[str | None], given: str | None, out: ReaderOutput) -> list[str]:
     """:func:`.assemble._charge_points` on a column."""
-    missing = sum(1 for cp in stated if not cp)
-    if not missing:
+    if all(stated):
         return stated  # type: ignore[return-value]
+    missing = sum(1 for cp in stated if not cp)
     seen = {cp for cp in stated if cp}
     fill = given or (next(iter(seen)) if len(seen) == 1 else None)
     if fill is None:
@@ -487,16 +487,23 @@ def _id_source(stated: str | None, given: str | None, cp: str) -> str:
 
 def _report_conflicts(columns: tuple[Sequence[Any], ...], cps: list[str], out: ReaderOutput) -> None:
     """:func:`.assemble._report_conflicts` on the columns (every direction here is stated). Rows are
-    looked at one by one only when the columns show a conflict may be there (rare)."""
+    looked at one by one only when the columns show a conflict may be there (rare): a CALL going the
+    way the spec does not send its action, or a message id both requested and answered the same way."""
     line_nos, _, _, directions, _, _, kinds, unique_ids, actions = columns
     calls = list(map(operator.eq, kinds, repeat(2)))
     replies = list(map(operator.contains, repeat((3, 4)), kinds))
-    against_spec = any(side is not None and side != direction for side, direction in
-                       ((_SPEC_DIRECTION.get(action), direction) for action, direction in
-                        set(compress(zip(actions, directions), calls))))
-    same_way = not set(compress(zip(cps, unique_ids, directions), calls)).isdisjoint(
-        compress(zip(cps, unique_ids, directions), replies))
-    if not against_spec and not same_way:
+    suspect = False
+    for way in (TO_CSMS, TO_CHARGER):
+        going = list(map(operator.eq, directions, repeat(way)))
+        calls_going = list(map(operator.and_, calls, going))
+        if any(_SPEC_DIRECTION.get(action, way) != way for action in set(compress(actions, calls_going))):
+            suspect = True
+            break
+        replies_going = map(operator.and_, replies, going)
+        if not set(compress(unique_ids, calls_going)).isdisjoint(compress(unique_ids, replies_going)):
+            suspect = True  # (whether of the same charge point is for the rows to tell)
+            break
+    if not suspect:
         return
     against_action: list[str] = []
     same_as_request: list[str] = []
