@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .capture.identity import connection_charge_point_id
+from .capture.importers.regular import ImportedFrames
 from .capture.reader import CaptureReader
 from .display import duration_text, ts_ms, styled
 from .errors import CaptureFormatError, WorkbenchError
@@ -388,14 +389,22 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
         except CaptureFormatError as exc:
             if "not an ocpp-workbench capture" not in str(exc):
                 raise
-            header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz)
+            header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz,
+                                                      by_column=True)
             headers.append(header)
-            add_frame = collector.add
-            for record in records:  # the importer's records are dicts with a "type"; frames the bulk
-                if record["type"] == "frame":
-                    add_frame(record)
-                else:
+            if isinstance(records, ImportedFrames):  # the fast path's columns: no record per frame
+                for record in records.connections:
                     _route(record, collector, connections, problems, str(path), None, "import")
+                if len(records):
+                    collector.add_columns(records.ts, records.connection_id, records.direction, records.text,
+                                          records.parse_texts, records.reply_ids)
+            else:
+                add_frame = collector.add
+                for record in records:  # the importer's records are dicts with a "type"; frames the bulk
+                    if record["type"] == "frame":
+                        add_frame(record)
+                    else:
+                        _route(record, collector, connections, problems, str(path), None, "import")
             problems.extend(report)
         else:
             headers.append(reader.header)
@@ -442,7 +451,9 @@ def _skip_other_version(reader: CaptureReader, path: Path, version: str, connect
 
 
 def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: str | None,
-                    tz: str) -> tuple[Record, list[Record], list[LoadProblem]]:
+                    tz: str, by_column: bool = False) -> tuple[Record, list[Record] | ImportedFrames, list[LoadProblem]]:
+    """(header, records, report rows) of a foreign log; with ``by_column``, the fast path's
+    :class:`ImportedFrames` instead of records when it read the file (no record per frame)."""
     try:
         from .capture.importers import import_file
     except ImportError:
@@ -467,8 +478,13 @@ def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: s
                 str(row.get("raw", row.get("text", ""))) if ("raw" in columns or "text" in columns) else "",
                 "import",
             ))
+    other_version = result.header.get("ocpp_version", "1.6") != "1.6"
+    if by_column and result.imported_frames is not None:
+        if other_version:
+            return dict(result.header), list(result.imported_frames.connections), problems
+        return dict(result.header), result.imported_frames, problems
     records = list(result.records)
-    if result.header.get("ocpp_version", "1.6") != "1.6":
+    if other_version:
         # Another OCPP version (2.0.1): the import report says so in one row; its frames are not
         # run through the 1.6 checks, which would report each of them as an error.
         records = [r for r in records if r.get("type") != "frame"]

@@ -16,6 +16,7 @@ import base64
 import binascii
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,12 @@ class FrameCollector:
         self.proxy_actions: dict[int, str] = {}
         self.last_pairing: Pairing | None = None
         self.seqs: list[int] | None = None  # explicit seq per frame (partitioned analysis); None: 0, 1, 2, ...
+        # Per row, the text to read the frame from when not raw (see add_columns), else None; None as
+        # a whole until an import gives one.
+        self.parse_texts: list[str | None] | None = None
+        # Per row, the message id of a frame an importer decoded as a whole CALLRESULT (see
+        # add_columns), else None; None as a whole until an import gives one.
+        self.reply_ids: list[str | None] | None = None
         self._ids: dict[Any, Any] = {}
 
     def __len__(self) -> int:
@@ -99,6 +106,26 @@ class FrameCollector:
             self.raw.append(text)
             return
         self._add_unusual(record, direction, text)
+
+    def add_columns(self, ts: Sequence[Any], connection_ids: Sequence[str], directions: Sequence[str],
+                    texts: Sequence[str], parse_texts: Sequence[str | None] | None = None,
+                    reply_ids: Sequence[str | None] | None = None) -> None:
+        """Append text frames by column (an importer's): what :meth:`add` does record by record for
+        frames whose direction is valid and whose text is a str, without a dict per frame.
+
+        ``parse_texts``: per frame, None or the same JSON value as its text written compactly (a
+        pretty-printed trace's frames): the frame is read from it, so the compact shapes the reading
+        knows without decoding (MeterValues) serve it too; ``raw`` and ``size_bytes`` keep ``texts``.
+        ``reply_ids``: per frame, None or its message id when the importer decoded it (its text or
+        parse text) with orjson as ``[3, <id>, {...}]`` within the depth limit: what this table reads
+        as a CALLRESULT, so it is not decoded again (its payload is, when its schema is checked)."""
+        self.parse_texts = _extended(self.parse_texts, len(self.raw), parse_texts, len(texts))
+        self.reply_ids = _extended(self.reply_ids, len(self.raw), reply_ids, len(texts))
+        shared = {c: self._ids.get(c) or self._share_id(c) for c in set(connection_ids)}
+        self.ts.extend(ts)
+        self.connection_id.extend(map(shared.__getitem__, connection_ids))
+        self.direction.extend(directions)
+        self.raw.extend(texts)
 
     def _share_id(self, connection_id: Any) -> Any:
         if connection_id is None:
@@ -150,7 +177,14 @@ class FrameCollector:
         record_error: list[str | None] = [None] * n
         for row, problem in self.record_errors.items():
             record_error[row] = problem
-        parsed = _FrameParser(meter).parse(self.raw, self.direction, binary, record_error, self.connection_id)
+        readings = self.raw  # the texts frames are read from: raw, or a compact text of the same value
+        if self.parse_texts is not None:
+            readings = [raw if text is None else text for raw, text in zip(self.raw, self.parse_texts + [None] * (
+                n - len(self.parse_texts)))]
+        reply_ids: Iterable[str | None] = repeat(None) if self.reply_ids is None else self.reply_ids + [None] * (
+            n - len(self.reply_ids))
+        parsed = _FrameParser(meter).parse(readings, self.direction, binary, record_error, self.connection_id,
+                                           reply_ids)
         sizes = _utf8_sizes(self.raw)
         for row, size in self.binary_sizes.items():
             sizes[row] = size
@@ -163,7 +197,7 @@ class FrameCollector:
         for i, request in enumerate(pairing.reply_of):
             if request >= 0:
                 actions[i] = actions[request]
-        schema_errors = parsed.schema_errors_with_replies(pairing.reply_of, self.raw)
+        schema_errors = parsed.schema_errors_with_replies(pairing.reply_of, readings)
         payload = PayloadArray.from_frames(self.raw, parsed.slots)
         for row, value in parsed.objects.items():
             payload[row] = value
@@ -188,6 +222,17 @@ class FrameCollector:
             "schema_error": sparse_str_column(n, schema_errors),
         }, copy=False)  # the columns are new arrays: no copy, and no consolidating copy into 2-D blocks
         return frame
+
+
+def _extended(column: list[Any] | None, rows: int, values: Sequence[Any] | None, count: int) -> list[Any] | None:
+    """A sparse per-row column (None while no row has a value) with ``count`` rows of ``values`` (or
+    None) appended after ``rows`` rows."""
+    if values is None and column is None:
+        return None
+    column = [] if column is None else column
+    column.extend([None] * (rows - len(column)))
+    column.extend(values if values is not None else [None] * count)
+    return column
 
 
 def _charge_points(connections: pd.api.extensions.ExtensionArray,
@@ -263,13 +308,21 @@ class _FrameParser:
         return True
 
     def parse(self, raws: list[Any], directions: list[Any], binaries: list[bool],
-              record_errors: list[str | None], connections: list[Any]) -> _FrameParser:
+              record_errors: list[str | None], connections: list[Any], reply_ids: Iterable[str | None]) -> _FrameParser:
+        """``reply_ids``: per row None, or the message id of a frame known to be a whole CALLRESULT
+        (see :meth:`FrameCollector.add_columns`)."""
         kinds, unique_ids, actions, slots = self.kinds, self.unique_ids, self.actions, self.slots
         meter = self.meter
         decode = _orjson_loads
         validate = self._validate
-        for row, (raw, direction, is_binary, problem, connection) in enumerate(
-                zip(raws, directions, binaries, record_errors, connections)):
+        reply_rows = self.reply_rows
+        for row, (raw, direction, is_binary, problem, connection, reply_id) in enumerate(
+                zip(raws, directions, binaries, record_errors, connections, reply_ids)):
+            if reply_id is not None:
+                kinds.append("CALLRESULT"); unique_ids.append(reply_id); actions.append(None)
+                slots.append(2)
+                reply_rows.append(row)
+                continue
             message = None
             id_end = 0
             if not is_binary and raw.__class__ is str and problem is None:

@@ -9,7 +9,6 @@ import datetime as dt
 import gzip
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from .har import read_har
 from .loglines import read_log
 from .mitm import read_mitmproxy
 from .ocpp_version import ANALYSED, NOT_ANALYSED, trace_version
-from .regular import assemble_regular, damaged_frames, read_regular_document, read_regular_lines, version_of
+from .regular import ImportedFrames, assemble_regular, damaged_frames, read_regular_document, read_regular_lines, version_of
 from .report import build_report, summary_text
 from .structured import read_json_document, read_json_lines
 
@@ -36,19 +35,28 @@ __all__ = ["FORMATS", "ImportResult", "import_file"]
 REGULAR_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace", "json-trace")
 
 
-@dataclass
 class ImportResult:
     """A foreign file as a capture: ``header`` and ``records`` as a native capture would hold them,
     and ``report`` (see :mod:`.report`): every frame kept damaged, every line skipped, every
-    assumption made. ``lines_read`` and ``frames_recovered`` (frames read whole) complete it."""
+    assumption made. ``lines_read`` and ``frames_recovered`` (frames read whole) complete it.
 
-    header: dict[str, Any]
-    records: list[dict[str, Any]]
-    report: pd.DataFrame
-    format: str
-    source: str
-    lines_read: int
-    frames_recovered: int
+    ``records`` may be given as :class:`.regular.ImportedFrames` (the fast path): the records are
+    then made on first use, and ``imported_frames`` keeps the columns (what ``load()`` reads)."""
+
+    def __init__(self, header: dict[str, Any], records: list[dict[str, Any]] | ImportedFrames,
+                 report: pd.DataFrame, format: str, source: str, lines_read: int,  # noqa: A002
+                 frames_recovered: int) -> None:
+        self.header, self.report, self.format, self.source = header, report, format, source
+        self.lines_read, self.frames_recovered = lines_read, frames_recovered
+        self.imported_frames = records if isinstance(records, ImportedFrames) else None
+        self._records = None if isinstance(records, ImportedFrames) else records
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        if self._records is None:
+            assert self.imported_frames is not None
+            self._records = self.imported_frames.records()
+        return self._records
 
     @property
     def frames_damaged(self) -> int:
@@ -134,7 +142,9 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     for note in notes:
         out.note(None, note)
     header, records = assemble(out, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
-    _mark_version(header, records, out, *trace_version([f.parsed for f in out.frames], out.stated_versions))
+    _mark_version(header, [r for r in records if r["type"] == "connection_open"],
+                  sum(1 for r in records if r["type"] == "frame"), out,
+                  *trace_version([f.parsed for f in out.frames], out.stated_versions))
     frame_cps = _frame_charge_points(records)
     report = build_report(out.frames, frame_cps, out.rows)
     return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
@@ -157,24 +167,24 @@ def _import_regular(path: Path, fmt: str, text: str, document: Any, notes: list[
     built = assemble_regular(out, frames, fmt=fmt, source=path.name, charge_point_id=charge_point_id)
     if built is None:
         return None
-    header, records, cps = built
-    _mark_version(header, records, out, *version_of(frames, out.stated_versions))
+    header, imported, cps = built
+    _mark_version(header, imported.connections, len(imported), out, *version_of(frames, out.stated_versions))
     report = build_report(*damaged_frames(frames, cps), out.rows)
-    return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
-                        lines_read=out.lines_read, frames_recovered=len(frames.rows) - len(frames.problem))
+    return ImportResult(header=header, records=imported, report=report, format=fmt, source=path.name,
+                        lines_read=out.lines_read, frames_recovered=len(frames) - len(frames.problem))
 
 
-def _mark_version(header: dict[str, Any], records: list[dict[str, Any]], out: ReaderOutput, version: str,
-                  why: str) -> None:
+def _mark_version(header: dict[str, Any], connections: list[dict[str, Any]], frames: int, out: ReaderOutput,
+                  version: str, why: str) -> None:
     """A trace of another OCPP version than 1.6 (``version``, ``why`` so): said once in the report
-    and in the header (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept."""
+    and in the header (``ocpp_version``; ``load()`` then leaves its frames out of the analysis), frames kept.
+    ``connections``: the import's connection_open records; ``frames``: how many frames it has."""
     if version == ANALYSED:
         return
     header["ocpp_version"] = version
-    for record in records:
-        if record["type"] == "connection_open" and record.get("subprotocol") == "ocpp1.6":
+    for record in connections:
+        if record.get("subprotocol") == "ocpp1.6":
             record["subprotocol"], record["subprotocols_offered"] = None, []  # 1.6 was only assumed
-    frames = sum(1 for r in records if r["type"] == "frame")
     out.skip(None, NOT_ANALYSED.format(version=version),
              f"{frames} frames kept, not analysed (OCPP 1.6 only); {why}")
 

@@ -10,14 +10,20 @@ without a zone, a binary or (NDJSON) array message, frames newest first. Lines o
 frame (metadata, invalid JSON, chatter) are read by the general reader either way; they only add
 report rows.
 
-Per frame it costs one decode of the record and one of the frame text (orjson, to know whether the
-frame is whole: the import report counts damaged frames), a few dict reads, and the record.
+A file of uniform records (nearly every file) is read column by column by :mod:`.uniform`; any
+other is read here record by record. Per frame either costs one decode of the record and one of the
+frame text (orjson, to know whether the frame is whole: the import report counts damaged frames).
+The frames come out as columns (:class:`ImportedFrames`): ``load()`` hands them to the frames table
+as they are; capture records are made only when asked for (``ImportResult.records``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections import Counter
+from collections.abc import Sequence
+from itertools import compress, repeat
 from typing import Any
 
 import orjson
@@ -38,7 +44,10 @@ from .structured import (_blank_note, _first_of, _json_line, _Lines, _naive_note
 TO_CSMS, TO_CHARGER = rec.Direction.CHARGER_TO_CSMS.value, rec.Direction.CSMS_TO_CHARGER.value
 _loads = jsonfast.loads
 _orjson_loads = orjson.loads
-_CONTAINERS = (dict, list)
+_JSONDecodeError = orjson.JSONDecodeError
+_orjson_dumps = orjson.dumps
+MAX_DEPTH = jsonfast.MAX_DEPTH
+_DEEP_CHARS = 2 * MAX_DEPTH  # a shorter text cannot nest deeper than the limit
 # The direction the spec has each CALL travel (assemble.action_side), as text: looked up per CALL.
 _SPEC_DIRECTION = {**dict.fromkeys(CHARGER_ACTION_NAMES, TO_CSMS), **dict.fromkeys(CSMS_ACTION_NAMES, TO_CHARGER)}
 _UNSET = object()
@@ -50,13 +59,29 @@ class RegularFrames:
     message id, CALL action)``; ``ts`` as a capture writes it (so ordered as text), ``direction``
     as stated (charger_to_csms / csms_to_charger), ``type`` 2/3/4 or None for a damaged frame."""
 
-    __slots__ = ("rows", "problem", "calls")
+    __slots__ = ("rows", "problem", "calls", "_columns", "parse_texts", "reply_ids")
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str, str, str | None, str | None, int | None, str | None, str | None]] = []
+        self._columns: tuple[Sequence[Any], ...] | None = None  # the same, by column, when read so
+        # per frame, None or its text written compactly when it is pretty-printed (see
+        # FrameCollector.add_columns); None as a whole when no frame has one
+        self.parse_texts: list[str | None] | None = None
+        # per frame, its message id when it is a whole CALLRESULT as the frames table reads it (see
+        # FrameCollector.add_columns), else None; None as a whole when not known
+        self.reply_ids: list[str | None] | None = None
         self.problem: dict[int, str] = {}  # row index -> why the frame is damaged (rare)
         # (action, payload) of each CALL, for the version vote; payload None but for BootNotification
         self.calls: list[tuple[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows) if self._columns is None else len(self._columns[0])
+
+    def columns(self) -> tuple[Sequence[Any], ...]:
+        """The nine columns of the rows (each a sequence, one item per frame)."""
+        if self._columns is None:
+            self._columns = tuple(zip(*self.rows)) if self.rows else ((),) * 9
+        return self._columns
 
 
 def _whole(value: Any) -> tuple[int, str, str | None] | None:
@@ -83,17 +108,14 @@ def _whole(value: Any) -> tuple[int, str, str | None] | None:
 
 
 def _load_record(line: str) -> Any:
-    """:func:`jsonfast.loads` of a record line, without its depth walk for a record of scalar values
-    (depth 1: the walk would only find that, at 1-2 us a line)."""
+    """:func:`jsonfast.loads` of a record line."""
     try:
         value = _orjson_loads(line)
-    except orjson.JSONDecodeError:
+    except _JSONDecodeError:
         return jsonfast.std_loads(line)
-    if len(line) > 2 * jsonfast.MAX_DEPTH:
-        if type(value) is dict and not any(type(item) in _CONTAINERS for item in value.values()):
-            return value
-        if jsonfast.too_deep(line, value):
-            raise jsonfast.TooDeep()
+    # jsonfast.too_deep, its bracket count inline: this runs once per line
+    if len(line) > _DEEP_CHARS and line.count("[") + line.count("{") > MAX_DEPTH and jsonfast.depth(value) > MAX_DEPTH:
+        raise jsonfast.TooDeep()
     return value
 
 
@@ -129,6 +151,11 @@ def read_regular_lines(text: str, *, tz: dt.tzinfo) -> tuple[ReaderOutput, Regul
     frames = RegularFrames()
     lines = split_lines(text)
     out.lines_read = len(lines)
+    from .uniform import read_uniform_lines  # the column path (it builds on this module)
+
+    uniform = read_uniform_lines(lines, out)
+    if uniform is not None:
+        return out, uniform
     blank: list[int] = []
     defaults: dict[str, Any] = {}
     naive = 0
@@ -229,12 +256,21 @@ class _FrameAdder:
 
     def add_plain(self, line_no: int, frame_text: str, ts: str, direction: str, cp: str | None,
                   connection: str | None, decoded: Any = _UNSET) -> None:
-        """Add a frame with no stated version; ``decoded``: its text decoded, if it was already."""
+        """Add a frame with no stated version; ``decoded``: its text decoded, if it was already.
+        The decoded frame is not kept: holding it costs more than the frames table's decode of it."""
         if decoded is _UNSET:
             try:
-                decoded = _loads(frame_text)
-            except (ValueError, RecursionError):
-                decoded = _UNSET
+                decoded = _orjson_loads(frame_text)
+            except _JSONDecodeError:
+                try:
+                    decoded = jsonfast.std_loads(frame_text)
+                except (ValueError, RecursionError):
+                    decoded = _UNSET
+            else:
+                # jsonfast.too_deep, inline
+                if (len(frame_text) > _DEEP_CHARS and frame_text.count("[") + frame_text.count("{") > MAX_DEPTH
+                        and jsonfast.depth(decoded) > MAX_DEPTH):
+                    decoded = _UNSET  # as jsonfast.loads refuses it: a damaged frame
         whole = _whole(decoded) if decoded is not _UNSET else None
         rows = self.frames.rows
         if whole is None:
@@ -257,6 +293,11 @@ def read_regular_document(text: str, *, tz: dt.tzinfo, document: Any) -> tuple[R
     if found is None:
         return None
     items, base = found
+    from .uniform import read_uniform_document  # the column path (it builds on this module)
+
+    uniform = read_uniform_document(text, items, base, defaults.get("charge_point_id"), out)
+    if uniform is not None:
+        return out, uniform
     scanned = _scan_objects(text, base, len(items))
     if scanned is None:
         return None
@@ -347,50 +388,86 @@ def _regular(record: dict[str, Any], shape: Any, defaults: dict[str, Any], said_
     return text, ts, direction, cp, connection, version, decoded
 
 
-def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, source: str,
-                     charge_point_id: str | None) -> tuple[dict, list[dict], list[str]] | None:
-    """(header, records, charge point per frame) as :func:`.assemble.assemble` builds them from the
-    same frames; None for frames newest first (the general path puts them in order)."""
-    rows = frames.rows
-    ts = [row[2] for row in rows]
-    backwards = forwards = 0
-    for earlier, later in zip(ts, ts[1:]):
-        if later < earlier:
-            backwards += 1
-        elif later > earlier:
-            forwards += 1
-    if backwards > forwards:
-        return None
-    stated_cps = [row[4] for row in rows]
-    cps = _charge_points(stated_cps, charge_point_id, out)
-    _report_conflicts(rows, cps, out)
+class ImportedFrames:
+    """The frames of a fast-path import, by column, and the ``connection_open`` record of each
+    connection (``opened_at``: the index of its first frame, which it comes right before). load()
+    hands the columns to the frames table as they are (:meth:`FrameCollector.add_columns`: no dict
+    per frame); :meth:`records` makes them capture records."""
 
-    records: list[dict] = []
-    append = records.append
-    connection_ids: dict[tuple[str, str | None], str] = {}
-    for (line_no, text, when, direction, stated_cp, key, _, _, _), cp in zip(rows, cps):
-        connection = (cp, key or "")
-        connection_id = connection_ids.get(connection)
-        if connection_id is None:
-            connection_id = connection_ids[connection] = f"import-{len(connection_ids) + 1}"
-            append(rec.connection_open(
-                ts=when, connection_id=connection_id, charge_point_id=cp,
-                charge_point_id_source=_id_source(stated_cp, charge_point_id, cp),
-                url_path=f"/{cp}", client_address=None, subprotocols_offered=["ocpp1.6"],
-                subprotocol="ocpp1.6", auth_scheme=None, auth_user=None, auth_password_present=False,
-            ))
-        append({"type": "frame", "ts": when, "connection_id": connection_id, "direction": direction,
-                "text": text, "source_line": line_no})
+    __slots__ = ("connections", "opened_at", "ts", "connection_id", "direction", "text", "source_line",
+                 "parse_texts", "reply_ids")
+
+    def __init__(self, connections: list[dict], opened_at: list[int], ts: Sequence[str],
+                 connection_id: list[str], direction: Sequence[str], text: Sequence[str],
+                 source_line: Sequence[int], parse_texts: list[str | None] | None = None,
+                 reply_ids: list[str | None] | None = None) -> None:
+        self.connections, self.opened_at = connections, opened_at
+        self.ts, self.connection_id, self.direction, self.text = ts, connection_id, direction, text
+        self.source_line, self.parse_texts, self.reply_ids = source_line, parse_texts, reply_ids
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def records(self) -> list[dict]:
+        """The capture records, in the order :func:`.assemble.assemble` gives them."""
+        records: list[dict] = []
+        append = records.append
+        opens = iter(zip(self.opened_at, self.connections))
+        next_at, connection = next(opens, (-1, None))
+        for index, (when, connection_id, direction, text, line_no) in enumerate(
+                zip(self.ts, self.connection_id, self.direction, self.text, self.source_line)):
+            if index == next_at:
+                append(connection)
+                next_at, connection = next(opens, (-1, None))
+            append({"type": "frame", "ts": when, "connection_id": connection_id, "direction": direction,
+                    "text": text, "source_line": line_no})
+        return records
+
+
+def assemble_regular(out: ReaderOutput, frames: RegularFrames, *, fmt: str, source: str,
+                     charge_point_id: str | None) -> tuple[dict, ImportedFrames, list[str]] | None:
+    """(header, the frames as :class:`ImportedFrames`, charge point per frame): what
+    :func:`.assemble.assemble` builds from the same frames; None for frames newest first (the
+    general path puts them in order). Column by column: a C loop each."""
+    line_nos, texts, ts, directions, stated_cps, keys, kinds, unique_ids, actions = frames.columns()
+    later = ts[1:]
+    backwards = sum(map(operator.lt, later, ts))
+    if backwards and backwards > sum(map(operator.gt, later, ts)):  # more steps back than on
+        return None
+    cps = _charge_points(list(stated_cps), charge_point_id, out)
+    _report_conflicts(frames.columns(), cps, out)
+
+    distinct = set(keys)
+    if None in distinct and "" in distinct:  # no key and an empty key are the same connection
+        keys = [key or "" for key in keys]
+    # (charge point, key) pairs are made and dropped as they go (zip reuses its tuple): none is kept per frame
+    connection_ids = {connection: f"import-{number}"
+                      for number, connection in enumerate(dict.fromkeys(zip(cps, keys)), 1)}  # in order of first frames
+    connection_column = list(map(connection_ids.__getitem__, zip(cps, keys)))
+    connections: list[dict] = []
+    opened_at: list[int] = []
+    index = 0
+    for (cp, _), connection_id in connection_ids.items():
+        index = connection_column.index(connection_id, index)  # its first frame: after the one before's
+        opened_at.append(index)
+        connections.append(rec.connection_open(
+            ts=ts[index], connection_id=connection_id, charge_point_id=cp,
+            charge_point_id_source=_id_source(stated_cps[index], charge_point_id, cp),
+            url_path=f"/{cp}", client_address=None, subprotocols_offered=["ocpp1.6"],
+            subprotocol="ocpp1.6", auth_scheme=None, auth_user=None, auth_password_present=False,
+        ))
     damaged = len(frames.problem)
-    header = import_header(records, fmt, source, out, frames=len(rows), damaged=damaged)
-    return header, records, cps
+    header = import_header(connections[:1], fmt, source, out, frames=len(ts), damaged=damaged)
+    imported = ImportedFrames(connections, opened_at, ts, connection_column, directions, texts, line_nos,
+                              frames.parse_texts, frames.reply_ids)
+    return header, imported, cps
 
 
 def _charge_points(stated: list[str | None], given: str | None, out: ReaderOutput) -> list[str]:
     """:func:`.assemble._charge_points` on a column."""
-    missing = sum(1 for cp in stated if not cp)
-    if not missing:
+    if all(stated):
         return stated  # type: ignore[return-value]
+    missing = sum(1 for cp in stated if not cp)
     seen = {cp for cp in stated if cp}
     fill = given or (next(iter(seen)) if len(seen) == 1 else None)
     if fill is None:
@@ -408,12 +485,30 @@ def _id_source(stated: str | None, given: str | None, cp: str) -> str:
     return identity.FROM_CONNECTION if cp == UNKNOWN_CHARGE_POINT else identity.FROM_LOG
 
 
-def _report_conflicts(rows: list[tuple], cps: list[str], out: ReaderOutput) -> None:
-    """:func:`.assemble._report_conflicts` on rows (every direction here is stated)."""
+def _report_conflicts(columns: tuple[Sequence[Any], ...], cps: list[str], out: ReaderOutput) -> None:
+    """:func:`.assemble._report_conflicts` on the columns (every direction here is stated). Rows are
+    looked at one by one only when the columns show a conflict may be there (rare): a CALL going the
+    way the spec does not send its action, or a message id both requested and answered the same way."""
+    line_nos, _, _, directions, _, _, kinds, unique_ids, actions = columns
+    calls = list(map(operator.eq, kinds, repeat(2)))
+    replies = list(map(operator.contains, repeat((3, 4)), kinds))
+    suspect = False
+    for way in (TO_CSMS, TO_CHARGER):
+        going = list(map(operator.eq, directions, repeat(way)))
+        calls_going = list(map(operator.and_, calls, going))
+        if any(_SPEC_DIRECTION.get(action, way) != way for action in set(compress(actions, calls_going))):
+            suspect = True
+            break
+        replies_going = map(operator.and_, replies, going)
+        if not set(compress(unique_ids, calls_going)).isdisjoint(compress(unique_ids, replies_going)):
+            suspect = True  # (whether of the same charge point is for the rows to tell)
+            break
+    if not suspect:
+        return
     against_action: list[str] = []
     same_as_request: list[str] = []
     requests: dict[tuple[str, str], tuple] = {}
-    for (line_no, _, _, direction, _, _, kind, unique_id, action), cp in zip(rows, cps):
+    for line_no, direction, kind, unique_id, action, cp in zip(line_nos, directions, kinds, unique_ids, actions, cps):
         if kind is None:
             continue
         if kind == 2:
@@ -434,7 +529,8 @@ def _report_conflicts(rows: list[tuple], cps: list[str], out: ReaderOutput) -> N
 
 def damaged_frames(frames: RegularFrames, cps: list[str]) -> tuple[list[FoundFrame], list[str]]:
     """The damaged frames (and their charge points) as :func:`.report.build_report` takes them."""
-    found = [FoundFrame(line_no=frames.rows[i][0], text=frames.rows[i][1], problem=problem)
+    line_nos, texts = frames.columns()[:2]
+    found = [FoundFrame(line_no=line_nos[i], text=texts[i], problem=problem)
              for i, problem in sorted(frames.problem.items())]
     return found, [cps[i] for i in sorted(frames.problem)]
 
