@@ -383,14 +383,14 @@ def _load(files: list[Path], charge_point_id: str | None, tz: str, progress: Pro
     connections: list[Record] = []
     problems: list[LoadProblem] = []
     headers: list[Record] = []
-    for path, size in zip(files, sizes):
+    for number, (path, size) in enumerate(zip(files, sizes), 1):
         try:
             reader = CaptureReader(path)
         except CaptureFormatError as exc:
             if "not an ocpp-workbench capture" not in str(exc):
                 raise
             header, records, report = _import_foreign(path, exc, charge_point_id=charge_point_id, tz=tz,
-                                                      by_column=True)
+                                                      by_column=True, file_number=number)
             headers.append(header)
             if isinstance(records, ImportedFrames):  # the fast path's columns: no record per frame
                 for record in records.connections:
@@ -450,10 +450,16 @@ def _skip_other_version(reader: CaptureReader, path: Path, version: str, connect
                                 f"{frames} frames in the capture; the workbench analyses OCPP 1.6", "import"))
 
 
-def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: str | None,
-                    tz: str, by_column: bool = False) -> tuple[Record, list[Record] | ImportedFrames, list[LoadProblem]]:
+def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: str | None, tz: str,
+                    by_column: bool = False, file_number: int = 1,
+                    ) -> tuple[Record, list[Record] | ImportedFrames, list[LoadProblem]]:
     """(header, records, report rows) of a foreign log; with ``by_column``, the fast path's
-    :class:`ImportedFrames` instead of records when it read the file (no record per frame)."""
+    :class:`ImportedFrames` instead of records when it read the file (no record per frame).
+
+    ``file_number``: the file's place (from 1) among the files loaded together. Every import numbers
+    its connections ``import-1``, ``import-2``, ...; from the second file on they become
+    ``import-1@2`` (connection import-1 of file 2), so two imported logs never share a connection and
+    one charger's frames are never counted as another's."""
     try:
         from .capture.importers import import_file
     except ImportError:
@@ -480,15 +486,29 @@ def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: s
             ))
     other_version = result.header.get("ocpp_version", "1.6") != "1.6"
     if by_column and result.imported_frames is not None:
+        imported = result.imported_frames
+        if file_number > 1:
+            _number_connections(imported.connections, file_number)
+            imported.connection_id = [f"{c}@{file_number}" for c in imported.connection_id]
         if other_version:
-            return dict(result.header), list(result.imported_frames.connections), problems
-        return dict(result.header), result.imported_frames, problems
+            return dict(result.header), list(imported.connections), problems
+        return dict(result.header), imported, problems
     records = list(result.records)
+    if file_number > 1:
+        _number_connections(records, file_number)
     if other_version:
         # Another OCPP version (2.0.1): the import report says so in one row; its frames are not
         # run through the 1.6 checks, which would report each of them as an error.
         records = [r for r in records if r.get("type") != "frame"]
     return dict(result.header), records, problems
+
+
+def _number_connections(records: list[Record], file_number: int) -> None:
+    """Give the connection ids of one imported file's records its file number (see _import_foreign)."""
+    for record in records:
+        connection_id = record.get("connection_id")
+        if isinstance(connection_id, str):
+            record["connection_id"] = f"{connection_id}@{file_number}"
 
 
 @pd.api.extensions.register_dataframe_accessor("ocpp")
