@@ -22,6 +22,7 @@ from ..checks.registry import run_checks, sort_findings
 from ..tables._columns import paused_gc
 from ..tables.frames import FrameCollector
 from ..tables.transactions import _FAR_FUTURE
+from .route import Share
 
 TABLES = Capture.TABLES
 LOAD_PROBLEM_CHECKS = ["capture_read", "import"]
@@ -35,7 +36,7 @@ def bucket_of(charge_point_id: Any, buckets: int) -> int:
     return zlib.crc32(charge_point_id.encode("utf-8", "surrogatepass")) % buckets
 
 
-def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+def analyse_bucket(shares: Sequence[Share], offsets: dict[int, int],
                    headers: Sequence[dict[str, Any]], config: Any = None) -> dict[str, pd.DataFrame]:
     """Every table of one bucket from its ``shares`` (:meth:`RoutedFile.take` results, in file order);
     ``offsets[file]`` is the number of frames in the files before it; findings with ``config`` (a
@@ -45,19 +46,20 @@ def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
         return _analyse_bucket(shares, offsets, headers, config)
 
 
-def _analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+def _analyse_bucket(shares: Sequence[Share], offsets: dict[int, int],
                     headers: Sequence[dict[str, Any]], config: Any) -> dict[str, pd.DataFrame]:
     collector = FrameCollector()
     collector.seqs = []
     connections: list[dict[str, Any]] = []
     loads = orjson.loads
-    for share in sorted(shares, key=lambda s: s["file"]):
-        base = offsets[share["file"]]
-        collector.seqs.extend(base + o for o in share["ordinals"])
-        add = collector.add
-        for item in share["items"]:
-            add(loads(item) if item.__class__ is bytes else item)
-        for record in share["records"]:
+    add = collector.add
+    for share in sorted(shares, key=lambda s: s.file):
+        ordinals, items = share.frames()
+        collector.seqs.extend((ordinals + offsets[share.file]).tolist())
+        for item in items:  # decoded here, once more: the line stage 1 decoded cleanly
+            add(item if item.__class__ is dict else loads(item))
+        del items
+        for record in share.records:
             _route(record, collector, connections, [], "", None, "capture_read")
     cap = Capture(list(headers), collector, connections, [], [])
     tables = {name: getattr(cap, name) for name in TABLES if name != "findings"}

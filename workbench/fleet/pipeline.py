@@ -24,7 +24,7 @@ from typing import Any
 from ..analysis import LoadProblem
 from .buckets import analyse_bucket, bucket_of
 from .executors import Executor
-from .route import RoutedFile, read_routed
+from .route import RoutedFile, Share, read_routed
 
 
 def _read_summary(routed: RoutedFile) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def _read_summary(routed: RoutedFile) -> dict[str, Any]:
     return summary
 
 
-def _take(routed: RoutedFile, connection_ids: list[Any], opened: set[Any] | None) -> dict[str, Any]:
+def _take(routed: RoutedFile, connection_ids: list[Any], opened: set[Any] | None) -> Share:
     return routed.take(connection_ids, opened)
 
 
@@ -92,10 +92,10 @@ def plan(summaries: list[dict[str, Any]], buckets: int | None, workers: int = 1)
                 [p for s in summaries for p in s["problems"]], shares, owner, buckets)
 
 
-BucketTask = Callable[[int, Sequence[dict[str, Any]], dict[int, int], Sequence[dict[str, Any]]], Any]
+BucketTask = Callable[[int, Sequence[Share], dict[int, int], Sequence[dict[str, Any]]], Any]
 
 
-def _analyse(bucket: int, shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+def _analyse(bucket: int, shares: Sequence[Share], offsets: dict[int, int],
              headers: Sequence[dict[str, Any]]) -> Any:
     return analyse_bucket(shares, offsets, headers)
 
