@@ -130,7 +130,8 @@ def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         dtype = out[column].dtype
         if isinstance(dtype, PayloadDtype):
-            out[column] = str_column([None if v is None else _payload_json(v) for v in out[column].tolist()])
+            # One payload decoded at a time (iterating the array), not a list of every decoded payload.
+            out[column] = str_column([None if v is None else _payload_json(v) for v in out[column].array])
         elif dtype == object:
             out[column] = str_column([None if v is None else jsonout.dumps(v) for v in out[column].tolist()])
         elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":

@@ -83,8 +83,33 @@ class BucketWriter:
     def _write(self, bucket: int, name: str, table: pd.DataFrame) -> int:
         folder = Path(self.root) / name / f"bucket={bucket}"
         folder.mkdir(parents=True, exist_ok=True)
-        _parquet_ready(table).to_parquet(folder / "part.parquet", index=False)
+        write_parquet(table, folder / "part.parquet")
         return len(table)
+
+
+WRITE_ROWS = 25_000
+"""Rows converted and written at a time: the Parquet-ready copy (payloads as JSON text) of one slice,
+not of the whole table, is what writing adds to a worker's memory."""
+
+
+def write_parquet(table: pd.DataFrame, path: Path) -> None:
+    """``_parquet_ready(table).to_parquet(path, index=False)``, converted and written ``WRITE_ROWS`` rows at
+    a time (a row group each)."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, max(len(table), 1), WRITE_ROWS):
+            part = pa.Table.from_pandas(_parquet_ready(table.iloc[start:start + WRITE_ROWS]), preserve_index=False,
+                                        schema=None if writer is None else writer.schema)
+            if writer is None:
+                writer = pq.ParquetWriter(path, part.schema, compression="snappy")
+            writer.write_table(part)
+            del part
+    finally:
+        if writer is not None:
+            writer.close()
+        pa.default_memory_pool().release_unused()  # Arrow keeps freed memory for itself otherwise
 
 
 def _records_table(shares: Sequence[Share], offsets: dict[int, int], charge_points: pd.Series) -> pd.DataFrame:
@@ -149,7 +174,7 @@ def write_fleet(files: Sequence[Any], executor: Executor, out: str | os.PathLike
         if len(load_findings):
             folder = tmp / "findings" / "bucket=0"
             folder.mkdir(parents=True, exist_ok=True)
-            _parquet_ready(load_findings).to_parquet(folder / "load-problems.parquet", index=False)
+            write_parquet(load_findings, folder / "load-problems.parquet")
         rows = {name: sum(r["rows"][name] for r in results) for name in (*TABLES, "records")}
         rows["findings"] += len(load_findings)
         manifest = {
