@@ -67,9 +67,25 @@ def _analyse_bucket(shares: Sequence[Share], offsets: dict[int, int],
     return tables
 
 
-def merge_tables(parts: Sequence[dict[str, pd.DataFrame]], headers: Sequence[dict[str, Any]],
+class BucketTables:
+    """A bucket's tables as one object: Dask ships it as one pickle (the frame texts several tables share
+    travel once; 53k frames: 0.13 s instead of 0.2-0.6 s) rather than table by table, as it does a dict."""
+
+    __slots__ = ("tables",)
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self.tables = tables
+
+    def __sizeof__(self) -> int:
+        # What Dask counts: the arrays, and about 600 B of frame text per frame (object columns hold pointers).
+        return (sum(int(t.memory_usage(index=False, deep=False).sum()) for t in self.tables.values())
+                + 600 * len(self.tables.get("frames", ())))
+
+
+def merge_tables(parts: Sequence[dict[str, pd.DataFrame] | BucketTables], headers: Sequence[dict[str, Any]],
                  problems: Sequence[LoadProblem], paths: Sequence[Any]) -> Capture:
     """One :class:`Capture` of the buckets' tables, each table in the order a serial load gives."""
+    parts = [p.tables if isinstance(p, BucketTables) else p for p in parts]
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         tables[name] = in_order(name, concat_tables([p[name] for p in parts]))

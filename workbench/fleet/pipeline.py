@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import LoadProblem
-from .buckets import analyse_bucket, bucket_of
+from .buckets import BucketTables, analyse_bucket, bucket_of
 from .executors import Executor
 from .route import RoutedFile, Share, read_routed
 
@@ -96,8 +96,8 @@ BucketTask = Callable[[int, Sequence[Share], dict[int, int], Sequence[dict[str, 
 
 
 def _analyse(bucket: int, shares: Sequence[Share], offsets: dict[int, int],
-             headers: Sequence[dict[str, Any]]) -> Any:
-    return analyse_bucket(shares, offsets, headers)
+             headers: Sequence[dict[str, Any]]) -> BucketTables:
+    return BucketTables(analyse_bucket(shares, offsets, headers))
 
 
 def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = None, *, charge_point_id: str | None = None,
