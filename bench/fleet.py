@@ -74,10 +74,11 @@ def make_fleet(folder: Path, frames: int, file_mb: float, seed: int) -> int:
 def child_serial(folder: str) -> dict:
     import workbench as wb
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     cap = wb.load(folder)
     cap.tables()
-    return {"wall_s": time.perf_counter() - began, "peak_mb": _peak_mb(), "frames": len(cap.frames)}
+    return {"wall_s": time.perf_counter() - began, "peak_mb": _peak_mb(), "frames": len(cap.frames),
+            "cpu_s": time.process_time() - cpu}
 
 
 def child_serial_dataset(folder: str, out: str) -> dict:
@@ -85,9 +86,10 @@ def child_serial_dataset(folder: str, out: str) -> dict:
     from workbench.fleet.executors import SerialExecutor
     from workbench.fleet.route import fleet_inputs
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     manifest = write_fleet(fleet_inputs(folder), SerialExecutor(), out, buckets=int(os.environ["WB_BENCH_BUCKETS"]))
-    return {"wall_s": time.perf_counter() - began, "peak_mb": _peak_mb(), "frames": manifest["rows"]["frames"]}
+    return {"wall_s": time.perf_counter() - began, "peak_mb": _peak_mb(), "frames": manifest["rows"]["frames"],
+            "cpu_s": time.process_time() - cpu}
 
 
 def run_serial(folder: Path) -> dict:
@@ -123,19 +125,39 @@ def run_dask(folder: Path, out: Path, workers: int, memory_limit: str) -> dict:
         client.run(_import_workbench)  # what the serial child has done before its clock starts
         started = time.perf_counter() - began
         executor = DaskExecutor(client)
+        cpu = _cpu(client)
         began = time.perf_counter()
         manifest = write_fleet(fleet_inputs(folder), executor, out)
         wall = time.perf_counter() - began
+        cpu_dataset, cpu = _cpu(client, cpu), _cpu(client)
         peaks = client.run(_peak_mb)
         began = time.perf_counter()
         load_with(fleet_inputs(folder), executor)  # the same analysis, tables gathered into this process
         in_memory = time.perf_counter() - began
+        cpu_in_memory = _cpu(client, cpu)
     read = defaultdict(int)
     for item in manifest["inputs"]:
         read[item["worker"]] += item["bytes_read"]
     return {"cluster_start_s": started, "wall_s": wall, "in_memory_s": in_memory, "peak_mb_per_worker": sorted(peaks.values()),
             "bytes_read_per_worker": sorted(read.values()), "buckets": manifest["buckets"],
-            "frames": manifest["rows"]["frames"], "client_peak_mb": _peak_mb()}
+            "frames": manifest["rows"]["frames"], "client_peak_mb": _peak_mb(), "cpu_dataset": cpu_dataset,
+            "cpu_in_memory": cpu_in_memory}
+
+
+def _cpu(client: object, since: dict | None = None) -> dict:
+    """CPU seconds of each worker, the client and the scheduler (minus ``since``): on a shared machine, where
+    wall times of processes waiting for a core are long, what the work itself cost."""
+    now = {"workers": sorted(client.run(time.process_time).items()), "client": time.process_time(),  # type: ignore[attr-defined]
+           "scheduler": client.run_on_scheduler(time.process_time)}  # type: ignore[attr-defined]
+    if since is None:
+        return now
+    return {"workers": [b - a for (_, a), (_, b) in zip(since["workers"], now["workers"])],
+            "client": now["client"] - since["client"], "scheduler": now["scheduler"] - since["scheduler"]}
+
+
+def _cpu_text(cpu: dict) -> str:
+    return (f"cpu s: workers {', '.join(f'{c:.1f}' for c in cpu['workers'])}, client {cpu['client']:.1f}, "
+            f"scheduler {cpu['scheduler']:.1f}")
 
 
 def main() -> int:
@@ -171,17 +193,18 @@ def main() -> int:
             results.append((frames, serial, serial_ds, dask))
             print(f"{frames:,} frames, {capture_mb:,.0f} MB in {len(list(folder.iterdir()))} files")
             print(f"  serial in memory      {serial['wall_s']:7.1f} s  peak {serial['peak_mb']:,.0f} MB  "
-                  f"({frames / serial['wall_s']:,.0f} frames/s)")
+                  f"({frames / serial['wall_s']:,.0f} frames/s; cpu {serial['cpu_s']:.1f} s)")
             print(f"  dask x{args.workers} in memory      {dask['in_memory_s']:7.1f} s  (wb.load(engine='dask'), tables "
-                  f"gathered into the client)  dask/serial {dask['in_memory_s'] / serial['wall_s']:.2f}x")
+                  f"gathered into the client; {_cpu_text(dask['cpu_in_memory'])})")
             print(f"  serial dataset        {serial_ds['wall_s']:7.1f} s  peak {serial_ds['peak_mb']:,.0f} MB  "
-                  f"(write_fleet, SerialExecutor, {dask['buckets']} buckets; {frames / serial_ds['wall_s']:,.0f} frames/s)")
+                  f"(write_fleet, SerialExecutor, {dask['buckets']} buckets; {frames / serial_ds['wall_s']:,.0f} frames/s; "
+                  f"cpu {serial_ds['cpu_s']:.1f} s)")
             print(f"  dask x{args.workers} dataset        {dask['wall_s']:7.1f} s  (+{dask['cluster_start_s']:.1f} s cluster "
                   f"start)  {dask['buckets']} buckets  peak per worker "
                   + ", ".join(f"{p:,.0f}" for p in dask["peak_mb_per_worker"])
                   + f" MB (all {sum(dask['peak_mb_per_worker']) + dask['client_peak_mb']:,.0f} MB with the client)  "
                   f"read per worker " + ", ".join(f"{b / 1e6:,.0f}" for b in dask["bytes_read_per_worker"]) + " MB  "
-                  f"({frames / dask['wall_s']:,.0f} frames/s)")
+                  f"({frames / dask['wall_s']:,.0f} frames/s; {_cpu_text(dask['cpu_dataset'])})")
             print(f"  dask/serial: dataset {dask['wall_s'] / serial_ds['wall_s']:.2f}x, in memory "
                   f"{dask['in_memory_s'] / serial['wall_s']:.2f}x; dask dataset / serial in memory "
                   f"{dask['wall_s'] / serial['wall_s']:.2f}x")

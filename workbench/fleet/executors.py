@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,7 +42,9 @@ class Executor:
     name = "base"
     workers = 1
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
+        """``fn(*args)`` somewhere. ``place`` (0 to ``workers`` - 1) is a hint: tasks of different places
+        are best run on different workers (used to spread the buckets); an engine may ignore it."""
         raise NotImplementedError
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
@@ -66,7 +69,7 @@ class SerialExecutor(Executor):
 
     name = "serial"
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
         return fn(*args)
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
@@ -94,7 +97,7 @@ class ProcessExecutor(Executor):
             return [v.result() if isinstance(v, Future) else v for v in value]
         return value
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
         return self._pool.submit(fn, *(self._resolve(a) for a in args))
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
@@ -147,21 +150,45 @@ class DaskExecutor(Executor):
             self._own_client = True
         self.client = client
         self.workers = max(1, len(client.nthreads()))
+        # Results straight from the workers rather than through the scheduler (which would copy them
+        # once more), where the client surely reaches the workers: its own cluster, or one on this machine.
+        address = str(getattr(client.scheduler, "address", "") or "")
+        self._direct = self._cluster is not None or address.startswith(("tcp://127.", "tcp://localhost", "tcp://[::1]",
+                                                                           "inproc://"))
+        self._addresses: list[str] = []
+        self._addresses_at = -1e9
         self._run = uuid.uuid4().hex[:8]
         self._count = itertools.count()
 
     def _key(self, fn: Callable[..., Any]) -> str:
-        # Explicit keys: Dask would otherwise hash the (large) arguments to name each task.
-        return f"wb-{getattr(fn, '__name__', 'task')}-{self._run}-{next(self._count)}"
+        # Explicit keys: Dask would otherwise hash the (large) arguments to name each task. Dask groups tasks
+        # by the key's first word ("wb_analyse") to guess how long a task takes: with one word for every
+        # task, a bucket looked as quick as a file's summary and both buckets were put on one worker.
+        return f"wb_{getattr(fn, '__name__', 'task').lstrip('_')}-{self._run}-{next(self._count)}"
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(fn, *args, key=self._key(fn), pure=False)
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
+        if place is None:
+            return self.client.submit(fn, *args, key=self._key(fn), pure=False)
+        # A preference, not a rule: if that worker is gone, the task runs on another.
+        workers = self._worker_addresses()
+        return self.client.submit(fn, *args, key=self._key(fn), pure=False,
+                                  workers=[workers[place % len(workers)]] if workers else None,
+                                  allow_other_workers=True)
+
+    def _worker_addresses(self) -> list[str]:
+        """The workers' addresses, asked of the scheduler at most once a second (one call per bucket
+        would be a round trip per bucket)."""
+        now = time.monotonic()
+        if now - self._addresses_at > 1.0:
+            self._addresses = sorted(self.client.nthreads())
+            self._addresses_at = now
+        return self._addresses
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return self.client.submit(fn, handle, *args, key=self._key(fn), pure=False)
 
     def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return list(self.client.gather(list(handles)))
+        return list(self.client.gather(list(handles), direct=self._direct or None))
 
     def close(self) -> None:
         if self._own_client:

@@ -50,6 +50,19 @@ class Plan:
     shares: dict[int, dict[int, list[Any]]]  # bucket -> file -> connection ids
     owner: dict[str, int]
     buckets: int
+    frames: dict[int, int]  # bucket -> its frames
+
+    def placement(self, workers: int) -> list[tuple[int, int]]:
+        """(bucket, place) for every bucket to analyse, largest first: each given to the place (0 to
+        ``workers`` - 1) with the fewest frames so far, counting a bucket's fixed cost as 50k frames
+        (longest-processing-time-first: no worker is left with two large buckets while another idles)."""
+        load = [0] * max(1, workers)
+        placed = []
+        for bucket in sorted(set(self.shares) | {0}, key=lambda b: (-self.frames.get(b, 0), b)):
+            place = load.index(min(load))
+            load[place] += self.frames.get(bucket, 0) + 50_000
+            placed.append((bucket, place))
+        return placed
 
 
 FRAMES_PER_BUCKET = 250_000
@@ -80,16 +93,21 @@ def plan(summaries: list[dict[str, Any]], buckets: int | None, workers: int = 1)
     offsets: dict[int, int] = {}
     total = 0
     shares: dict[int, dict[int, list[Any]]] = {}
+    frames: dict[int, int] = {}
     for summary in summaries:
         offsets[summary["index"]] = total
         total += summary["frame_count"]
-        for connection_id in [*summary["connections"], *summary["record_connections"]]:
+        counts = summary["connections"]
+        seen: set[Any] = set()
+        for connection_id in [*counts, *summary["record_connections"]]:
+            if connection_id in seen:
+                continue
+            seen.add(connection_id)
             bucket = owner.get(connection_id, 0) if isinstance(connection_id, str) else 0
-            ids = shares.setdefault(bucket, {}).setdefault(summary["index"], [])
-            if connection_id not in ids:
-                ids.append(connection_id)
+            shares.setdefault(bucket, {}).setdefault(summary["index"], []).append(connection_id)
+            frames[bucket] = frames.get(bucket, 0) + counts.get(connection_id, 0)
     return Plan(summaries, offsets, [s["header"] for s in summaries],
-                [p for s in summaries for p in s["problems"]], shares, owner, buckets)
+                [p for s in summaries for p in s["problems"]], shares, owner, buckets, frames)
 
 
 BucketTask = Callable[[int, Sequence[Share], dict[int, int], Sequence[dict[str, Any]]], Any]
@@ -109,12 +127,12 @@ def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = N
     summaries = executor.gather([executor.nearby(_read_summary, read) for read in reads])
     the_plan = plan(summaries, buckets, executor.workers)
     opened = set(the_plan.owner)
-    results = []
-    for bucket in sorted(set(the_plan.shares) | {0}):
+    results = {}
+    for bucket, place in the_plan.placement(executor.workers):  # largest first, spread over the workers
         by_file = the_plan.shares.get(bucket, {})
         files_here = sorted(set(by_file) | (set(range(len(files))) if bucket == 0 else set()))
         shares = [executor.nearby(_take, reads[index], by_file.get(index, []), opened if bucket == 0 else None)
                   for index in files_here]
-        results.append(executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers))
+        results[bucket] = executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers, place=place)
     del reads  # the files' results are needed only by the takes: let the workers free them after
-    return the_plan, executor.gather(results)
+    return the_plan, executor.gather([results[bucket] for bucket in sorted(results)])

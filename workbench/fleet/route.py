@@ -237,7 +237,7 @@ class RoutedFile:
         """What the driver needs to plan the buckets (small: no frames)."""
         return {"index": self.index, "path": self.path, "header": self.header, "frame_count": self.frame_count,
                 "opens": self.opens, "problems": self.problems, "bytes_read": self.bytes_read,
-                "connections": list(self.frames)}
+                "connections": {connection_id: len(piece) for connection_id, piece in self.frames.items()}}
 
     def take(self, connection_ids: Sequence[Any], opened: set[Any] | None = None) -> Share:
         """One bucket's share of this file: the frames of ``connection_ids`` and the connection records of
