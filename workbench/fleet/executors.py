@@ -188,7 +188,18 @@ class DaskExecutor(Executor):
         return self.client.submit(fn, handle, *args, key=self._key(fn), pure=False)
 
     def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return list(self.client.gather(list(handles), direct=self._direct or None))
+        handles = list(handles)
+        if len(handles) <= 1:
+            return list(self.client.gather(handles, direct=self._direct or None))
+        from distributed import as_completed
+
+        # Each result fetched as soon as it is done: its transfer and unpickling here overlap the work
+        # still running on the workers, instead of all of them following the last one.
+        place = {handle.key: index for index, handle in enumerate(handles)}
+        results: list[Any] = [None] * len(handles)
+        for done in as_completed(handles):
+            results[place[done.key]] = self.client.gather(done, direct=self._direct or None)
+        return results
 
     def close(self) -> None:
         if self._own_client:
