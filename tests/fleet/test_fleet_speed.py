@@ -110,6 +110,19 @@ def test_payload_json_is_jsonout_dumps(value: object) -> None:
     assert _payload_json(value) == jsonout.dumps(value)
 
 
+@pytest.mark.parametrize("value", [
+    {"a": 1, "b": [1.5, None, True, 1e16], "c": {"d": "é\u2028"}},
+    {"x": float("nan"), "y": [float("-inf")]},
+    {"s": "\udcff"}, {1: "not a string key"}, 12345678901234567890,
+])
+def test_compact_payload_json_holds_the_same_value(value: object) -> None:
+    from workbench.commands.analyze import _compact_payload_json
+
+    text = _compact_payload_json(value)
+    assert json.loads(text) == json.loads(jsonout.dumps(value))
+    assert "NaN" not in text and "Infinity" not in text
+
+
 def test_parquet_ready_leaves_the_table_as_it_was(faulty_fleet: Path) -> None:
     frames = load_serial(faulty_fleet).frames
     before = frames.copy()

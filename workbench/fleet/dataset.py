@@ -47,14 +47,25 @@ DATASET_FORMAT = 1
 
 
 def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
-    # The conversion `analyze --out` uses (payloads, frame_seqs as JSON text), and categories as plain
-    # text: buckets have different categories, and one schema across the dataset's files is wanted.
+    # The conversion `analyze --out` uses (payloads -- as compact JSON -- and frame_seqs as JSON text), and
+    # categories as plain text: buckets have different categories, and one schema across the dataset's
+    # files is wanted.
     from ..commands.analyze import parquet_ready
 
-    ready = parquet_ready(table)
+    ready = parquet_ready(table, compact_payloads=True)
     for column in ready.columns:
-        if isinstance(ready[column].dtype, pd.CategoricalDtype):
-            ready[column] = ready[column].astype("str").where(ready[column].notna(), None).astype("str")
+        dtype = ready[column].dtype
+        if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_string_dtype(dtype.categories.dtype):  # Arrow decodes text categories at once
+            try:
+                values = pa.array(ready[column].array, from_pandas=True).cast(pa.large_string())
+            except (pa.ArrowException, TypeError, ValueError):
+                pass
+            else:
+                ready[column] = pd.array(pa.chunked_array([values]), dtype=ARROW_STR)
+                continue
+        ready[column] = ready[column].astype("str").where(ready[column].notna(), None).astype("str")
     return ready
 
 
