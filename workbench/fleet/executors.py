@@ -52,6 +52,7 @@ class Executor:
         raise NotImplementedError
 
     def gather(self, handles: Sequence[Any]) -> list[Any]:
+        """The results of ``handles``, in order; the handles are spent (not to be gathered again)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -199,6 +200,7 @@ class DaskExecutor(Executor):
         results: list[Any] = [None] * len(handles)
         for done in as_completed(handles):
             results[place[done.key]] = self.client.gather(done, direct=self._direct or None)
+            done.release()  # here now: the worker need not keep it (a bucket's tables are ~1 KB a frame)
         return results
 
     def close(self) -> None:

@@ -66,8 +66,9 @@ class Plan:
 
 
 FRAMES_PER_BUCKET = 250_000
-"""Default bucket size: a bucket costs about 0.4 s of fixed work (pandas calls per table and check) and
-about 1.7 KB of worker memory per frame, so 250k frames keep the fixed part small and a bucket ~0.5 GB."""
+"""Default bucket size: a bucket costs about 0.17 s of fixed work (pandas calls per table and check) and
+about 1.8 KB of worker memory per frame while analysed and written, so 250k frames keep the fixed part
+near 5 % and a bucket near 0.45 GB (docs/scaling.md)."""
 
 
 def bucket_count(total_frames: int, workers: int) -> int:
