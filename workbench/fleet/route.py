@@ -306,8 +306,6 @@ def _read_lines(routed: RoutedFile, stream: IO[bytes], version: int, header_byte
                         entry = clean[connection_id] = (bytearray(), array("q"))
                     lines, ordinals = entry
                     lines += line
-                    if line[-1:] != b"\n":  # a last line without its newline: the lines are split on it
-                        lines += b"\n"
                     ordinals.append(count)
                     count += 1
                     continue
@@ -327,6 +325,8 @@ def _read_lines(routed: RoutedFile, stream: IO[bytes], version: int, header_byte
     routed.frame_count = count
     routed.bytes_read = size
     for connection_id, (lines, ordinals) in clean.items():
+        if lines[-1] != 0x0A:  # the file's last line, without its newline: the lines are split on it
+            lines += b"\n"
         piece = routed.frames.get(connection_id)
         if piece is None:
             piece = routed.frames[connection_id] = FrameLines()
