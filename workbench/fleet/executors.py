@@ -41,6 +41,8 @@ class Executor:
 
     name = "base"
     workers = 1
+    ships_results = True
+    """Results travel to another process (pickled): a task may then pickle its result itself."""
 
     def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
         """``fn(*args)`` somewhere. ``place`` (0 to ``workers`` - 1) is a hint: tasks of different places
@@ -69,6 +71,7 @@ class SerialExecutor(Executor):
     """Every task in this process, at once."""
 
     name = "serial"
+    ships_results = False
 
     def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
         return fn(*args)

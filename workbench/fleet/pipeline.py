@@ -114,16 +114,27 @@ def plan(summaries: list[dict[str, Any]], buckets: int | None, workers: int = 1)
 BucketTask = Callable[[int, Sequence[Share], dict[int, int], Sequence[dict[str, Any]]], Any]
 
 
-def _analyse(bucket: int, shares: Sequence[Share], offsets: dict[int, int],
-             headers: Sequence[dict[str, Any]]) -> BucketTables:
-    return BucketTables(analyse_bucket(shares, offsets, headers))
+class Analyse:
+    """The default bucket task: the bucket's tables (:class:`~.buckets.BucketTables`), pickled in the task
+    when ``pack`` (they will travel to another process)."""
+
+    __name__ = "analyse"
+
+    def __init__(self, pack: bool) -> None:
+        self.pack = pack
+
+    def __call__(self, bucket: int, shares: Sequence[Share], offsets: dict[int, int],
+                 headers: Sequence[dict[str, Any]]) -> BucketTables:
+        tables = BucketTables(analyse_bucket(shares, offsets, headers))
+        return tables.pack() if self.pack else tables
 
 
 def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = None, *, charge_point_id: str | None = None,
-        tz: str = "UTC", bucket_task: BucketTask = _analyse) -> tuple[Plan, list[Any]]:
+        tz: str = "UTC", bucket_task: BucketTask | None = None) -> tuple[Plan, list[Any]]:
     """Read ``files`` once, route and analyse every bucket with ``bucket_task`` (default: its tables).
     Returns the plan and the buckets' results (buckets without a frame or record are skipped;
     bucket 0 always runs, so there is at least one result)."""
+    bucket_task = bucket_task or Analyse(pack=executor.ships_results)
     reads = [executor.submit(read_routed, index, path, charge_point_id, tz) for index, path in enumerate(files)]
     summaries = executor.gather([executor.nearby(_read_summary, read) for read in reads])
     the_plan = plan(summaries, buckets, executor.workers)
