@@ -23,7 +23,7 @@ from ..checks.registry import run_checks, sort_findings
 from ..tables._columns import paused_gc
 from ..tables.frames import FrameCollector
 from ..tables.transactions import _FAR_FUTURE
-from .route import Share
+from .route import _CODEC, Share
 
 TABLES = Capture.TABLES
 LOAD_PROBLEM_CHECKS = ["capture_read", "import"]
@@ -76,16 +76,20 @@ class BucketTables:
     only sends bytes, instead of pickling 200 MB while the worker's task thread analyses the next
     bucket (the two share one interpreter lock: a 220k-frame bucket took 2.6-2.9 s to fetch that way)."""
 
-    __slots__ = ("_tables", "_packed")
+    __slots__ = ("_tables", "_packed", "_size")
 
     def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
         self._tables: dict[str, pd.DataFrame] | None = tables
         self._packed: bytes | None = None
+        self._size = -1  # of the pickle before compression; -1: not compressed
 
     def pack(self) -> BucketTables:
-        """Pickle the tables now (one bytes object: any engine ships it as it is)."""
+        """Pickle the tables now, lz4-compressed (about 5x smaller, 0.6 us a frame each way): one bytes
+        object any engine ships as it is."""
         if self._tables is not None:
-            self._packed = pickle.dumps(self._tables, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(self._tables, protocol=pickle.HIGHEST_PROTOCOL)
+            self._size = len(data) if _CODEC is not None else -1
+            self._packed = _CODEC.compress(data, asbytes=True) if _CODEC is not None else data
             self._tables = None
         return self
 
@@ -93,14 +97,17 @@ class BucketTables:
     def tables(self) -> dict[str, pd.DataFrame]:
         if self._tables is None:
             assert self._packed is not None
-            self._tables, self._packed = pickle.loads(self._packed), None
+            data = (self._packed if self._size < 0
+                    else _CODEC.decompress(self._packed, decompressed_size=self._size, asbytes=True))
+            self._packed = None
+            self._tables = pickle.loads(data)
         return self._tables
 
-    def __getstate__(self) -> tuple[Any, Any]:
-        return (self._tables, self._packed)
+    def __getstate__(self) -> tuple[Any, Any, int]:
+        return (self._tables, self._packed, self._size)
 
-    def __setstate__(self, state: tuple[Any, Any]) -> None:
-        self._tables, self._packed = state
+    def __setstate__(self, state: tuple[Any, Any, int]) -> None:
+        self._tables, self._packed, self._size = state
 
     def __sizeof__(self) -> int:
         # What Dask counts: the pickle, or the arrays and about 600 B of frame text per frame (object

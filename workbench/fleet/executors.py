@@ -53,8 +53,10 @@ class Executor:
         """``fn(result_of(handle), *args)``, run where that result is (it is not moved)."""
         raise NotImplementedError
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
-        """The results of ``handles``, in order; the handles are spent (not to be gathered again)."""
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        """The results of ``handles``, in order; the handles are spent (not to be gathered again).
+        ``each(result)``, when given, is run here on every result as it comes (on Dask, while later ones
+        are still being computed) and its return value is the result."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -79,8 +81,8 @@ class SerialExecutor(Executor):
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return fn(handle, *args)
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return list(handles)
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        return [each(h) for h in handles] if each else list(handles)
 
 
 class ProcessExecutor(Executor):
@@ -107,8 +109,8 @@ class ProcessExecutor(Executor):
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return fn(self._resolve(handle), *args)  # the result is here already
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return [self._resolve(h) for h in handles]
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        return [each(self._resolve(h)) if each else self._resolve(h) for h in handles]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -191,10 +193,11 @@ class DaskExecutor(Executor):
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return self.client.submit(fn, handle, *args, key=self._key(fn), pure=False)
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
         handles = list(handles)
         if len(handles) <= 1:
-            return list(self.client.gather(handles, direct=self._direct or None))
+            results = list(self.client.gather(handles, direct=self._direct or None))
+            return [each(r) for r in results] if each else results
         from distributed import as_completed
 
         # Each result fetched as soon as it is done: its transfer and unpickling here overlap the work
@@ -202,8 +205,9 @@ class DaskExecutor(Executor):
         place = {handle.key: index for index, handle in enumerate(handles)}
         results: list[Any] = [None] * len(handles)
         for done in as_completed(handles):
-            results[place[done.key]] = self.client.gather(done, direct=self._direct or None)
+            result = self.client.gather(done, direct=self._direct or None)
             done.release()  # here now: the worker need not keep it (a bucket's tables are ~1 KB a frame)
+            results[place[done.key]] = each(result) if each else result
         return results
 
     def close(self) -> None:

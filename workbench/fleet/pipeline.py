@@ -147,4 +147,10 @@ def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = N
                   for index in files_here]
         results[bucket] = executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers, place=place)
     del reads  # the files' results are needed only by the takes: let the workers free them after
-    return the_plan, executor.gather([results[bucket] for bucket in sorted(results)])
+    return the_plan, executor.gather([results[bucket] for bucket in sorted(results)], each=_unpack)
+
+
+def _unpack(result: Any) -> Any:
+    if isinstance(result, BucketTables):
+        result.tables  # noqa: B018  (unpickled as it comes, while the workers analyse the next buckets)
+    return result
