@@ -129,3 +129,22 @@ def test_parquet_ready_leaves_the_table_as_it_was(faulty_fleet: Path) -> None:
     ready = parquet_ready(frames)
     pd.testing.assert_frame_equal(frames, before)  # a shallow copy: the table itself is not changed
     assert ready["payload"].dtype == "str" and ready["raw"].tolist() == frames["raw"].tolist()
+
+
+def test_a_bucket_travels_packed_and_arrives_equal(faulty_fleet: Path) -> None:
+    from workbench.fleet.buckets import BucketTables
+
+    cap = load_serial(faulty_fleet)
+    tables = {name: getattr(cap, name) for name in Capture.TABLES}
+    unpacked = BucketTables(dict(tables))
+    packed = pickle.loads(pickle.dumps(BucketTables(dict(tables)).pack()))
+    assert packed.__sizeof__() < unpacked.__sizeof__() / 3  # what Dask counts and moves
+    for name in Capture.TABLES:
+        pd.testing.assert_frame_equal(tables[name], packed.tables[name], obj=name)
+
+
+def test_gather_runs_each_on_every_result_in_order(dask_client) -> None:
+    executor = DaskExecutor(dask_client)
+    handles = [executor.submit(pow, 2, n, place=n % 2) for n in range(6)]
+    assert executor.gather(handles, each=lambda r: r + 1) == [2 ** n + 1 for n in range(6)]
+    assert SerialExecutor().gather([1, 2], each=str) == ["1", "2"]
