@@ -7,10 +7,10 @@ among the file's frames (its ``seq`` once the frames of earlier files are counte
 records, and every line that did not become a record as a :class:`~workbench.analysis.LoadProblem`.
 Every line is decoded here once (orjson: about 0.6 us a line, 5 % of a serial load), which is what
 says whether it is a record and so what ``seq`` every later frame gets; a frame line decoded without
-trouble is then kept as its bytes, appended to one buffer per connection (:class:`FrameLines`:
-about the capture's size, cheap to spill and to ship to another worker as a few large buffers) and
-decoded again by the bucket that analyses it; anything else is kept decoded. Foreign logs (local
-files only) are imported here.
+trouble is then kept as its bytes, appended to one buffer per connection (:class:`FrameLines`,
+lz4-compressed once the file is read: about a tenth of the capture on synthetic lines, cheap to hold,
+spill and ship to another worker as a few large buffers) and decoded again by the bucket that
+analyses it; anything else is kept decoded. Foreign logs (local files only) are imported here.
 
 Which charge point -- and so which bucket -- a connection belongs to is known only when every file's
 ``connection_open`` records are in (a rotated file may hold frames of a connection opened in the file
