@@ -9,12 +9,14 @@ crashed: each is an error finding too). Bad input gives a one-line message or a 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
 import pandas as pd
 
 from .. import jsonout
@@ -122,17 +124,46 @@ def _progress_bar(args: argparse.Namespace, files: list[Path]) -> ProgressBar | 
     return None
 
 
-def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
+def parquet_ready(table: pd.DataFrame, *, compact_payloads: bool = False) -> pd.DataFrame:
     """A copy Parquet and CSV can store: object columns (payload dicts, frame_seqs lists, ...) as JSON text,
-    and every text column as valid UTF-8 (a lone surrogate from a JSON escape is spelled as an escape)."""
-    out = table.copy()
+    and every text column as valid UTF-8 (a lone surrogate from a JSON escape is spelled as an escape).
+    ``compact_payloads``: payloads as compact JSON (no space after ``,`` and ``:``; the same values,
+    written several times faster)."""
+    out = table.copy(deep=False)  # copy-on-write: the columns replaced below are new, the others shared
+    encode = _compact_payload_json if compact_payloads else _payload_json
     for column in out.columns:
         dtype = out[column].dtype
-        if dtype == object or isinstance(dtype, PayloadDtype):
+        if isinstance(dtype, PayloadDtype):
+            # One payload decoded at a time (iterating the array), not a list of every decoded payload.
+            out[column] = str_column([None if v is None else encode(v) for v in out[column].array])
+        elif dtype == object:
             out[column] = str_column([None if v is None else jsonout.dumps(v) for v in out[column].tolist()])
         elif isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
             out[column] = str_column(out[column].to_numpy(dtype=object, na_value=None).tolist())
     return out
+
+
+def _payload_json(value: Any) -> str:
+    """:func:`jsonout.dumps` of a payload (a decoded JSON value: string keys), without its walk through
+    the value when there is no NaN or infinity to replace (json's C encoder then refuses it): the same
+    text, several times faster."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return jsonout.dumps(value)
+
+
+_ORJSON_PLAIN = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _compact_payload_json(value: Any) -> str:
+    """A payload as compact JSON (orjson, about 8x faster than json): NaN and infinities as null, as
+    :func:`jsonout.dumps`; what orjson refuses (a lone surrogate, an integer beyond 64 bits, a key that is
+    not a string, a type JSON does not have) as :func:`_payload_json` writes it."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_PLAIN).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _payload_json(value)
 
 
 def _build_tables(cap: Capture, config: CheckConfig, bar: ProgressBar | None) -> tuple[dict[str, pd.DataFrame], list[Finding]]:

@@ -9,6 +9,7 @@ seqs a serial load gives and merging is concatenating and sorting (:func:`merge_
 
 from __future__ import annotations
 
+import pickle
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from ..checks.registry import run_checks, sort_findings
 from ..tables._columns import paused_gc
 from ..tables.frames import FrameCollector
 from ..tables.transactions import _FAR_FUTURE
+from .route import _CODEC, Share
 
 TABLES = Capture.TABLES
 LOAD_PROBLEM_CHECKS = ["capture_read", "import"]
@@ -35,7 +37,7 @@ def bucket_of(charge_point_id: Any, buckets: int) -> int:
     return zlib.crc32(charge_point_id.encode("utf-8", "surrogatepass")) % buckets
 
 
-def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+def analyse_bucket(shares: Sequence[Share], offsets: dict[int, int],
                    headers: Sequence[dict[str, Any]], config: Any = None) -> dict[str, pd.DataFrame]:
     """Every table of one bucket from its ``shares`` (:meth:`RoutedFile.take` results, in file order);
     ``offsets[file]`` is the number of frames in the files before it; findings with ``config`` (a
@@ -45,19 +47,20 @@ def analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
         return _analyse_bucket(shares, offsets, headers, config)
 
 
-def _analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+def _analyse_bucket(shares: Sequence[Share], offsets: dict[int, int],
                     headers: Sequence[dict[str, Any]], config: Any) -> dict[str, pd.DataFrame]:
     collector = FrameCollector()
     collector.seqs = []
     connections: list[dict[str, Any]] = []
     loads = orjson.loads
-    for share in sorted(shares, key=lambda s: s["file"]):
-        base = offsets[share["file"]]
-        collector.seqs.extend(base + o for o in share["ordinals"])
-        add = collector.add
-        for item in share["items"]:
-            add(loads(item) if item.__class__ is bytes else item)
-        for record in share["records"]:
+    add = collector.add
+    for share in sorted(shares, key=lambda s: s.file):
+        ordinals, items = share.frames()
+        collector.seqs.extend((ordinals + offsets[share.file]).tolist())
+        for item in items:  # decoded here, once more: the line stage 1 decoded cleanly
+            add(item if item.__class__ is dict else loads(item))
+        del items
+        for record in share.records:
             _route(record, collector, connections, [], "", None, "capture_read")
     cap = Capture(list(headers), collector, connections, [], [])
     tables = {name: getattr(cap, name) for name in TABLES if name != "findings"}
@@ -65,9 +68,61 @@ def _analyse_bucket(shares: Sequence[dict[str, Any]], offsets: dict[int, int],
     return tables
 
 
-def merge_tables(parts: Sequence[dict[str, pd.DataFrame]], headers: Sequence[dict[str, Any]],
+class BucketTables:
+    """A bucket's tables as one object: Dask ships it as one pickle (the frame texts several tables share
+    travel once; 53k frames: 0.13 s instead of 0.2-0.6 s) rather than table by table, as it does a dict.
+
+    :meth:`pack` pickles the tables where they were built, in the task: a worker's network thread then
+    only sends bytes, instead of pickling 200 MB while the worker's task thread analyses the next
+    bucket (the two share one interpreter lock: a 220k-frame bucket took 2.6-2.9 s to fetch that way)."""
+
+    __slots__ = ("_tables", "_packed", "_size")
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self._tables: dict[str, pd.DataFrame] | None = tables
+        self._packed: bytes | None = None
+        self._size = -1  # of the pickle before compression; -1: not compressed
+
+    def pack(self) -> BucketTables:
+        """Pickle the tables now, lz4-compressed (about 5x smaller, 0.6 us a frame each way): one bytes
+        object any engine ships as it is."""
+        if self._tables is not None:
+            data = pickle.dumps(self._tables, protocol=pickle.HIGHEST_PROTOCOL)
+            self._size = len(data) if _CODEC is not None else -1
+            self._packed = _CODEC.compress(data, asbytes=True) if _CODEC is not None else data
+            self._tables = None
+        return self
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        if self._tables is None:
+            assert self._packed is not None
+            data = (self._packed if self._size < 0
+                    else _CODEC.decompress(self._packed, decompressed_size=self._size, asbytes=True))
+            self._packed = None
+            self._tables = pickle.loads(data)
+        return self._tables
+
+    def __getstate__(self) -> tuple[Any, Any, int]:
+        return (self._tables, self._packed, self._size)
+
+    def __setstate__(self, state: tuple[Any, Any, int]) -> None:
+        self._tables, self._packed, self._size = state
+
+    def __sizeof__(self) -> int:
+        # What Dask counts: the pickle, or the arrays and about 600 B of frame text per frame (object
+        # columns hold pointers).
+        if self._packed is not None:
+            return len(self._packed)
+        tables = self._tables or {}
+        return (sum(int(t.memory_usage(index=False, deep=False).sum()) for t in tables.values())
+                + 600 * len(tables.get("frames", ())))
+
+
+def merge_tables(parts: Sequence[dict[str, pd.DataFrame] | BucketTables], headers: Sequence[dict[str, Any]],
                  problems: Sequence[LoadProblem], paths: Sequence[Any]) -> Capture:
     """One :class:`Capture` of the buckets' tables, each table in the order a serial load gives."""
+    parts = [p.tables if isinstance(p, BucketTables) else p for p in parts]
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         tables[name] = in_order(name, concat_tables([p[name] for p in parts]))

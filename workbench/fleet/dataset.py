@@ -28,29 +28,44 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import jsonfast
 from ..analysis import Capture
 from ..capture.identity import UNKNOWN_PREFIX, connection_charge_point_id
 from ..errors import WorkbenchError
+from ..tables._columns import ARROW_STR
 from .buckets import LOAD_PROBLEM_CHECKS, TABLES, analyse_bucket, bucket_of
 from .executors import Executor
 from .pipeline import run
+from .route import Share
 
 MANIFEST = "manifest.json"
 DATASET_FORMAT = 1
 
 
 def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
-    # The conversion `analyze --out` uses (payloads, frame_seqs as JSON text), and categories as plain
-    # text: buckets have different categories, and one schema across the dataset's files is wanted.
+    # The conversion `analyze --out` uses (payloads -- as compact JSON -- and frame_seqs as JSON text), and
+    # categories as plain text: buckets have different categories, and one schema across the dataset's
+    # files is wanted.
     from ..commands.analyze import parquet_ready
 
-    ready = parquet_ready(table)
+    ready = parquet_ready(table, compact_payloads=True)
     for column in ready.columns:
-        if isinstance(ready[column].dtype, pd.CategoricalDtype):
-            ready[column] = ready[column].astype("str").where(ready[column].notna(), None).astype("str")
+        dtype = ready[column].dtype
+        if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_string_dtype(dtype.categories.dtype):  # Arrow decodes text categories at once
+            try:
+                values = pa.array(ready[column].array, from_pandas=True).cast(pa.large_string())
+            except (pa.ArrowException, TypeError, ValueError):
+                pass
+            else:
+                ready[column] = pd.array(pa.chunked_array([values]), dtype=ARROW_STR)
+                continue
+        ready[column] = ready[column].astype("str").where(ready[column].notna(), None).astype("str")
     return ready
 
 
@@ -64,41 +79,89 @@ class BucketWriter:
         self.root = root
         self.config = config
 
-    def __call__(self, bucket: int, shares: Sequence[dict[str, Any]], offsets: dict[int, int],
+    def __call__(self, bucket: int, shares: Sequence[Share], offsets: dict[int, int],
                  headers: Sequence[dict[str, Any]]) -> dict[str, Any]:
         tables = analyse_bucket(shares, offsets, headers, self.config)
-        tables["records"] = _records_table(shares, offsets, tables["frames"])
+        charge_points = tables["frames"]["charge_point_id"]
         counts = {}
-        for name, table in tables.items():
-            folder = Path(self.root) / name / f"bucket={bucket}"
-            folder.mkdir(parents=True, exist_ok=True)
-            _parquet_ready(table).to_parquet(folder / "part.parquet", index=False)
-            counts[name] = len(table)
+        # One table at a time, each let go once written: the worker's peak is the tables plus one
+        # Parquet-ready copy, not the tables plus all the copies.
+        for name in list(tables):
+            counts[name] = self._write(bucket, name, tables.pop(name))
+        counts["records"] = self._write(bucket, "records", _records_table(shares, offsets, charge_points))
         return {"bucket": bucket, "rows": counts, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
+    def _write(self, bucket: int, name: str, table: pd.DataFrame) -> int:
+        folder = Path(self.root) / name / f"bucket={bucket}"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_parquet(table, folder / "part.parquet")
+        return len(table)
 
-def _records_table(shares: Sequence[dict[str, Any]], offsets: dict[int, int], frames: pd.DataFrame) -> pd.DataFrame:
-    """The bucket's input records: frames (with their seq and charge point) then connection records."""
-    lines: list[str] = []
-    seqs: list[Any] = []
-    for share in sorted(shares, key=lambda s: s["file"]):
-        base = offsets[share["file"]]
-        seqs.extend(base + o for o in share["ordinals"])
-        # Records read by the slow path may hold NaN or lone surrogates: json.dumps spells both in ASCII.
-        lines.extend(item.decode("utf-8").rstrip("\n") if item.__class__ is bytes else json.dumps(item)
-                     for item in share["items"])
-    charge_points = frames["charge_point_id"].tolist()  # the frames table is in this order (by seq)
-    connection_lines = [json.dumps(r) for s in sorted(shares, key=lambda s: s["file"])
-                        for r in s["records"]]
-    by_connection = {r.get("connection_id"): connection_charge_point_id(r) for s in shares for r in s["records"]
+
+WRITE_ROWS = 25_000
+"""Rows converted and written at a time: the Parquet-ready copy (payloads as JSON text) of one slice,
+not of the whole table, is what writing adds to a worker's memory."""
+
+
+def write_parquet(table: pd.DataFrame, path: Path) -> None:
+    """``_parquet_ready(table).to_parquet(path, index=False)``, converted and written ``WRITE_ROWS`` rows at
+    a time (a row group each)."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, max(len(table), 1), WRITE_ROWS):
+            part = pa.Table.from_pandas(_parquet_ready(table.iloc[start:start + WRITE_ROWS]), preserve_index=False,
+                                        schema=None if writer is None else writer.schema)
+            if writer is None:
+                writer = pq.ParquetWriter(path, part.schema, compression="snappy")
+            writer.write_table(part)
+            del part
+    finally:
+        if writer is not None:
+            writer.close()
+        pa.default_memory_pool().release_unused()  # Arrow keeps freed memory for itself otherwise
+
+
+def _records_table(shares: Sequence[Share], offsets: dict[int, int], charge_points: pd.Series) -> pd.DataFrame:
+    """The bucket's input records: frames (with their seq and charge point, in the frames table's order)
+    then connection records. Clean frame lines go to Arrow as they are (no Python str per line)."""
+    lines: list[pa.Array] = []
+    seqs: list[np.ndarray] = []
+    ordered = sorted(shares, key=lambda s: s.file)
+    for share in ordered:
+        ordinals, items = share.frames()
+        seqs.append(ordinals + offsets[share.file])
+        if any(item.__class__ is dict for item in items):
+            # Records read by the slow path may hold NaN or lone surrogates: json.dumps spells both in ASCII.
+            lines.append(pa.array([json.dumps(i) if i.__class__ is dict else bytes(i).decode("utf-8") for i in items],
+                                  type=pa.large_string()))
+        else:  # lines orjson read: valid UTF-8 (the cast checks it)
+            lines.append(pa.array(items, type=pa.binary()).cast(pa.large_string()))
+        del items
+    records = [r for share in ordered for r in share.records]
+    by_connection = {_key(r.get("connection_id")): connection_charge_point_id(r) for r in records
                      if r.get("type") in ("connection_open", "upgrade_rejected")}
-    connection_cps = [by_connection.get(json.loads(line).get("connection_id")) for line in connection_lines]
+    frame_count = sum(len(part) for part in lines)
+    lines.append(pa.array([json.dumps(r) for r in records], type=pa.large_string()))
+    frame_seqs = np.concatenate(seqs) if seqs else np.zeros(0, dtype=np.int64)
     return pd.DataFrame({
-        "kind": pd.array(["frame"] * len(lines) + ["connection"] * len(connection_lines), dtype="str"),
-        "seq": pd.array(seqs + [None] * len(connection_lines), dtype="Int64"),
-        "charge_point_id": pd.array(charge_points + connection_cps, dtype="str"),
-        "record": pd.array(lines + connection_lines, dtype="str"),
+        "kind": pd.array(["frame"] * frame_count + ["connection"] * len(records), dtype="str"),
+        "seq": pd.arrays.IntegerArray(np.concatenate([frame_seqs, np.zeros(len(records), dtype=np.int64)]),
+                                      np.arange(frame_count + len(records)) >= frame_count),
+        "charge_point_id": pd.array(charge_points.tolist() + [by_connection.get(_key(r.get("connection_id")))
+                                                              for r in records], dtype="str"),
+        "record": pd.array(pa.chunked_array(lines, type=pa.large_string()), dtype=ARROW_STR),
     })
+
+
+def _key(value: Any) -> Any:
+    """A connection id usable as a dict key (a damaged record may hold a list there)."""
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
 
 
 def write_fleet(files: Sequence[Any], executor: Executor, out: str | os.PathLike[str], *, buckets: int | None = None,
@@ -122,7 +185,7 @@ def write_fleet(files: Sequence[Any], executor: Executor, out: str | os.PathLike
         if len(load_findings):
             folder = tmp / "findings" / "bucket=0"
             folder.mkdir(parents=True, exist_ok=True)
-            _parquet_ready(load_findings).to_parquet(folder / "load-problems.parquet", index=False)
+            write_parquet(load_findings, folder / "load-problems.parquet")
         rows = {name: sum(r["rows"][name] for r in results) for name in (*TABLES, "records")}
         rows["findings"] += len(load_findings)
         manifest = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -40,15 +41,22 @@ class Executor:
 
     name = "base"
     workers = 1
+    ships_results = True
+    """Results travel to another process (pickled): a task may then pickle its result itself."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
+        """``fn(*args)`` somewhere. ``place`` (0 to ``workers`` - 1) is a hint: tasks of different places
+        are best run on different workers (used to spread the buckets); an engine may ignore it."""
         raise NotImplementedError
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         """``fn(result_of(handle), *args)``, run where that result is (it is not moved)."""
         raise NotImplementedError
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        """The results of ``handles``, in order; the handles are spent (not to be gathered again).
+        ``each(result)``, when given, is run here on every result as it comes (on Dask, while later ones
+        are still being computed) and its return value is the result."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -65,15 +73,16 @@ class SerialExecutor(Executor):
     """Every task in this process, at once."""
 
     name = "serial"
+    ships_results = False
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
         return fn(*args)
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return fn(handle, *args)
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return list(handles)
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        return [each(h) for h in handles] if each else list(handles)
 
 
 class ProcessExecutor(Executor):
@@ -94,14 +103,14 @@ class ProcessExecutor(Executor):
             return [v.result() if isinstance(v, Future) else v for v in value]
         return value
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
         return self._pool.submit(fn, *(self._resolve(a) for a in args))
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return fn(self._resolve(handle), *args)  # the result is here already
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return [self._resolve(h) for h in handles]
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        return [each(self._resolve(h)) if each else self._resolve(h) for h in handles]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -147,21 +156,59 @@ class DaskExecutor(Executor):
             self._own_client = True
         self.client = client
         self.workers = max(1, len(client.nthreads()))
+        # Results straight from the workers rather than through the scheduler (which would copy them
+        # once more), where the client surely reaches the workers: its own cluster, or one on this machine.
+        address = str(getattr(client.scheduler, "address", "") or "")
+        self._direct = self._cluster is not None or address.startswith(("tcp://127.", "tcp://localhost", "tcp://[::1]",
+                                                                           "inproc://"))
+        self._addresses: list[str] = []
+        self._addresses_at = -1e9
         self._run = uuid.uuid4().hex[:8]
         self._count = itertools.count()
 
     def _key(self, fn: Callable[..., Any]) -> str:
-        # Explicit keys: Dask would otherwise hash the (large) arguments to name each task.
-        return f"wb-{getattr(fn, '__name__', 'task')}-{self._run}-{next(self._count)}"
+        # Explicit keys: Dask would otherwise hash the (large) arguments to name each task. Dask groups tasks
+        # by the key's first word ("wb_analyse") to guess how long a task takes: with one word for every
+        # task, a bucket looked as quick as a file's summary and both buckets were put on one worker.
+        return f"wb_{getattr(fn, '__name__', 'task').lstrip('_')}-{self._run}-{next(self._count)}"
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(fn, *args, key=self._key(fn), pure=False)
+    def submit(self, fn: Callable[..., Any], *args: Any, place: int | None = None) -> Any:
+        if place is None:
+            return self.client.submit(fn, *args, key=self._key(fn), pure=False)
+        # A preference, not a rule: if that worker is gone, the task runs on another.
+        workers = self._worker_addresses()
+        return self.client.submit(fn, *args, key=self._key(fn), pure=False,
+                                  workers=[workers[place % len(workers)]] if workers else None,
+                                  allow_other_workers=True)
+
+    def _worker_addresses(self) -> list[str]:
+        """The workers' addresses, asked of the scheduler at most once a second (one call per bucket
+        would be a round trip per bucket)."""
+        now = time.monotonic()
+        if now - self._addresses_at > 1.0:
+            self._addresses = sorted(self.client.nthreads())
+            self._addresses_at = now
+        return self._addresses
 
     def nearby(self, fn: Callable[..., Any], handle: Any, *args: Any) -> Any:
         return self.client.submit(fn, handle, *args, key=self._key(fn), pure=False)
 
-    def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return list(self.client.gather(list(handles)))
+    def gather(self, handles: Sequence[Any], each: Callable[[Any], Any] | None = None) -> list[Any]:
+        handles = list(handles)
+        if len(handles) <= 1:
+            results = list(self.client.gather(handles, direct=self._direct or None))
+            return [each(r) for r in results] if each else results
+        from distributed import as_completed
+
+        # Each result fetched as soon as it is done: its transfer and unpickling here overlap the work
+        # still running on the workers, instead of all of them following the last one.
+        place = {handle.key: index for index, handle in enumerate(handles)}
+        results: list[Any] = [None] * len(handles)
+        for done in as_completed(handles):
+            result = self.client.gather(done, direct=self._direct or None)
+            done.release()  # here now: the worker need not keep it (a bucket's tables are ~1 KB a frame)
+            results[place[done.key]] = each(result) if each else result
+        return results
 
     def close(self) -> None:
         if self._own_client:

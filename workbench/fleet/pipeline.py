@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import LoadProblem
-from .buckets import analyse_bucket, bucket_of
+from .buckets import BucketTables, analyse_bucket, bucket_of
 from .executors import Executor
-from .route import RoutedFile, read_routed
+from .route import RoutedFile, Share, read_routed
 
 
 def _read_summary(routed: RoutedFile) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def _read_summary(routed: RoutedFile) -> dict[str, Any]:
     return summary
 
 
-def _take(routed: RoutedFile, connection_ids: list[Any], opened: set[Any] | None) -> dict[str, Any]:
+def _take(routed: RoutedFile, connection_ids: list[Any], opened: set[Any] | None) -> Share:
     return routed.take(connection_ids, opened)
 
 
@@ -50,11 +50,25 @@ class Plan:
     shares: dict[int, dict[int, list[Any]]]  # bucket -> file -> connection ids
     owner: dict[str, int]
     buckets: int
+    frames: dict[int, int]  # bucket -> its frames
+
+    def placement(self, workers: int) -> list[tuple[int, int]]:
+        """(bucket, place) for every bucket to analyse, largest first: each given to the place (0 to
+        ``workers`` - 1) with the fewest frames so far, counting a bucket's fixed cost as 50k frames
+        (longest-processing-time-first: no worker is left with two large buckets while another idles)."""
+        load = [0] * max(1, workers)
+        placed = []
+        for bucket in sorted(set(self.shares) | {0}, key=lambda b: (-self.frames.get(b, 0), b)):
+            place = load.index(min(load))
+            load[place] += self.frames.get(bucket, 0) + 50_000
+            placed.append((bucket, place))
+        return placed
 
 
 FRAMES_PER_BUCKET = 250_000
-"""Default bucket size: a bucket costs about 0.4 s of fixed work (pandas calls per table and check) and
-about 1.7 KB of worker memory per frame, so 250k frames keep the fixed part small and a bucket ~0.5 GB."""
+"""Default bucket size: a bucket costs about 0.17 s of fixed work (pandas calls per table and check) and
+about 1.8 KB of worker memory per frame while analysed and written, so 250k frames keep the fixed part
+near 5 % and a bucket near 0.45 GB (docs/scaling.md)."""
 
 
 def bucket_count(total_frames: int, workers: int) -> int:
@@ -80,41 +94,66 @@ def plan(summaries: list[dict[str, Any]], buckets: int | None, workers: int = 1)
     offsets: dict[int, int] = {}
     total = 0
     shares: dict[int, dict[int, list[Any]]] = {}
+    frames: dict[int, int] = {}
     for summary in summaries:
         offsets[summary["index"]] = total
         total += summary["frame_count"]
-        for connection_id in [*summary["connections"], *summary["record_connections"]]:
+        counts = summary["connections"]
+        seen: set[Any] = set()
+        for connection_id in [*counts, *summary["record_connections"]]:
+            if connection_id in seen:
+                continue
+            seen.add(connection_id)
             bucket = owner.get(connection_id, 0) if isinstance(connection_id, str) else 0
-            ids = shares.setdefault(bucket, {}).setdefault(summary["index"], [])
-            if connection_id not in ids:
-                ids.append(connection_id)
+            shares.setdefault(bucket, {}).setdefault(summary["index"], []).append(connection_id)
+            frames[bucket] = frames.get(bucket, 0) + counts.get(connection_id, 0)
     return Plan(summaries, offsets, [s["header"] for s in summaries],
-                [p for s in summaries for p in s["problems"]], shares, owner, buckets)
+                [p for s in summaries for p in s["problems"]], shares, owner, buckets, frames)
 
 
-BucketTask = Callable[[int, Sequence[dict[str, Any]], dict[int, int], Sequence[dict[str, Any]]], Any]
+BucketTask = Callable[[int, Sequence[Share], dict[int, int], Sequence[dict[str, Any]]], Any]
 
 
-def _analyse(bucket: int, shares: Sequence[dict[str, Any]], offsets: dict[int, int],
-             headers: Sequence[dict[str, Any]]) -> Any:
-    return analyse_bucket(shares, offsets, headers)
+class Analyse:
+    """The default bucket task: the bucket's tables (:class:`~.buckets.BucketTables`), pickled in the task
+    when ``pack`` (they will travel to another process)."""
+
+    __name__ = "analyse"
+
+    def __init__(self, pack: bool) -> None:
+        self.pack = pack
+
+    def __call__(self, bucket: int, shares: Sequence[Share], offsets: dict[int, int],
+                 headers: Sequence[dict[str, Any]]) -> BucketTables:
+        tables = BucketTables(analyse_bucket(shares, offsets, headers))
+        return tables.pack() if self.pack else tables
 
 
 def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = None, *, charge_point_id: str | None = None,
-        tz: str = "UTC", bucket_task: BucketTask = _analyse) -> tuple[Plan, list[Any]]:
+        tz: str = "UTC", bucket_task: BucketTask | None = None) -> tuple[Plan, list[Any]]:
     """Read ``files`` once, route and analyse every bucket with ``bucket_task`` (default: its tables).
     Returns the plan and the buckets' results (buckets without a frame or record are skipped;
     bucket 0 always runs, so there is at least one result)."""
-    reads = [executor.submit(read_routed, index, path, charge_point_id, tz) for index, path in enumerate(files)]
+    bucket_task = bucket_task or Analyse(pack=executor.ships_results)
+    # Files in turn over the workers (rotated files are about equally large); Dask alone put 47 MB of
+    # 55 on one worker and 8 on the other.
+    reads = [executor.submit(read_routed, index, path, charge_point_id, tz, place=index)
+             for index, path in enumerate(files)]
     summaries = executor.gather([executor.nearby(_read_summary, read) for read in reads])
     the_plan = plan(summaries, buckets, executor.workers)
     opened = set(the_plan.owner)
-    results = []
-    for bucket in sorted(set(the_plan.shares) | {0}):
+    results = {}
+    for bucket, place in the_plan.placement(executor.workers):  # largest first, spread over the workers
         by_file = the_plan.shares.get(bucket, {})
         files_here = sorted(set(by_file) | (set(range(len(files))) if bucket == 0 else set()))
         shares = [executor.nearby(_take, reads[index], by_file.get(index, []), opened if bucket == 0 else None)
                   for index in files_here]
-        results.append(executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers))
+        results[bucket] = executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers, place=place)
     del reads  # the files' results are needed only by the takes: let the workers free them after
-    return the_plan, executor.gather(results)
+    return the_plan, executor.gather([results[bucket] for bucket in sorted(results)], each=_unpack)
+
+
+def _unpack(result: Any) -> Any:
+    if isinstance(result, BucketTables):
+        result.tables  # noqa: B018  (unpickled as it comes, while the workers analyse the next buckets)
+    return result
