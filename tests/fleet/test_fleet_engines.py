@@ -185,3 +185,23 @@ def test_foreign_logs_among_captures_are_imported_by_the_bucketed_path(tmp_path:
     assert {p.source for p in serial.load_problems} == {"import"}
     assert set(serial.frames["charge_point_id"]) == {"CP-A", "CP-B"}
     assert_same(serial, load_with(route.fleet_inputs(folder), SerialExecutor(), buckets=2))
+
+
+def test_two_imported_logs_stay_apart_on_every_engine(tmp_path: Path) -> None:
+    """Each import numbers its connections from import-1; the second file's become import-1@2 in the
+    serial load and in the bucketed one alike, so the two chargers' frames never merge."""
+    from workbench.export import export_capture
+    from workbench.testing import charger_records, clean_session_script, write_capture
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for name in ("CP-B", "CP-C"):
+        source = tmp_path / f"{name}.ocpp.jsonl"
+        write_capture(source, charger_records(name, clean_session_script(), connection_id="same"))
+        export_capture(source, folder / f"{name}.jsonl", "ndjson")
+    serial = load_serial(folder)
+    assert set(serial.connections["connection_id"]) == {"import-1", "import-1@2"}
+    per_charge_point = serial.frames.groupby("charge_point_id", observed=True).size()
+    assert per_charge_point["CP-B"] == per_charge_point["CP-C"] > 0
+    assert not serial.findings["check"].isin(["duplicate_message_id", "unanswered_request"]).any()
+    assert_same(serial, load_with(route.fleet_inputs(folder), SerialExecutor(), buckets=2))

@@ -371,7 +371,8 @@ def _slow_line(problems: list[LoadProblem], path: str, line: bytes, line_no: int
 
 def _read_foreign(index: int, path: Path, cause: CaptureFormatError, charge_point_id: str | None,
                   tz: str) -> RoutedFile:
-    header, records, problems = _import_foreign(path, cause, charge_point_id=charge_point_id, tz=tz)
+    header, records, problems = _import_foreign(path, cause, charge_point_id=charge_point_id, tz=tz,
+                                                file_number=index + 1)
     routed = RoutedFile(index, str(path), header)
     count = 0
     for record in records:
