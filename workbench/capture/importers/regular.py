@@ -324,7 +324,7 @@ def read_regular_trace(text: str) -> tuple[ReaderOutput, RegularFrames] | None:
     detection would take for a ``{metadata, events}`` trace, by :func:`.uniform.read_uniform_trace`
     (no whole-document decode); None when that does not read it (then detection and the readers do)."""
     out = ReaderOutput()
-    out.lines_read = text.count("\n") + (0 if text.endswith("\n") else 1)
+    out.lines_read = -1  # counted with the items' lines (one pass over the text)
     from .uniform import read_uniform_trace  # the column path (it builds on this module)
 
     frames = read_uniform_trace(text, out, {})

@@ -127,7 +127,8 @@ class _Uniform:
         """The frames of the records taken, as :func:`_regular` and :class:`_FrameAdder` read them."""
         try:
             direction_of = {word: _stated_direction(word) if type(word) is str else None for word in set(self.words)}
-            versions = Counter(self.versions)
+            distinct = set(self.versions)  # one version (nearly always): counted without a Counter
+            versions = {distinct.pop(): len(self.versions)} if len(distinct) == 1 else Counter(self.versions)
         except TypeError:  # an unhashable value
             return None
         if None in direction_of.values() or not _capture_times(self.times):
@@ -341,6 +342,8 @@ def _document_result(uniform: _Uniform, text: str, item_starts: list[int], parse
     uniform.frames.parse_texts = parse_texts
     # 1-based line of each item's opening brace: the newlines before it, counted between items
     line_nos = list(accumulate(map(text.count, repeat("\n"), [0] + item_starts[:-1], item_starts), initial=1))[1:]
+    if out.lines_read < 0:  # (see read_regular_trace) the lines of the text: those before the last item and after
+        out.lines_read = line_nos[-1] - 1 + text.count("\n", item_starts[-1]) + (0 if text.endswith("\n") else 1)
     return uniform.result(line_nos, default_cp, out)
 
 
@@ -408,15 +411,10 @@ def read_uniform_trace(text: str, out: ReaderOutput, defaults: dict[str, Any]) -
     parse_texts: list[str | None] = []
     for start in range(0, count, _CHUNK):
         stop = min(start + _CHUNK, count)
-        if stop < count:
-            body = text[item_starts[start]:item_starts[stop]].rstrip(" \t\n\r")
-            if not body.endswith(","):
-                return None
-            body = body[:-1]
-        else:
-            body = text[item_starts[start]:last_close.end()]  # type: ignore[union-attr]
+        # up to the comma after the chunk's last item (only spacing between it and the next item)
+        end = text.rfind(",", item_starts[start], item_starts[stop]) if stop < count else last_close.end()  # type: ignore[union-attr]
         try:
-            items = _orjson_loads("[" + body + "]")
+            items = _orjson_loads("[" + text[item_starts[start]:end] + "]")
         except _JSONDecodeError:
             return None
         if len(items) != stop - start:
