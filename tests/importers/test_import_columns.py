@@ -228,6 +228,8 @@ CHUNKED_TRACES = {
     "a ] in a value": (True, lambda: _trace_text([{"timestamp": e["timestamp"], "direction": e["direction"],
                                                    "note": "a ] b }, { c", "message": e["message"]}
                                                   for e in _events(130)])),
+    "an integer beyond 64 bits": (True, lambda: _trace_text(_events(100)).replace('"interval": 60',
+                                                                                '"interval": 123456789012345678901234567890')),
     "NaN in an item": (False, lambda: _trace_text(_events(100)).replace('"interval": 60', '"interval": NaN')),
     "an escape in an item": (False, lambda: _trace_text(_events(100)).replace('"V"', '"\\u0056"')),
     "events in the metadata first": (False, lambda: _trace_text(_events(100), metadata={"events": [1]})),

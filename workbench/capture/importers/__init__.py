@@ -36,6 +36,7 @@ __all__ = ["FORMATS", "ImportResult", "import_file"]
 REGULAR_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace", "json-trace")
 _IN_CHUNKS = object()  # _import_regular's document: a JSON trace read a chunk of items at a time
 
+
 class ImportResult:
     """A foreign file as a capture: ``header`` and ``records`` as a native capture would hold them,
     and ``report`` (see :mod:`.report`): every frame kept damaged, every line skipped, every
@@ -129,8 +130,7 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     notes: list[str] = []
     data = _read_bytes(path, notes)
     text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
-    if (format is None and text is not None and "json-trace" in REGULAR_FORMATS
-            and text.lstrip(" \t\r\n")[:1] == "{" and not first_line_is_whole(text.lstrip(" \t\r\n"))):
+    if format is None and text is not None and "json-trace" in REGULAR_FORMATS and _may_be_a_trace(text):
         # a {metadata, events} trace read without decoding it whole first (what detection does)
         fast = _import_regular(path, "json-trace", text, _IN_CHUNKS, notes, charge_point_id, zone)
         if fast is not None:
@@ -157,6 +157,14 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     return ImportResult(header=header, records=records, report=report, format=fmt, source=path.name,
                         lines_read=out.lines_read,
                         frames_recovered=sum(1 for f in out.frames if f.problem is None))
+
+
+def _may_be_a_trace(text: str) -> bool:
+    """Whether format detection may take ``text`` for one JSON document holding an object (a
+    ``{metadata, events}`` trace among others): it starts with ``{`` and its first line is not a
+    whole value (NDJSON's is)."""
+    start = len(text) - len(text.lstrip(" \t\r\n")) if text[:1] in (" ", "\t", "\r", "\n") else 0
+    return text.startswith("{", start) and not first_line_is_whole(text[start:] if start else text)
 
 
 def _import_regular(path: Path, fmt: str, text: str, document: Any, notes: list[str], charge_point_id: str | None,
