@@ -145,13 +145,21 @@ class _Uniform:
             if said is not None:
                 out.stated_versions[said] += records
         kinds, unique_ids, actions = zip(*self.envelopes) if self.envelopes else ((), (), ())
-        readings = self.texts if self.frames.parse_texts is None else [
-            text if compact is None else compact for text, compact in zip(self.texts, self.frames.parse_texts)]
-        by_orjson = self.by_orjson if self.frames.parse_texts is None else [
-            decoded or compact is not None for decoded, compact in zip(self.by_orjson, self.frames.parse_texts)]
+        compacts = self.frames.parse_texts
+        if compacts is None:
+            readings, by_orjson = self.texts, self.by_orjson
+        elif None not in compacts:  # (a JSON trace's, nearly always) orjson wrote every text read
+            readings, by_orjson = compacts, [True] * count
+        else:
+            readings = [text if compact is None else compact for text, compact in zip(self.texts, compacts)]
+            by_orjson = [decoded or compact is not None for decoded, compact in zip(self.by_orjson, compacts)]
         # "[3," : the type an integer, as the frames table requires (3.0 is a whole frame here, not there)
-        self.frames.reply_ids = [unique_id if kind == 3 and decoded and reading.startswith("[3,") else None
-                                 for kind, unique_id, decoded, reading in zip(kinds, unique_ids, by_orjson, readings)]
+        replies = map(operator.eq, kinds, repeat(3))
+        if False in by_orjson:
+            replies = map(operator.and_, replies, by_orjson)
+        # a C loop: (None, id)[True] is the id, (None, id)[False] None
+        self.frames.reply_ids = list(map(operator.getitem, zip(repeat(None), unique_ids), map(
+            operator.and_, replies, map(str.startswith, readings, repeat("[3,")))))
         self.frames._columns = (line_nos, self.texts, self.times, list(map(direction_of.__getitem__, self.words)),
                                 cps, connections, kinds, unique_ids, actions)
         return self.frames
