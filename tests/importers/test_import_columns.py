@@ -228,8 +228,8 @@ CHUNKED_TRACES = {
     "a ] in a value": (True, lambda: _trace_text([{"timestamp": e["timestamp"], "direction": e["direction"],
                                                    "note": "a ] b }, { c", "message": e["message"]}
                                                   for e in _events(130)])),
-    "an integer beyond 64 bits": (True, lambda: _trace_text(_events(100)).replace('"interval": 60',
-                                                                                '"interval": 123456789012345678901234567890')),
+    "an integer beyond 64 bits": (True, lambda: _trace_text(_events(100)).replace(
+        '"interval": 60', '"interval": 123456789012345678901234567890')),
     "NaN in an item": (False, lambda: _trace_text(_events(100)).replace('"interval": 60', '"interval": NaN')),
     "an escape in an item": (False, lambda: _trace_text(_events(100)).replace('"V"', '"\\u0056"')),
     "events in the metadata first": (False, lambda: _trace_text(_events(100), metadata={"events": [1]})),
@@ -238,8 +238,8 @@ CHUNKED_TRACES = {
                                                                indent=1)),
     "cut": (False, lambda: _trace_text(_events(100))[:-400]),
     "a second document after it": (False, lambda: _trace_text(_events(100)) + "\n{}\n"),
-    "an item of other keys": (False, lambda: _trace_text([*_events(100), {"timestamp": _ts(1), "direction": "CS_TO_CSMS",
-                                                                          "message": [2, "q", "Heartbeat", {}], "x": 1}])),
+    "an item of other keys": (False, lambda: _trace_text([*_events(100), {
+        "timestamp": _ts(1), "direction": "CS_TO_CSMS", "message": [2, "q", "Heartbeat", {}], "x": 1}])),
     "a HAR file": (False, lambda: json.dumps({"log": {"entries": []}, "events": _events(3)}, indent=1)),
     "a deep item": (False, lambda: _trace_text([*_events(100), {"timestamp": _ts(1), "direction": "CS_TO_CSMS",
                                                               "message": [2, "q", "DataTransfer", {"data": json.loads(

@@ -398,7 +398,7 @@ def read_uniform_trace(text: str, out: ReaderOutput, defaults: dict[str, Any]) -
     array_close = _ARRAY_CLOSE.match(text, last_close.end()) if last_close is not None else None
     if array_close is None:
         return None
-    closing = array_close.end()
+    closing, closing_item = array_close.end(), last_close.end()  # type: ignore[union-attr]
     rest = text[:opening] + "[]" + text[closing:]  # the document with no items
     try:
         document = _orjson_loads(rest)
@@ -420,7 +420,7 @@ def read_uniform_trace(text: str, out: ReaderOutput, defaults: dict[str, Any]) -
     for start in range(0, count, _CHUNK):
         stop = min(start + _CHUNK, count)
         # up to the comma after the chunk's last item (only spacing between it and the next item)
-        end = text.rfind(",", item_starts[start], item_starts[stop]) if stop < count else last_close.end()  # type: ignore[union-attr]
+        end = text.rfind(",", item_starts[start], item_starts[stop]) if stop < count else closing_item
         try:
             items = _orjson_loads("[" + text[item_starts[start]:end] + "]")
         except _JSONDecodeError:
