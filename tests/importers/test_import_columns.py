@@ -57,6 +57,14 @@ def _record_by_record(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.
     with monkeypatch.context() as patch:
         patch.setattr(uniform, "read_uniform_lines", lambda lines, out: None)
         patch.setattr(uniform, "read_uniform_document", lambda *args: None)
+        patch.setattr(uniform, "read_uniform_trace", lambda *args: None)
+        return import_file(path)
+
+
+def _whole_document(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.ImportResult:
+    """The import as before JSON traces were read a chunk of items at a time: detection decodes the document."""
+    with monkeypatch.context() as patch:
+        patch.setattr(uniform, "read_uniform_trace", lambda *args: None)
         return import_file(path)
 
 
@@ -68,6 +76,8 @@ def _general(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.ImportRes
 
 def _frames_by(path: Path, monkeypatch: pytest.MonkeyPatch, way: str) -> pd.DataFrame:
     with monkeypatch.context() as patch:
+        if way in ("record", "document"):
+            patch.setattr(uniform, "read_uniform_trace", lambda *args: None)
         if way == "record":
             patch.setattr(uniform, "read_uniform_lines", lambda lines, out: None)
             patch.setattr(uniform, "read_uniform_document", lambda *args: None)
@@ -79,13 +89,15 @@ def _frames_by(path: Path, monkeypatch: pytest.MonkeyPatch, way: str) -> pd.Data
 def _same_imports(path: Path, monkeypatch: pytest.MonkeyPatch) -> importers.ImportResult:
     """The import of ``path``, asserted equal by the three ways, frames tables included."""
     columns = import_file(path)
-    for other in (_record_by_record(path, monkeypatch), _general(path, monkeypatch)):
+    for other in (_whole_document(path, monkeypatch), _record_by_record(path, monkeypatch),
+                  _general(path, monkeypatch)):
+        assert columns.format == other.format
         assert columns.header == other.header
         assert columns.records == other.records
         pd.testing.assert_frame_equal(columns.report, other.report)
         assert (columns.lines_read, columns.frames_recovered) == (other.lines_read, other.frames_recovered)
     table = _frames_by(path, monkeypatch, "columns")
-    for way in ("record", "general"):
+    for way in ("document", "record", "general"):
         pd.testing.assert_frame_equal(table, _frames_by(path, monkeypatch, way))
     return columns
 
@@ -174,6 +186,7 @@ def test_pretty_printed_json_trace_is_read_by_column(tmp_path: Path, monkeypatch
     items = json.loads(text)["events"]
     assert uniform.read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
                                           ReaderOutput()) is not None  # column path
+    assert uniform.read_uniform_trace(text, ReaderOutput(), {}) is not None  # a chunk of items at a time
     result = _same_imports(path, monkeypatch)
     assert result.frames_damaged == 1  # the Heartbeat with an array payload
     frames = load(path).frames
@@ -190,6 +203,70 @@ def test_a_deep_message_sends_the_json_trace_record_by_record(tmp_path: Path, mo
     assert uniform.read_uniform_document(text, items, text.index("[", text.index('"events"')), None,
                                           ReaderOutput()) is None
     _same_imports(path, monkeypatch)
+
+
+def _trace_text(events: list[dict], **document: object) -> str:
+    return json.dumps({"metadata": {"stationId": "CP-1"}, **document, "events": events}, indent=1)
+
+
+def _events(count: int) -> list[dict]:
+    words = {"cp-to-csms": "CS_TO_CSMS", "csms-to-cp": "CSMS_TO_CS"}
+    return [{"timestamp": _ts(i % 60), "direction": words[ARRAYS[i % len(ARRAYS)][0]],
+             "message": json.loads(ARRAYS[i % len(ARRAYS)][1])} for i in range(count)]
+
+
+# JSON traces of more items than a chunk holds: read a chunk at a time, or (every other one) not,
+# each imported as when format detection decoded the document whole first.
+CHUNKED_TRACES = {
+    "chunks": (True, lambda: _trace_text(_events(3 * uniform._CHUNK + 5))),
+    "exactly two chunks": (True, lambda: _trace_text(_events(2 * uniform._CHUNK))),
+    "one line": (True, lambda: json.dumps({"events": _events(uniform._CHUNK + 1), "metadata": {"stationId": "X"}})),
+    "metadata after the events": (True, lambda: json.dumps({"events": _events(70), "metadata": {"stationId": "X"}},
+                                                          indent=2)),
+    "an escape after the items": (False, lambda: json.dumps(
+        {"events": _events(70), "metadata": {"stationId": "X", "note": "\\ and \""}}, indent=2)),
+    "a ] in a value": (True, lambda: _trace_text([{"timestamp": e["timestamp"], "direction": e["direction"],
+                                                   "note": "a ] b }, { c", "message": e["message"]}
+                                                  for e in _events(130)])),
+    "an integer beyond 64 bits": (True, lambda: _trace_text(_events(100)).replace(
+        '"interval": 60', '"interval": 123456789012345678901234567890')),
+    "NaN in an item": (False, lambda: _trace_text(_events(100)).replace('"interval": 60', '"interval": NaN')),
+    "an escape in an item": (False, lambda: _trace_text(_events(100)).replace('"V"', '"\\u0056"')),
+    "events in the metadata first": (False, lambda: _trace_text(_events(100), metadata={"events": [1]})),
+    "events written twice": (False, lambda: _trace_text(_events(100)).replace('"metadata"', '"events": [],\n "m"', 1)),
+    "a message key after the items": (False, lambda: json.dumps({"events": _events(100), "zz": {"message": [1]}},
+                                                               indent=1)),
+    "cut": (False, lambda: _trace_text(_events(100))[:-400]),
+    "a second document after it": (False, lambda: _trace_text(_events(100)) + "\n{}\n"),
+    "an item of other keys": (False, lambda: _trace_text([*_events(100), {
+        "timestamp": _ts(1), "direction": "CS_TO_CSMS", "message": [2, "q", "Heartbeat", {}], "x": 1}])),
+    "a HAR file": (False, lambda: json.dumps({"log": {"entries": []}, "events": _events(3)}, indent=1)),
+    "a deep item": (False, lambda: _trace_text([*_events(100), {"timestamp": _ts(1), "direction": "CS_TO_CSMS",
+                                                              "message": [2, "q", "DataTransfer", {"data": json.loads(
+                                                                  "[" * 120 + "]" * 120)}]}])),
+}
+
+
+@pytest.mark.parametrize("name", list(CHUNKED_TRACES))
+def test_a_json_trace_read_a_chunk_of_items_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     name: str) -> None:
+    """Detection no longer decodes a {metadata, events} trace whole: its items are decoded a chunk at a
+    time. Any file that detection and the readers could read otherwise is not read so, and the
+    import is the same either way."""
+    chunked, write = CHUNKED_TRACES[name]
+    path = tmp_path / "trace.json"
+    path.write_text(write())
+    assert (regular.read_regular_trace(path.read_text()) is not None) == chunked
+    if chunked:
+        result = _same_imports(path, monkeypatch)
+        assert result.format == "json-trace" and result.imported_frames is not None
+        assert result.frames_recovered == len(result.imported_frames) == len(json.loads(path.read_text())["events"])
+        return
+    result, before = import_file(path), _whole_document(path, monkeypatch)
+    assert result.format == before.format
+    assert {**result.header, "started_at": None} == {**before.header, "started_at": None}  # (the import's time
+    assert result.records == before.records                                                # when none is read)
+    pd.testing.assert_frame_equal(result.report, before.report)
 
 
 @pytest.mark.parametrize("import_first", [False, True])

@@ -18,13 +18,14 @@ from ...errors import WorkbenchError
 from ...tables._columns import paused_gc
 from . import timestamps
 from .assemble import assemble
-from .detect import FORMATS, detect_document
+from .detect import FORMATS, detect_document, first_line_is_whole
 from .found import ReaderOutput, split_lines
 from .har import read_har
 from .loglines import read_log
 from .mitm import read_mitmproxy
 from .ocpp_version import ANALYSED, NOT_ANALYSED, trace_version
-from .regular import ImportedFrames, assemble_regular, damaged_frames, read_regular_document, read_regular_lines, version_of
+from .regular import (ImportedFrames, assemble_regular, damaged_frames, read_regular_document, read_regular_lines,
+                      read_regular_trace, version_of)
 from .report import build_report, summary_text
 from .structured import read_json_document, read_json_lines
 
@@ -33,6 +34,7 @@ __all__ = ["FORMATS", "ImportResult", "import_file"]
 # Formats the fast path (:mod:`.regular`) reads when their records are regular: one JSON record per
 # line, and {metadata, events} traces.
 REGULAR_FORMATS = ("ndjson", "json-objects", "open-ocpp-trace", "json-trace")
+_IN_CHUNKS = object()  # _import_regular's document: a JSON trace read a chunk of items at a time
 
 
 class ImportResult:
@@ -128,6 +130,11 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
     notes: list[str] = []
     data = _read_bytes(path, notes)
     text = None if data[:1] and data[:64].count(b"\x00") else _decode(data, notes)
+    if format is None and text is not None and "json-trace" in REGULAR_FORMATS and _may_be_a_trace(text):
+        # a {metadata, events} trace read without decoding it whole first (what detection does)
+        fast = _import_regular(path, "json-trace", text, _IN_CHUNKS, notes, charge_point_id, zone)
+        if fast is not None:
+            return fast
     fmt, document = (format, None) if format is not None else detect_document(path, text, data[:64])
     if fmt in REGULAR_FORMATS and text is not None:
         fast = _import_regular(path, fmt, text, document, notes, charge_point_id, zone)
@@ -152,10 +159,20 @@ def _import(path: Path, format: str | None, charge_point_id: str | None, zone: d
                         frames_recovered=sum(1 for f in out.frames if f.problem is None))
 
 
+def _may_be_a_trace(text: str) -> bool:
+    """Whether format detection may take ``text`` for one JSON document holding an object (a
+    ``{metadata, events}`` trace among others): it starts with ``{`` and its first line is not a
+    whole value (NDJSON's is)."""
+    start = len(text) - len(text.lstrip(" \t\r\n")) if text[:1] in (" ", "\t", "\r", "\n") else 0
+    return text.startswith("{", start) and not first_line_is_whole(text[start:] if start else text)
+
+
 def _import_regular(path: Path, fmt: str, text: str, document: Any, notes: list[str], charge_point_id: str | None,
                     zone: dt.tzinfo) -> ImportResult | None:
     """The fast path of the structured formats (:mod:`.regular`); None when the file needs the general one."""
-    if fmt == "json-trace":
+    if document is _IN_CHUNKS:
+        read = read_regular_trace(text)
+    elif fmt == "json-trace":
         read = read_regular_document(text, tz=zone, document=document)
     else:
         read = read_regular_lines(text, tz=zone)

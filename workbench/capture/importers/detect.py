@@ -67,14 +67,8 @@ def _whole_document(text: str) -> Any:
     """``text`` decoded as one JSON document; ValueError when it is not one, as ``json.loads`` says.
     A first line that is a whole value followed by more (NDJSON) is refused after that line, not
     after decoding the whole file."""
-    first_end = text.find("\n")
-    if first_end > 0 and _NON_SPACE.search(text, first_end):
-        try:
-            std_loads(text[:first_end])
-        except ValueError:
-            pass  # the first line is not a whole value: the document goes on
-        else:
-            raise ValueError("Extra data: more than one JSON value")
+    if first_line_is_whole(text):
+        raise ValueError("Extra data: more than one JSON value")
     # orjson (it refuses nesting past 1,024) without jsonfast's depth walk, which would visit every
     # value of the file (6 us per frame of a JSON trace): nothing walks this document recursively;
     # its items are decoded again by their reader and each frame is held to the limit in the frames table.
@@ -82,6 +76,18 @@ def _whole_document(text: str) -> Any:
         return _orjson_loads(text)
     except orjson.JSONDecodeError:
         return std_loads(text)  # json.loads semantics, TooDeep past the limit
+
+
+def first_line_is_whole(text: str) -> bool:
+    """True when ``text``'s first line is a whole JSON value and more follows (NDJSON, not one document)."""
+    first_end = text.find("\n")
+    if first_end > 0 and _NON_SPACE.search(text, first_end):
+        try:
+            std_loads(text[:first_end])
+        except ValueError:
+            return False  # the first line is not a whole value: the document goes on
+        return True
+    return False
 
 
 def _sniff_lines(text: str) -> str:

@@ -319,6 +319,18 @@ def read_regular_document(text: str, *, tz: dt.tzinfo, document: Any) -> tuple[R
     return out, frames
 
 
+def read_regular_trace(text: str) -> tuple[ReaderOutput, RegularFrames] | None:
+    """What format detection then :func:`read_regular_document` read from a file that format
+    detection would take for a ``{metadata, events}`` trace, by :func:`.uniform.read_uniform_trace`
+    (no whole-document decode); None when that does not read it (then detection and the readers do)."""
+    out = ReaderOutput()
+    out.lines_read = -1  # counted with the items' lines (one pass over the text)
+    from .uniform import read_uniform_trace  # the column path (it builds on this module)
+
+    frames = read_uniform_trace(text, out, {})
+    return None if frames is None else (out, frames)
+
+
 def _damage(text: str, decoded: Any) -> str:
     """Why a frame is damaged, in :func:`.structured._checked`'s words."""
     if decoded is _UNSET:

@@ -24,7 +24,7 @@ from ... import jsonfast
 from . import open_ocpp_trace, timestamps
 from .found import ReaderOutput
 from .regular import _DEEP_CHARS, _UNSET, MAX_DEPTH, RegularFrames, _damage, _stated_direction, _whole
-from .structured import _SCAN_ONCE, _WHITESPACE, _shape_of
+from .structured import _SCAN_ONCE, _WHITESPACE, _shape_of, document_items
 
 _orjson_loads = orjson.loads
 _orjson_dumps = orjson.dumps
@@ -127,7 +127,8 @@ class _Uniform:
         """The frames of the records taken, as :func:`_regular` and :class:`_FrameAdder` read them."""
         try:
             direction_of = {word: _stated_direction(word) if type(word) is str else None for word in set(self.words)}
-            versions = Counter(self.versions)
+            distinct = set(self.versions)  # one version (nearly always): counted without a Counter
+            versions = {distinct.pop(): len(self.versions)} if len(distinct) == 1 else Counter(self.versions)
         except TypeError:  # an unhashable value
             return None
         if None in direction_of.values() or not _capture_times(self.times):
@@ -144,13 +145,21 @@ class _Uniform:
             if said is not None:
                 out.stated_versions[said] += records
         kinds, unique_ids, actions = zip(*self.envelopes) if self.envelopes else ((), (), ())
-        readings = self.texts if self.frames.parse_texts is None else [
-            text if compact is None else compact for text, compact in zip(self.texts, self.frames.parse_texts)]
-        by_orjson = self.by_orjson if self.frames.parse_texts is None else [
-            decoded or compact is not None for decoded, compact in zip(self.by_orjson, self.frames.parse_texts)]
+        compacts = self.frames.parse_texts
+        if compacts is None:
+            readings, by_orjson = self.texts, self.by_orjson
+        elif None not in compacts:  # (a JSON trace's, nearly always) orjson wrote every text read
+            readings, by_orjson = compacts, [True] * count
+        else:
+            readings = [text if compact is None else compact for text, compact in zip(self.texts, compacts)]
+            by_orjson = [decoded or compact is not None for decoded, compact in zip(self.by_orjson, compacts)]
         # "[3," : the type an integer, as the frames table requires (3.0 is a whole frame here, not there)
-        self.frames.reply_ids = [unique_id if kind == 3 and decoded and reading.startswith("[3,") else None
-                                 for kind, unique_id, decoded, reading in zip(kinds, unique_ids, by_orjson, readings)]
+        replies = map(operator.eq, kinds, repeat(3))
+        if False in by_orjson:
+            replies = map(operator.and_, replies, by_orjson)
+        # a C loop: (None, id)[True] is the id, (None, id)[False] None
+        self.frames.reply_ids = list(map(operator.getitem, zip(repeat(None), unique_ids), map(
+            operator.and_, replies, map(str.startswith, readings, repeat("[3,")))))
         self.frames._columns = (line_nos, self.texts, self.times, list(map(direction_of.__getitem__, self.words)),
                                 cps, connections, kinds, unique_ids, actions)
         return self.frames
@@ -315,19 +324,123 @@ def read_uniform_document(text: str, items: list[Any], base: int, default_cp: st
     item_starts, spans = located
     parse_texts: list[str | None] = []
     for start in range(0, len(items), _CHUNK):
-        texts = [text[a:b] for a, b in spans[start:start + _CHUNK]]
-        chunk = messages[start:start + _CHUNK]
-        compacts = _compacts_or_none(chunk)
-        # nesting is counted on the compact texts (shorter: no spacing), the written one where there is none
-        depth_texts = compacts if None not in compacts else [
-            written if compact is None else compact for written, compact in zip(texts, compacts)]
-        if not uniform.add(items[start:start + _CHUNK], texts, chunk, depth_texts):
+        if not _add_items(uniform, text, items[start:start + _CHUNK], messages[start:start + _CHUNK],
+                          spans[start:start + _CHUNK], parse_texts):
             return None
-        parse_texts.extend(compacts)
+    return _document_result(uniform, text, item_starts, parse_texts, default_cp, out)
+
+
+def _add_items(uniform: _Uniform, text: str, items: list[Any], messages: list[Any], spans: list[tuple[int, int]],
+               parse_texts: list[str | None]) -> bool:
+    """:meth:`_Uniform.add` of a chunk of a document's items, their messages sliced from ``text``
+    at ``spans``; their compact texts onto ``parse_texts``."""
+    texts = [text[a:b] for a, b in spans]
+    compacts = _compacts_or_none(messages)
+    # nesting is counted on the compact texts (shorter: no spacing), the written one where there is none
+    depth_texts = compacts if None not in compacts else [
+        written if compact is None else compact for written, compact in zip(texts, compacts)]
+    if not uniform.add(items, texts, messages, depth_texts):
+        return False
+    parse_texts.extend(compacts)
+    return True
+
+
+def _document_result(uniform: _Uniform, text: str, item_starts: list[int], parse_texts: list[str | None],
+                     default_cp: str | None, out: ReaderOutput) -> RegularFrames | None:
     uniform.frames.parse_texts = parse_texts
     # 1-based line of each item's opening brace: the newlines before it, counted between items
     line_nos = list(accumulate(map(text.count, repeat("\n"), [0] + item_starts[:-1], item_starts), initial=1))[1:]
+    if out.lines_read < 0:  # (see read_regular_trace) the lines of the text: those before the last item and after
+        out.lines_read = line_nos[-1] - 1 + text.count("\n", item_starts[-1]) + (0 if text.endswith("\n") else 1)
     return uniform.result(line_nos, default_cp, out)
+
+
+_ITEMS_KEYS = ("events", "messages", "frames", "entries")  # as structured.document_items looks for them
+_ITEM_CLOSE = re.compile(_SPACE + r"\}")
+_ARRAY_CLOSE = re.compile(_SPACE + r"\]")
+
+
+def read_uniform_trace(text: str, out: ReaderOutput, defaults: dict[str, Any]) -> RegularFrames | None:
+    """What format detection then :func:`read_uniform_document` read from a ``{metadata, events}``
+    trace, without decoding the document whole: its items are decoded a chunk at a time (orjson, one
+    call per chunk, each chunk's values dropped before the next: decoding and holding the whole
+    pretty-printed document cost ~3 us per frame, twice the chunks'), the rest of the document once
+    with an empty array in the items' place. None whenever detection might read the file otherwise
+    or the column path would not read it (then both read it as before).
+
+    The chunks are cut where :func:`_item_starts_by_key` finds the items. Whatever those places are,
+    each chunk decodes as ``[`` + its text + ``]`` only if its text is values separated by commas,
+    and the chunks are adjacent and separated by commas: then the array is valid JSON and its items
+    are the chunks' items in order. Their count equals the message keys found, one per item, so the
+    places found are the items' own (as when the whole document was decoded first)."""
+    for key in _ITEMS_KEYS:
+        found = re.search('"' + key + r'"\s*:\s*(?=\[)', text)
+        if found is not None:
+            break
+    else:
+        return None
+    opening = found.end()
+    first = _WHITESPACE.match(text, opening + 1).end()  # type: ignore[union-attr]
+    if not text.startswith("{", first):
+        return None
+    try:
+        head = _SCAN_ONCE(text, first)[0]  # the first item, for its keys (decoded again with its chunk)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if type(head) is not dict or len(head) < 2:
+        return None
+    keys = tuple(head)
+    located = _item_starts_by_key(text, opening, keys, None)
+    if located is None:
+        return None
+    item_starts, spans = located
+    last_close = _ITEM_CLOSE.match(text, spans[-1][1])
+    array_close = _ARRAY_CLOSE.match(text, last_close.end()) if last_close is not None else None
+    if array_close is None:
+        return None
+    closing, closing_item = array_close.end(), last_close.end()  # type: ignore[union-attr]
+    rest = text[:opening] + "[]" + text[closing:]  # the document with no items
+    try:
+        document = _orjson_loads(rest)
+    except _JSONDecodeError:
+        return None
+    if type(document) is not dict or (isinstance(document.get("log"), dict) and "entries" in document["log"]):
+        return None  # not a JSON trace, or a HAR file to format detection
+    # structured.document_items takes the first of these keys that holds a list: the items' own,
+    # written once, the array just emptied
+    if (next((k for k in _ITEMS_KEYS if isinstance(document.get(k), list)), None) != key or document[key] != []
+            or rest.count('"' + key + '"') != 1):
+        return None
+    documented = document_items(text, document, out, defaults)
+    if documented is None or documented[1] != opening:
+        return None
+    count = len(spans)
+    uniform: _Uniform | None = None
+    parse_texts: list[str | None] = []
+    for start in range(0, count, _CHUNK):
+        stop = min(start + _CHUNK, count)
+        # up to the comma after the chunk's last item (only spacing between it and the next item)
+        end = text.rfind(",", item_starts[start], item_starts[stop]) if stop < count else closing_item
+        try:
+            items = _orjson_loads("[" + text[item_starts[start]:end] + "]")
+        except _JSONDecodeError:
+            return None
+        if len(items) != stop - start:
+            return None
+        if uniform is None:
+            uniform = _Uniform(items[0])
+            if uniform.keys != keys or uniform.message is None or keys[-1] != uniform.message:
+                return None
+        if set(map(type, items)) != {dict} or set(map(tuple, items)) != {keys}:
+            return None
+        messages = list(map(operator.itemgetter(uniform.message), items))
+        if set(map(type, messages)) != {list}:
+            return None  # messages as strings (or mixed): the record-by-record path
+        if not _add_items(uniform, text, items, messages, spans[start:stop], parse_texts):
+            return None
+    if uniform is None:
+        return None
+    return _document_result(uniform, text, item_starts, parse_texts, defaults.get("charge_point_id"), out)
 
 
 def _compacts_or_none(messages: list[Any]) -> list[str | None]:
@@ -353,16 +466,17 @@ def _compact_or_none(message: Any) -> str | None:
 
 
 def _item_starts_by_key(text: str, base: int, keys: tuple[str, ...],
-                        count: int) -> tuple[list[int], list[tuple[int, int]]] | None:
+                        count: int | None) -> tuple[list[int], list[tuple[int, int]]] | None:
     """(where each item of the array at ``base`` starts, where its value of the last key stands),
-    found from the places the last key is written: one per item in a
+    found from the places the last key is written (``count`` of them, or None: as many as written;
+    the caller then checks that count): one per item in a
     document with no escape in it (every key is then written as it reads, so a count of one per
     item leaves no place unaccounted for). None when the document is not that simple."""
     if text.find("\\", base) >= 0:
         return None
     key = keys[-1]
     places = list(re.compile('"' + re.escape(key) + '"' + _SPACE + ":" + _SPACE).finditer(text, base))
-    if len(places) != count:
+    if not places or (count is not None and len(places) != count):
         return None
     opening = _WHITESPACE.match(text, base).end()  # type: ignore[union-attr]
     if not text.startswith("[", opening):
