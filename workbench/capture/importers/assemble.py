@@ -153,11 +153,7 @@ def _report_conflicts(frames: list[FoundFrame], parsed: list[Any], cps: list[str
             request = requests.get((cps[index], message.unique_id))
             if request is not None and stated is not None and _stated(frames[request]) is stated:
                 same_as_request.append(f"{frame.line_no} (reply to line {frames[request].line_no}, both {stated.value})")
-    for lines, why in ((against_action, "CALLs stated to go the way the spec does not send them"),
-                       (same_as_request, "replies stated to go the same way as their request")):
-        if lines:
-            shown = ", ".join(lines[:20]) + (" ..." if len(lines) > 20 else "")
-            out.note(None, f"direction conflict: {len(lines)} {why}; kept the stated direction", f"lines {shown}")
+    note_direction_conflicts(out, against_action, same_as_request)
 
 
 def _charge_points(frames: list[FoundFrame], charge_point_id: str | None, out: ReaderOutput) -> list[str]:
@@ -305,3 +301,13 @@ def import_header(records: list[dict], fmt: str, source: str, out: ReaderOutput,
             "lines_skipped": sum(1 for r in out.rows if r["status"] == LineStatus.SKIPPED.value),
         },
     )
+
+
+def note_direction_conflicts(out: ReaderOutput, against_action: list[str], same_as_request: list[str]) -> None:
+    """One import-report note per kind of conflict between a stated direction and what the spec (a
+    CALL's sender) or the request (its reply goes the other way) says; each lists up to 20 lines."""
+    for lines, why in ((against_action, "CALLs stated to go the way the spec does not send them"),
+                       (same_as_request, "replies stated to go the same way as their request")):
+        if lines:
+            shown = ", ".join(lines[:20]) + (" ..." if len(lines) > 20 else "")
+            out.note(None, f"direction conflict: {len(lines)} {why}; kept the stated direction", f"lines {shown}")

@@ -33,7 +33,7 @@ from .. import identity
 from .. import records as rec
 from . import open_ocpp_trace, timestamps
 from .assemble import (CHARGER_ACTION_NAMES, CSMS_ACTION_NAMES, SAID_CHARGER, SAID_CSMS, UNKNOWN_CHARGE_POINT,
-                       import_header)
+                       import_header, note_direction_conflicts)
 from .direction import said_from_word
 from .found import FoundFrame, ReaderOutput, split_lines
 from .jsonscan import check_frame
@@ -532,11 +532,7 @@ def _report_conflicts(columns: tuple[Sequence[Any], ...], cps: list[str], out: R
             request = requests.get((cp, unique_id))
             if request is not None and request[1] == direction:
                 same_as_request.append(f"{line_no} (reply to line {request[0]}, both {direction})")
-    for lines, why in ((against_action, "CALLs stated to go the way the spec does not send them"),
-                       (same_as_request, "replies stated to go the same way as their request")):
-        if lines:
-            shown = ", ".join(lines[:20]) + (" ..." if len(lines) > 20 else "")
-            out.note(None, f"direction conflict: {len(lines)} {why}; kept the stated direction", f"lines {shown}")
+    note_direction_conflicts(out, against_action, same_as_request)
 
 
 def damaged_frames(frames: RegularFrames, cps: list[str]) -> tuple[list[FoundFrame], list[str]]:
