@@ -107,3 +107,41 @@ def test_refusals_are_one_line_errors(capsys: pytest.CaptureFixture[str], argv: 
 def test_a_password_given_without_cp_is_not_echoed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "csms", "--password", "=hunter2"]) == 2
     assert "hunter2" not in capsys.readouterr().err
+
+
+@pytest.mark.network
+def test_csms_sessions_bound_lets_the_charger_finish_before_stopping(tmp_path: Path) -> None:
+    """``lab csms --sessions 1`` stops after the charger has left, not at its StopTransaction: a charger
+    sends its last StatusNotification and closes after the stop (it was cut off before)."""
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect
+
+    csms = CommandProcess([*WORKBENCH, "lab", "csms", "--listen", "127.0.0.1:0", "--plain", "--sessions", "1",
+                           "--seconds", "30"], tmp_path)
+
+    async def charger(url: str) -> list[str]:
+        answers = []
+        async with connect(f"{url}/CP-9", subprotocols=["ocpp1.6"]) as ws:
+            requests = [
+                ["BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}],
+                ["StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"}],
+                ["StopTransaction", {"transactionId": 1, "meterStop": 5, "timestamp": "2026-01-01T00:01:00Z"}],
+                ["StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}],
+            ]
+            for number, (action, payload) in enumerate(requests):
+                if action == "StatusNotification":
+                    await asyncio.sleep(1.0)  # the CSMS has seen its last session end by now
+                await ws.send(json.dumps([2, str(number), action, payload]))
+                answers.append(await asyncio.wait_for(ws.recv(), 10))
+        return answers
+
+    try:
+        match = csms.wait_for_line(LISTENING)
+        answers = asyncio.run(charger(match["url"]))
+        assert csms.wait(20) == 0, csms.output
+    finally:
+        csms.kill()
+    assert len(answers) == 4 and answers[-1] == '[3,"3",{}]'
+    assert "lab CSMS stopped (done)" in csms.output

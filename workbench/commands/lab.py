@@ -29,6 +29,7 @@ from ..proxy import check_loopback, parse_listen
 NAME = "lab"
 HELP = "Run the lab CSMS or lab chargers on their own, to try the proxy, replay and probe by hand."
 POLL_INTERVAL_S = 0.1
+SESSIONS_GRACE_S = 10.0  # lab csms --sessions: how long the chargers get to leave after the last session (s)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="interval of BootNotification.conf (default 60)")
     csms.add_argument("--get-configuration-on-boot", action="store_true",
                       help="send GetConfiguration after every BootNotification, as many CSMSs do")
-    _add_bounds(csms, sessions_help="stop once this many transactions have ended")
+    _add_bounds(csms, sessions_help="stop once this many transactions have ended and the chargers have left "
+                                    "(at most 10 s later)")
     csms.set_defaults(lab_run=run_csms)
 
     charger = sub.add_parser("charger", help="run simulated chargers against a CSMS or proxy until stopped",
@@ -209,7 +211,7 @@ async def run_csms(args: argparse.Namespace) -> int:
             say(f"lab CSMS listening on {csms.url} ({auth}); {trust}")
             say(f"chargers connect to {csms.url}/<charge point id>; Ctrl-C stops")
             events = CSMSEvents(csms)
-            ended = lambda: args.sessions is not None and events.transactions_ended >= args.sessions  # noqa: E731
+            ended = _SessionsBound(csms, events, args.sessions)
             why = await _run_until_stopped(args.seconds, ended, events.report)
         finally:
             await csms.stop()
@@ -217,6 +219,24 @@ async def run_csms(args: argparse.Namespace) -> int:
         say(f"lab CSMS stopped ({why}): {len(csms.frames)} messages, {csms.connections_accepted} connections, "
             f"{len(csms.rejections)} refused, {events.transactions_ended} transactions ended")
     return 0
+
+
+class _SessionsBound:
+    """``--sessions N`` of the lab CSMS: done once N transactions have ended and every charger has left,
+    or SESSIONS_GRACE_S after the Nth ended. A charger still sends its last StatusNotifications and
+    closes after its last StopTransaction; stopping at once cut them off and the charger reported a
+    lost connection."""
+
+    def __init__(self, csms: Any, events: CSMSEvents, sessions: int | None) -> None:
+        self.csms, self.events, self.sessions = csms, events, sessions
+        self.reached_at: float | None = None
+
+    def __call__(self) -> bool:
+        if self.sessions is None or self.events.transactions_ended < self.sessions:
+            return False
+        if self.reached_at is None:
+            self.reached_at = time.monotonic()
+        return not self.csms.connected or time.monotonic() - self.reached_at >= SESSIONS_GRACE_S
 
 
 class CSMSEvents:
