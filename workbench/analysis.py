@@ -489,7 +489,8 @@ def _import_foreign(path: Path, cause: CaptureFormatError, *, charge_point_id: s
         imported = result.imported_frames
         if file_number > 1:
             _number_connections(imported.connections, file_number)
-            imported.connection_id = [f"{c}@{file_number}" for c in imported.connection_id]
+            renamed = {c: f"{c}@{file_number}" for c in set(imported.connection_id)}  # one string per connection
+            imported.connection_id = [renamed[c] for c in imported.connection_id]
         if other_version:
             return dict(result.header), list(imported.connections), problems
         return dict(result.header), imported, problems
