@@ -248,7 +248,10 @@ def test_probe_against_the_third_party_test_ocpp_client(tmp_path: Path) -> None:
         return await asyncio.wait_for(probe, 90)
 
     run = asyncio.run(scenario())
-    assert run.ended_early == f"{CP} booted and disconnected before the script could start"
+    # It leaves right after its Heartbeat: before the script starts, or (on a busy machine, when the
+    # probe saw it still connected) during the script's first request. Either way the probe ends.
+    assert run.ended_early in (f"{CP} booted and disconnected before the script could start",
+                               "the charger disconnected"), run.ended_early
     verdicts = {row.requirement.id: row.verdict for row in run.result.rows}
     assert verdicts["R1"] == "pass" and verdicts["R3"] == "pass"
     assert not [row.summary for row in run.result.rows if "could not be evaluated" in row.summary]

@@ -106,3 +106,76 @@ def test_frame_clock_writes_now_as_records_now_ts_does() -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
         assert len(ts) == len(rec.now_ts())
         assert before - dt.timedelta(microseconds=1) <= rec.parse_ts(ts) <= after + dt.timedelta(microseconds=1)
+
+
+def _answer_with(payloads: list[dict]):
+    """A mock CSMS answering the n-th request ``[3, id, payloads[n]]`` at once."""
+    seen = []
+
+    def on_message(text: str, transport: MockTransport) -> None:
+        message = json.loads(text)
+        payload = payloads[len(seen)]
+        seen.append(message[1])
+        transport.deliver(json.dumps([3, message[1], payload]))
+
+    return on_message
+
+
+def test_replies_judged_after_the_next_request_left_are_all_judged_in_plan_order() -> None:
+    """A reply is judged once the next request has left (off the round trip): every reply still gets
+    its row, the last one too (no next request), and one before a close."""
+    plan = _heartbeats(5)
+    answers = [{}, {"x": 1}, {}, {}, {"y": 2}]  # the 2nd and the last differ from the recorded {}
+    result = asyncio.run(asyncio.wait_for(run_plan(plan, MockConnector(_answer_with(answers))), 10))
+    assert [(row.step, row.status) for row in result.verdict.rows] == [
+        (1, "matched"), (2, "differs"), (3, "matched"), (4, "matched"), (5, "differs")]
+    assert [d.pointer for d in result.verdict.rows[4].diffs] == ["/y"]
+    # without a close step: the run ends on the last reply, which is still judged
+    plan.steps.pop()
+    result = asyncio.run(asyncio.wait_for(run_plan(plan, MockConnector(_answer_with(answers))), 10))
+    assert [row.status for row in result.verdict.rows][-1] == "differs"
+
+
+def test_progress_counts_rows_as_they_come_without_walking_the_verdict(monkeypatch) -> None:
+    """The progress callback's counts are the verdict's, kept as rows come: Verdict.counts() (a walk
+    over every row) once per step made a fleet replay quadratic in its steps."""
+    from workbench.replay.verdict import Verdict
+
+    walks = []
+    counts = Verdict.counts
+    monkeypatch.setattr(Verdict, "counts", lambda self: walks.append(1) or counts(self))
+    seen = []
+    answers = [{}, {"x": 1}, {}, {}, {"y": 2}]
+    result = asyncio.run(asyncio.wait_for(run_plan(_heartbeats(5), MockConnector(_answer_with(answers)),
+                                                   options=ReplayOptions(progress=seen.append)), 10))
+    assert walks == []
+    assert len(seen) == len(_heartbeats(5).steps)
+    assert seen[-1].counts == counts(result.verdict) and seen[-1].counts["differs"] == 2
+
+
+def test_a_notebook_stepping_through_sees_each_reply_judged_before_the_next_step() -> None:
+    rows_at_step = []
+    result_box = []
+
+    async def go():
+        async def before_step(index, step):
+            rows_at_step.append(len(result_box[0].verdict.rows) if result_box else None)
+
+        from workbench.replay import engine
+
+        original = engine._Run.__init__
+
+        def remember(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            result_box.append(self)
+
+        engine._Run.__init__ = remember
+        try:
+            return await run_plan(_heartbeats(3), MockConnector(_answer_with([{}, {}, {}])),
+                                  options=ReplayOptions(before_step=before_step))
+        finally:
+            engine._Run.__init__ = original
+
+    result = asyncio.run(asyncio.wait_for(go(), 10))
+    assert result.verdict.clean
+    assert rows_at_step == [0, 0, 1, 2, 3]  # connect, 3 sends, close: each reply's row before the next step

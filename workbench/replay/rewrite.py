@@ -170,9 +170,15 @@ class Rewriter:
     # The three below return the recorded payload rewritten, sharing what they do not change with
     # it (the plan's payloads are never mutated; do not mutate what they return either).
 
-    def request(self, action: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
-        """A recorded request payload, ready to send."""
-        out = shifted_json(payload, self.time_shift) if payload is not None else {}
+    def shifted(self, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """A recorded payload with its times shifted: the part of :meth:`request` that does not depend
+        on what the peer answered so far (so it can be done ahead, while waiting for a reply)."""
+        return shifted_json(payload, self.time_shift) if payload is not None else {}
+
+    def request(self, action: str | None, payload: dict[str, Any] | None,
+                shifted: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A recorded request payload, ready to send; ``shifted``: :meth:`shifted` of it, if done ahead."""
+        out = shifted if shifted is not None else self.shifted(payload)
         if self.map_transactions:
             out = _with_live_transaction_ids(action, out, self.transactions)
         return out
