@@ -153,6 +153,9 @@ def test_csms_replay_against_test_ocpp(tmp_path: Path, lab_pki: LabPKI, secure: 
     assert [r.action for r in result.verdict.rows] == ["BootNotification", "Heartbeat"]
     opened = next(r for r in wb.read_capture(out)[1] if r["type"] == "connection_open")
     assert opened["auth_password_present"] is secure
+    # test-ocpp leaves by itself, as the recorded charger did: the replayer waited for it, did not close first
+    closed = next(r for r in wb.read_capture(out)[1] if r["type"] == "connection_close")
+    assert closed["closed_by"] == "charger" and closed["close_code"] == 1000
     assert b"tp-secret" not in out.read_bytes()
 
 

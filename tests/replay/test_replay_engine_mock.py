@@ -223,3 +223,41 @@ def test_frame_lines_are_the_writers_lines_and_every_frame_reaches_the_file(tmp_
     assert all(line == encode_record(record) for line, record in frames)
     assert json.loads(frames[2][1]["text"])[3] == odd
     assert [r["type"] for r in records] == ["connection_open", "frame", "frame", "frame", "frame", "connection_close"]
+
+
+def _csms_plan_charger_closes() -> Plan:
+    from workbench.replay import Step
+
+    steps = [Step("CP-1", "connect"),
+             Step("CP-1", "send", t_s=0.1, action="Reset", payload={"type": "Soft"}, reply_kind="CALLRESULT",
+                  reply={"status": "Accepted"}),
+             Step("CP-1", "close", t_s=0.2, close_code=1000, closed_by="charger")]
+    return Plan(role="csms", steps=steps, recorded_start="2026-01-01T00:00:00.000000Z")
+
+
+def test_as_the_csms_a_close_the_charger_made_is_awaited_not_made(tmp_path: Path) -> None:
+    """The recording has the charger closing (it reboots after Reset): the replayer waits for the live
+    charger's close instead of closing first; a charger that stays is a timeout row, then closed."""
+    def rebooting(text: str, transport: MockTransport) -> None:
+        message = json.loads(text)
+        transport.deliver(json.dumps([3, message[1], {"status": "Accepted"}]))
+        asyncio.get_running_loop().call_later(0.1, transport.peer_close, 1000)
+
+    plan = _csms_plan_charger_closes()
+    assert "close   code 1000 by the charger" in plan.to_text()
+    result, _took = _run(plan, MockConnector(rebooting), tmp_path)
+    assert result.verdict.clean, result.verdict.to_text()
+    closes = [r for r in read_capture(tmp_path / "out.ocpp.jsonl")[1] if r["type"] == "connection_close"]
+    assert [(c["closed_by"], c["close_code"]) for c in closes] == [("charger", 1000)]
+
+    def staying(text: str, transport: MockTransport) -> None:
+        message = json.loads(text)
+        transport.deliver(json.dumps([3, message[1], {"status": "Accepted"}]))
+
+    connector = MockConnector(staying)
+    result, took = _run(plan, connector)  # peer_timeout_s 0.3
+    assert 0.3 <= took < 3
+    assert [(r.kind, r.status) for r in result.verdict.rows] == [("send", "matched"), ("close", "timeout")]
+    assert result.verdict.rows[1].detail == ("the charger did not close the connection within 0.3 s as recorded "
+                                             "(code 1000); the replayer closed it")
+    assert connector.transports[0].closed_with == 1000

@@ -430,6 +430,16 @@ class _ChargePointRun:
     async def _close(self, index: int, step: Step, position: int) -> None:
         await self.run.pace(step)
         await self._wait_expected(position)
+        peer = "csms" if self.run.plan.role == "charger" else "charger"
+        if step.closed_by == peer and self.transport is not None and self.closed is None:
+            # The peer closed in the recording: let it (a replayer closing first would be what differs).
+            timeout_s = self.run.options.peer_timeout_s
+            if self.reader is not None:
+                await asyncio.wait({self.reader}, timeout=timeout_s)
+            if self.closed is None:
+                self.run.row(VerdictRow(self.cp, index, "close", None, "timeout",
+                                        detail=f"the {peer} did not close the connection within {timeout_s:g} s "
+                                               f"as recorded (code {step.close_code}); the replayer closed it"))
         if self.transport is not None and self.closed is None:
             self.closing = True
             code = step.close_code or 1000

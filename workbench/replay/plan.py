@@ -67,6 +67,9 @@ class Step:
     reply_seq: int | None = None
     reply_t_s: float | None = None
     close_code: int | None = None
+    closed_by: str | None = None
+    """Who closed the connection in the recording (``charger``, ``csms``; None: unknown or the proxy).
+    When it is the peer of the role played, the replayer waits for the peer to close (bounded)."""
     auth_user: str | None = None
     url_path: str | None = None
 
@@ -120,6 +123,7 @@ class Plan:
             return cls(role=role)
         start = frames["ts"].min()
         closes: dict[str, int | None] = {}
+        closers: dict[str, str | None] = {}
         users: dict[str, str | None] = {}
         paths: dict[str, str | None] = {}
         close_ts: dict[str, Any] = {}
@@ -128,6 +132,7 @@ class Plan:
             for row in connections.itertuples(index=False):
                 code = getattr(row, "close_code", None)
                 closes[row.connection_id] = None if _missing(code) else int(code)
+                closers[row.connection_id] = _text_or_none(getattr(row, "closed_by", None))
                 users[row.connection_id] = _text_or_none(getattr(row, "auth_user", None))
                 paths[row.connection_id] = _text_or_none(getattr(row, "url_path", None))
                 close_ts[row.connection_id] = getattr(row, "close_ts", None)
@@ -147,7 +152,7 @@ class Plan:
             if last_connection.get(cp) != conn:
                 if cp in last_connection:
                     steps.append(_close_step(cp, last_connection[cp], connection_index[cp], closes,
-                                             close_ts, start, steps[-1].t_s))
+                                             closers, close_ts, start, steps[-1].t_s))
                 connection_index[cp] = connection_index.get(cp, -1) + 1
                 last_connection[cp] = conn
                 opened = open_ts.get(conn)
@@ -179,7 +184,7 @@ class Plan:
             # invalid frames are not replayed: the plan holds only what OCPP-J can carry
         for cp, conn in last_connection.items():
             end_t = steps_by_cp[cp][-1].t_s
-            steps_by_cp[cp].append(_close_step(cp, conn, connection_index[cp], closes, close_ts, start, end_t))
+            steps_by_cp[cp].append(_close_step(cp, conn, connection_index[cp], closes, closers, close_ts, start, end_t))
         # Interleave charge points by time, keeping each one's own order.
         merged = sorted((step for steps in steps_by_cp.values() for step in steps), key=lambda s: s.t_s)
         return cls(role=role, steps=merged, recorded_start=start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
@@ -218,7 +223,7 @@ class Plan:
                     body = body[:77] + "..."
                 lines.append(f"{head} {s.action} {body} -> {reply} (seq {s.seq})")
             elif s.kind == "close":
-                lines.append(f"{head} code {s.close_code}")
+                lines.append(f"{head} code {s.close_code}" + (f" by the {s.closed_by}" if s.closed_by else ""))
             else:
                 lines.append(f"{head} as {s.auth_user or s.charge_point_id}")
         return "\n".join(lines)
@@ -370,13 +375,15 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _close_step(cp: str, conn: str, index: int, closes: dict[str, int | None], close_ts: dict[str, Any],
-                start: Any, fallback_t_s: float) -> Step:
+def _close_step(cp: str, conn: str, index: int, closes: dict[str, int | None], closers: dict[str, str | None],
+                close_ts: dict[str, Any], start: Any, fallback_t_s: float) -> Step:
     when = close_ts.get(conn)
     t_s = fallback_t_s
     if when is not None and not _missing(when) and str(when) != "NaT":
         t_s = max(fallback_t_s, (when - start).total_seconds())
-    return Step(cp, "close", t_s=t_s, connection=index, close_code=closes.get(conn, 1000) or 1000)
+    closer = closers.get(conn)
+    return Step(cp, "close", t_s=t_s, connection=index, close_code=closes.get(conn, 1000) or 1000,
+                closed_by=closer if closer in ROLES else None)
 
 
 def _pointer_parts(pointer: str) -> list[str]:
