@@ -183,3 +183,54 @@ def test_answers_on_the_wire_equal_the_library_dispatch() -> None:
     assert len(library) == len(texts)
     assert sum(text.startswith("[4,") for text in library) >= 6  # the CALLERROR paths ran
     assert fast == library
+
+
+def test_answer_payloads_equal_the_librarys_conversion() -> None:
+    """response_payload (one pass, cached key renaming) gives what the library's
+    snake_to_camel_case(remove_nones(serialize_as_dict(...))) gives: nested dataclasses, lists of them,
+    None fields and list items dropped, enums kept, dict fields renamed; a tuple goes the library's way."""
+    import dataclasses
+
+    from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+    from ocpp.v16 import call_result, datatypes, enums
+
+    from workbench.lab.dispatch import response_payload
+
+    @dataclasses.dataclass
+    class Odd:
+        some_dict: dict
+        some_list: list
+        some_tuple: tuple | None = None
+        ocpp_csms_url: str | None = None
+        soc_limit_reached: bool = False
+
+    schedule = datatypes.ChargingSchedule(
+        charging_rate_unit=enums.ChargingRateUnitType.watts, start_schedule=None, min_charging_rate=None,
+        charging_schedule_period=[datatypes.ChargingSchedulePeriod(start_period=0, limit=11000.0, number_phases=None),
+                                  datatypes.ChargingSchedulePeriod(start_period=60, limit=7.5, number_phases=3)])
+    responses = [
+        call_result.MeterValues(),
+        call_result.Heartbeat(current_time="2026-01-01T00:00:00Z"),
+        call_result.StartTransaction(transaction_id=5, id_tag_info=datatypes.IdTagInfo(
+            status=enums.AuthorizationStatus.accepted, parent_id_tag=None, expiry_date="2027-01-01T00:00:00Z")),
+        call_result.BootNotification(current_time="T", interval=300, status=enums.RegistrationStatus.accepted),
+        call_result.DataTransfer(status=enums.DataTransferStatus.accepted, data=None),
+        call_result.GetConfiguration(configuration_key=[
+            datatypes.KeyValue(key="HeartbeatInterval", readonly=False, value="300"),
+            datatypes.KeyValue(key="Secret", readonly=True, value=None)], unknown_key=["Nope"]),
+        call_result.GetCompositeSchedule(status=enums.GetCompositeScheduleStatus.accepted, connector_id=1,
+                                         schedule_start="T", charging_schedule=schedule),
+        call_result.GetCompositeSchedule(status=enums.GetCompositeScheduleStatus.rejected),
+        Odd(some_dict={"key_one": None, "key_two": {"inner_key": 1}}, some_list=[None, 1, {"a_b": None}],
+            ocpp_csms_url="wss://x", soc_limit_reached=True),
+        Odd(some_dict={}, some_list=[], some_tuple=(1, None, datatypes.KeyValue(key="k", readonly=True))),
+    ]
+    for response in responses:
+        library = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        assert response_payload(response) == library, response
+        assert json.dumps(response_payload(response)) == json.dumps(library)
+    for not_a_dataclass in ({"a": 1}, None, call_result.Heartbeat):
+        with pytest.raises(TypeError):
+            serialize_as_dict(not_a_dataclass)
+        with pytest.raises(TypeError):
+            response_payload(not_a_dataclass)
