@@ -125,14 +125,19 @@ def parse_message(message: Any) -> ParsedFrame:
     return ParsedFrame(MessageKind.INVALID, unique_id, parse_error=f"unknown message type {type_id!r}")
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+"""``json.dumps(value, separators=(",", ":"))``, without building an encoder per call (the replayer
+encodes every request it sends)."""
+
+
 def call(unique_id: str, action: str, payload: dict[str, Any]) -> str:
     """Encode a CALL as compact OCPP-J text."""
-    return json.dumps([MessageType.CALL, unique_id, action, payload], separators=(",", ":"))
+    return _compact([MessageType.CALL, unique_id, action, payload])
 
 
 def call_result(unique_id: str, payload: dict[str, Any]) -> str:
-    return json.dumps([MessageType.CALLRESULT, unique_id, payload], separators=(",", ":"))
+    return _compact([MessageType.CALLRESULT, unique_id, payload])
 
 
 def call_error(unique_id: str, code: str, description: str = "", details: dict[str, Any] | None = None) -> str:
-    return json.dumps([MessageType.CALLERROR, unique_id, code, description, details or {}], separators=(",", ":"))
+    return _compact([MessageType.CALLERROR, unique_id, code, description, details or {}])

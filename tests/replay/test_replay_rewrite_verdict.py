@@ -142,6 +142,34 @@ def test_shifted_times_are_written_as_strftime_writes_them() -> None:
             assert shift_time_text(text, shift) == expected, text
 
 
+def test_whole_second_shifts_take_the_fast_path_with_the_general_result() -> None:
+    """The replay's shift is whole seconds: shift_time_text then only moves the date and time of day.
+    Whatever the spelling (fractions of 0 to 9 digits, Z, offsets, -00:00, a space, no zone, years
+    near 1 and 9999, garbage after a time), it gives what the general path gives."""
+    import random
+
+    from workbench.replay.rewrite import shifted_time_text_general
+
+    rng = random.Random(11)
+    texts = ["2026-11-21T20:06:47Z", "2026-11-21 20:06:47.5Z", "2026-11-21T20:06:47.123456789Z",
+             "2026-11-21T20:06:47-00:00", "2026-11-21T20:06:47+0100", "2026-11-21T20:06:47.12x",
+             "0999-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z", "2026-13-01T00:00:00Z",
+             "2026-11-21T20:06:47Zjunk", "2026-11-21T20:06", "20261121T200647Z", "not a time at all, no"]
+    for _ in range(400):
+        when = dt.datetime(1990, 1, 1) + dt.timedelta(seconds=rng.uniform(0, 2e9), microseconds=rng.randrange(10**6))
+        fraction = f".{when.microsecond:06d}{rng.randrange(1000):03d}"[: rng.randrange(0, 11)]
+        zone = rng.choice(["Z", "", "+02:00", "-05:30", "+00:00", "-00:00"])
+        texts.append(when.strftime("%Y-%m-%dT%H:%M:%S") + (fraction if len(fraction) > 1 else "") + zone)
+    shifts = [dt.timedelta(seconds=s) for s in (0, 1, -1, 3600, 86400 * 700 + 17, -86400 * 9000)]
+    shifts += [dt.timedelta(seconds=rng.randrange(-10**9, 10**9)) for _ in range(5)]
+    for text in texts:
+        for shift in shifts:
+            assert shift_time_text(text, shift) == shifted_time_text_general(text, shift), (text, shift)
+    # a time that cannot be moved (past year 9999) is sent as recorded, not a crash of the replay
+    for shift in (dt.timedelta(days=1), dt.timedelta(days=1, microseconds=5)):
+        assert shift_time_text("9999-12-31T23:59:59.999Z", shift) == "9999-12-31T23:59:59.999Z"
+
+
 def test_times_under_subclassed_containers_and_strings_are_shifted_too() -> None:
     import collections
     import enum

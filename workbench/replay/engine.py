@@ -136,6 +136,9 @@ class _Run:
         shift = None
         if options.shift_times and start is not None:
             shift = dt.datetime.now(dt.timezone.utc) - start
+            # Whole seconds (the first frame within a second before now): fractions of a second are
+            # then kept as written, and shifting a time costs a third (rewrite.shift_time_text).
+            shift -= dt.timedelta(microseconds=shift.microseconds)
         self.rewriter = Rewriter(shift, map_transactions=options.map_transactions)
         self.replay_seq = itertools.count()
         self.connection_ids = itertools.count(1)

@@ -54,14 +54,35 @@ def map_transaction_ids(action: str | None, payload: dict[str, Any], ids: Transa
             profile["transactionId"] = ids.live(profile["transactionId"])
 
 
+_PLAIN_SUFFIX = re.compile(r"(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?")
+
+
 def shift_time_text(text: str, shift: dt.timedelta) -> str:
     """An ISO 8601 time moved by ``shift``, written with the same fraction digits and zone style
     (``Z`` or an offset); text that is not a time is returned unchanged."""
+    if (not shift.microseconds and len(text) >= 19 and _PLAIN_SUFFIX.fullmatch(text, 19)
+            and not text.endswith("-00:00")):
+        # The replay's case (its shift is whole seconds): only the date and time of day change; the
+        # fraction and the zone are kept as written. Same result as below at a third of the cost.
+        try:
+            moved = dt.datetime.fromisoformat(text[:19]) + shift
+        except (ValueError, OverflowError):  # (the general path decides)
+            moved = None
+        if moved is not None and moved.year >= 1000:
+            return moved.isoformat() + text[19:]
+    return shifted_time_text_general(text, shift)
+
+
+def shifted_time_text_general(text: str, shift: dt.timedelta) -> str:
+    """:func:`shift_time_text` for any ISO 8601 time and any shift (the reference of its fast path)."""
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return text
-    moved = when + shift
+    try:
+        moved = when + shift
+    except OverflowError:  # beyond year 1 or 9999: a time that cannot be moved is sent as recorded
+        return text
     match = _FRACTION.search(text)
     digits = len(match.group(1)) if match else 0
     if moved.year >= 1000:  # isoformat: the same text as strftime here, at a fraction of its cost
