@@ -45,10 +45,14 @@ def snake_key(key: str) -> str:
     return next(iter(camel_to_snake_case({key: None})))
 
 
-@functools.lru_cache(maxsize=4096)
 def camel_key(key: str) -> str:
     """``key`` renamed exactly as ``ocpp.charge_point.snake_to_camel_case`` renames a dict key."""
-    return next(iter(snake_to_camel_case({key: None})))
+    name = _CAMEL.get(key)
+    if name is None:
+        name = next(iter(snake_to_camel_case({key: None})))
+        if len(_CAMEL) < _KEYS_KEPT:
+            _CAMEL[key] = name
+    return name
 
 
 def response_payload(response: Any) -> Any:
@@ -69,10 +73,15 @@ class _Unusual(Exception):
     """A value the one-pass conversion does not mirror (a tuple: asdict rebuilds it its own way)."""
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""Exact types of JSON leaves: no renaming below them (checked before any isinstance)."""
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float)) or value is None:  # (enums of OCPP are str subclasses)
+    kind = type(value)
+    if kind in _LEAVES or isinstance(value, (str, int, float)):  # (enums of OCPP are str subclasses)
         return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(kind, "__dataclass_fields__"):  # a dataclass instance (a dataclass itself is a type)
         out = {}
         for name in value.__dataclass_fields__:
             item = _plain(getattr(value, name))
@@ -89,12 +98,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_SNAKE: dict[str, str] = {}
+_CAMEL: dict[str, str] = {}
+_KEYS_KEPT = 4096
+"""Renamed keys remembered in the plain dicts above (a peer could send any number of new keys)."""
+
+
 def to_snake_case(data: Any) -> Any:
     """``camel_to_snake_case(data)`` with each distinct key renamed once (the same result)."""
-    if isinstance(data, dict):
-        return {snake_key(key): to_snake_case(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [to_snake_case(value) for value in data]
+    kind = type(data)
+    if kind is dict or (kind is not list and isinstance(data, dict)):
+        out = {}
+        for key, value in data.items():
+            name = _SNAKE.get(key)
+            if name is None:
+                name = snake_key(key)
+                if len(_SNAKE) < _KEYS_KEPT:
+                    _SNAKE[key] = name
+            out[name] = value if type(value) in _LEAVES else to_snake_case(value)
+        return out
+    if kind is list or isinstance(data, list):
+        return [value if type(value) in _LEAVES else to_snake_case(value) for value in data]
     return data
 
 
