@@ -179,3 +179,34 @@ def test_a_notebook_stepping_through_sees_each_reply_judged_before_the_next_step
     result = asyncio.run(asyncio.wait_for(go(), 10))
     assert result.verdict.clean
     assert rows_at_step == [0, 0, 1, 2, 3]  # connect, 3 sends, close: each reply's row before the next step
+
+
+def test_a_request_encoded_ahead_is_encoded_again_once_a_transaction_id_is_learnt() -> None:
+    """The next request is encoded while the peer answers the current one; a MeterValues right after a
+    StartTransaction must still carry the live transactionId the StartTransaction.conf brings."""
+    def step(action, payload, reply):
+        return Step("CP-1", "send", action=action, payload=payload, reply_kind="CALLRESULT", reply=reply)
+
+    meter = {"connectorId": 1, "transactionId": 7, "meterValue": [
+        {"timestamp": "2026-01-01T00:00:01Z", "sampledValue": [{"value": "10"}]}]}
+    steps = [Step("CP-1", "connect"),
+             step("Heartbeat", {}, {}),
+             step("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-01-01T00:00:00Z"},
+                  {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}),
+             step("MeterValues", meter, {}),
+             step("StopTransaction", {"transactionId": 7, "meterStop": 10, "timestamp": "2026-01-01T00:00:02Z"}, {}),
+             Step("CP-1", "close", close_code=1000)]
+    plan = Plan(role="charger", steps=steps, recorded_start="2026-01-01T00:00:00.000000Z")
+
+    def on_message(text: str, transport: MockTransport) -> None:
+        message = json.loads(text)
+        answer = {"transactionId": 4242, "idTagInfo": {"status": "Accepted"}} if message[2] == "StartTransaction" else {}
+        transport.deliver(json.dumps([3, message[1], answer]))
+
+    connector = MockConnector(on_message)
+    result = asyncio.run(asyncio.wait_for(run_plan(plan, connector), 10))
+    assert result.verdict.clean, result.verdict.to_text()
+    sent = [json.loads(text) for text in connector.transports[0].sent]
+    assert [m[2] for m in sent] == ["Heartbeat", "StartTransaction", "MeterValues", "StopTransaction"]
+    assert sent[2][3]["transactionId"] == 4242 and sent[3][3]["transactionId"] == 4242
+    assert len({m[1] for m in sent}) == 4  # message ids still unique

@@ -263,7 +263,8 @@ class _ChargePointRun:
         self._reply_timer: asyncio.TimerHandle | None = None
         # The last reply, judged once the next request has left (see _send): (plan index, step, reply, seq)
         self._unjudged: tuple[int, Step, Any, int] | None = None
-        self._shifted_ahead: tuple[int, dict[str, Any]] | None = None  # (plan index, payload) of the next send
+        # The next send, encoded ahead (see _prepare_next): (plan index, message id, text, transaction ids learnt)
+        self._ahead: tuple[int, str, str, int] | None = None
 
     async def execute(self) -> None:
         try:
@@ -331,20 +332,20 @@ class _ChargePointRun:
             run.row(VerdictRow(self.cp, index, "send", step.action, "missing", recorded_seq=step.reply_seq,
                                detail=f"not sent: {why}"))
             return
-        ahead = self._shifted_ahead
-        self._shifted_ahead = None
-        payload = run.rewriter.request(step.action, step.payload, ahead[1] if ahead and ahead[0] == index else None)
-        message_id = f"{run.message_id_prefix}-{next(run.message_numbers)}"
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == index and ahead[3] == run.rewriter.transactions.learnt:
+            message_id, text = ahead[1], ahead[2]
+        else:  # not prepared, or a transaction id learnt since (the payload may map it)
+            message_id, text = self._encode(step)
         future: asyncio.Future[tuple[Any, int]] = asyncio.get_running_loop().create_future()
         self.pending[message_id] = (index, step, future)
-        text = call(message_id, step.action or "", payload)
         sent_seq = run.write_frame(self.connection_id, run.ours, text, step.seq)
         try:
             await self.transport.send(text)
             # The previous reply is judged now, while the peer works on this request: with one request
             # outstanding, whatever runs between a reply and the next send adds to every round trip.
             self._judge_waiting()
-            self._shift_next(position)
+            self._prepare_next(position)
             self._await_reply_by(future, run.options.reply_timeout_s)
             parsed, reply_seq = await future  # TimeoutError from _reply_deadline_passed
         except TimeoutError:
@@ -369,13 +370,21 @@ class _ChargePointRun:
         if run.options.speed is not None or run.options.before_step is not None:
             self._judge_waiting()  # nothing to gain by waiting; a notebook stepping through sees it at once
 
-    def _shift_next(self, position: int) -> None:
-        """Shift the times of the next step's payload now, if it is a send (see Rewriter.shifted); not
-        when a ``before_step`` callback runs first (it may edit the step)."""
+    def _encode(self, step: Step) -> tuple[str, str]:
+        """(fresh message id, CALL text) of a send step, its payload rewritten."""
+        run = self.run
+        message_id = f"{run.message_id_prefix}-{next(run.message_numbers)}"
+        return message_id, call(message_id, step.action or "", run.rewriter.request(step.action, step.payload))
+
+    def _prepare_next(self, position: int) -> None:
+        """Encode the next step now, if it is a send, while the peer answers this one: the text is used
+        unless a transaction id was learnt in between (then it is encoded again). Not when a
+        ``before_step`` callback runs first (it may edit the step)."""
         if position + 1 < len(self.steps) and self.run.options.before_step is None:
             index, step = self.steps[position + 1]
             if step.kind == "send":
-                self._shifted_ahead = (index, self.run.rewriter.shifted(step.payload))
+                learnt = self.run.rewriter.transactions.learnt
+                self._ahead = (index, *self._encode(step), learnt)
 
     def _judge_waiting(self) -> None:
         if self._unjudged is not None:

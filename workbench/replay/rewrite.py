@@ -28,6 +28,8 @@ class TransactionIds:
 
     def __init__(self) -> None:
         self.live_by_recorded: dict[int, int] = {}
+        self.learnt = 0
+        """How many pairs were learnt so far: a request encoded before a change is encoded again."""
 
     def learn(self, recorded_reply: dict[str, Any] | None, live_reply: Any) -> None:
         """Record the pair from a recorded and a live StartTransaction.conf."""
@@ -36,6 +38,7 @@ class TransactionIds:
         recorded, live = recorded_reply.get("transactionId"), live_reply.get("transactionId")
         if isinstance(recorded, int) and isinstance(live, int):
             self.live_by_recorded[recorded] = live
+            self.learnt += 1
 
     def live(self, recorded: Any) -> Any:
         """The live id of a recorded one (the recorded id itself when none was learnt)."""
@@ -191,15 +194,9 @@ class Rewriter:
     # The three below return the recorded payload rewritten, sharing what they do not change with
     # it (the plan's payloads are never mutated; do not mutate what they return either).
 
-    def shifted(self, payload: dict[str, Any] | None) -> dict[str, Any]:
-        """A recorded payload with its times shifted: the part of :meth:`request` that does not depend
-        on what the peer answered so far (so it can be done ahead, while waiting for a reply)."""
-        return shifted_json(payload, self.time_shift) if payload is not None else {}
-
-    def request(self, action: str | None, payload: dict[str, Any] | None,
-                shifted: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A recorded request payload, ready to send; ``shifted``: :meth:`shifted` of it, if done ahead."""
-        out = shifted if shifted is not None else self.shifted(payload)
+    def request(self, action: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """A recorded request payload, ready to send."""
+        out = shifted_json(payload, self.time_shift) if payload is not None else {}
         if self.map_transactions:
             out = _with_live_transaction_ids(action, out, self.transactions)
         return out
