@@ -121,9 +121,9 @@ def _answer_with(payloads: list[dict]):
     return on_message
 
 
-def test_replies_judged_after_the_next_request_left_are_all_judged_in_plan_order() -> None:
-    """A reply is judged once the next request has left (off the round trip): every reply still gets
-    its row, the last one too (no next request), and one before a close."""
+def test_every_reply_is_judged_in_plan_order_the_last_one_too() -> None:
+    """Every reply gets its row, in plan order: one before a close, and the last one of a plan that
+    ends without a close."""
     plan = _heartbeats(5)
     answers = [{}, {"x": 1}, {}, {}, {"y": 2}]  # the 2nd and the last differ from the recorded {}
     result = asyncio.run(asyncio.wait_for(run_plan(plan, MockConnector(_answer_with(answers))), 10))
@@ -181,9 +181,9 @@ def test_a_notebook_stepping_through_sees_each_reply_judged_before_the_next_step
     assert rows_at_step == [0, 0, 1, 2, 3]  # connect, 3 sends, close: each reply's row before the next step
 
 
-def test_a_request_encoded_ahead_is_encoded_again_once_a_transaction_id_is_learnt() -> None:
-    """The next request is encoded while the peer answers the current one; a MeterValues right after a
-    StartTransaction must still carry the live transactionId the StartTransaction.conf brings."""
+def test_a_request_right_after_start_transaction_carries_the_live_transaction_id() -> None:
+    """A MeterValues right after a StartTransaction carries the live transactionId its
+    StartTransaction.conf brought (the mapping is learnt before the next request is encoded)."""
     def step(action, payload, reply):
         return Step("CP-1", "send", action=action, payload=payload, reply_kind="CALLRESULT", reply=reply)
 

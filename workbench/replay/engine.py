@@ -144,8 +144,8 @@ class _Run:
         self.connection_ids = itertools.count(1)
         self.default_transaction_ids = itertools.count(1)
         self.steps_done = 0
-        self._lines: list[tuple[str, str, Direction, str, int | None]] = []  # frames not yet written (see flush)
-        self._flush_timer: asyncio.Handle | None = None
+        self._lines: list[bytes] = []  # frame lines not yet written (see flush)
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._write_error: CaptureWriteError | None = None
         self.clock = FrameClock()
         # Fresh message ids: random per run, a counter within it (unique on every connection, as
@@ -166,14 +166,9 @@ class _Run:
         if self.writer is not None:
             if self._write_error is not None:
                 raise self._write_error
-            # Encoded when written (flush), not now: off the round trip of the request in flight.
-            self._lines.append((self.clock.now_ts(), connection_id, direction, text, replay_of))
-            if len(self._lines) == FLUSH_LINES:
-                # Soon, not here: the loop runs it once the running step awaits (its request sent),
-                # so the write(2) overlaps the peer's work instead of delaying the next request.
-                if self._flush_timer is not None:
-                    self._flush_timer.cancel()
-                self._flush_timer = asyncio.get_running_loop().call_soon(self._flush_soon)
+            self._lines.append(frame_line(self.clock.now_ts(), connection_id, direction, text, replay_of))
+            if len(self._lines) >= FLUSH_LINES:
+                self.flush()
             elif self._flush_timer is None:
                 self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_EVERY_S, self._flush_soon)
         return seq
@@ -190,8 +185,7 @@ class _Run:
             raise self._write_error
         if not self._lines or self.writer is None:
             return
-        lines = [frame_line(*frame) for frame in self._lines]
-        self._lines = []
+        lines, self._lines = self._lines, []
         if self.writer.rotate_bytes:  # a rotated file must start on a whole line: one at a time
             for line in lines:
                 self.writer.write_frame_line(line)
@@ -261,17 +255,11 @@ class _ChargePointRun:
         self._reply_waiter: asyncio.Future[tuple[Any, int]] | None = None
         self._reply_deadline = 0.0
         self._reply_timer: asyncio.TimerHandle | None = None
-        # The last reply, judged once the next request has left (see _send): (plan index, step, reply, seq)
-        self._unjudged: tuple[int, Step, Any, int] | None = None
-        # The next send, encoded ahead (see _prepare_next): (plan index, message id, text, transaction ids learnt)
-        self._ahead: tuple[int, str, str, int] | None = None
 
     async def execute(self) -> None:
         try:
             for position, (index, step) in enumerate(self.steps):
                 self.position = position
-                if step.kind != "send":
-                    self._judge_waiting()
                 if self.run.options.before_step is not None:
                     await self.run.options.before_step(index, step)
                 if step.kind == "connect":
@@ -284,7 +272,6 @@ class _ChargePointRun:
                 self.run.step_done()
             await self._wait_expected(len(self.steps))
         finally:
-            self._judge_waiting()
             self._cancel_reply_timer()
             await self._stop_reader()
             for index, step in self.book.pending:
@@ -332,20 +319,14 @@ class _ChargePointRun:
             run.row(VerdictRow(self.cp, index, "send", step.action, "missing", recorded_seq=step.reply_seq,
                                detail=f"not sent: {why}"))
             return
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == index and ahead[3] == run.rewriter.transactions.learnt:
-            message_id, text = ahead[1], ahead[2]
-        else:  # not prepared, or a transaction id learnt since (the payload may map it)
-            message_id, text = self._encode(step)
+        payload = run.rewriter.request(step.action, step.payload)
+        message_id = f"{run.message_id_prefix}-{next(run.message_numbers)}"
         future: asyncio.Future[tuple[Any, int]] = asyncio.get_running_loop().create_future()
         self.pending[message_id] = (index, step, future)
+        text = call(message_id, step.action or "", payload)
         sent_seq = run.write_frame(self.connection_id, run.ours, text, step.seq)
         try:
             await self.transport.send(text)
-            # The previous reply is judged now, while the peer works on this request: with one request
-            # outstanding, whatever runs between a reply and the next send adds to every round trip.
-            self._judge_waiting()
-            self._prepare_next(position)
             self._await_reply_by(future, run.options.reply_timeout_s)
             parsed, reply_seq = await future  # TimeoutError from _reply_deadline_passed
         except TimeoutError:
@@ -359,37 +340,10 @@ class _ChargePointRun:
                                detail=f"no reply: the connection was closed ({closed.code})"))
             return
         finally:
-            self._judge_waiting()  # (sent or not)
             self._reply_waiter = None
             self.pending.pop(message_id, None)
             self._done_sends.add(index)
-        if (step.action == "StartTransaction" and parsed.kind is MessageKind.CALLRESULT
-                and step.reply_kind not in (None, "CALLERROR")):
-            run.rewriter.transactions.learn(step.reply, parsed.payload)  # now: the next request may need it
-        self._unjudged = (index, step, parsed, reply_seq)
-        if run.options.speed is not None or run.options.before_step is not None:
-            self._judge_waiting()  # nothing to gain by waiting; a notebook stepping through sees it at once
-
-    def _encode(self, step: Step) -> tuple[str, str]:
-        """(fresh message id, CALL text) of a send step, its payload rewritten."""
-        run = self.run
-        message_id = f"{run.message_id_prefix}-{next(run.message_numbers)}"
-        return message_id, call(message_id, step.action or "", run.rewriter.request(step.action, step.payload))
-
-    def _prepare_next(self, position: int) -> None:
-        """Encode the next step now, if it is a send, while the peer answers this one: the text is used
-        unless a transaction id was learnt in between (then it is encoded again). Not when a
-        ``before_step`` callback runs first (it may edit the step)."""
-        if position + 1 < len(self.steps) and self.run.options.before_step is None:
-            index, step = self.steps[position + 1]
-            if step.kind == "send":
-                learnt = self.run.rewriter.transactions.learnt
-                self._ahead = (index, *self._encode(step), learnt)
-
-    def _judge_waiting(self) -> None:
-        if self._unjudged is not None:
-            unjudged, self._unjudged = self._unjudged, None
-            self._judge_reply(*unjudged)
+        self._judge_reply(index, step, parsed, reply_seq)
 
     def _await_reply_by(self, future: asyncio.Future[tuple[Any, int]], timeout_s: float) -> None:
         """Fail ``future`` with TimeoutError if it is not done within ``timeout_s`` seconds."""
@@ -432,7 +386,8 @@ class _ChargePointRun:
             row.status, row.detail = "differs", f"a CALLRESULT where the recording has CALLERROR {(step.reply or {}).get('errorCode')}"
         else:
             ignore = ignore_for(step.action, run.options.ignore)
-            if step.action == "StartTransaction":  # (learnt in _send)
+            if step.action == "StartTransaction":
+                run.rewriter.transactions.learn(step.reply, parsed.payload)
                 ignore = (*ignore, "/transactionId")  # the live CSMS assigns its own; mapped from here on
             row.diffs = diff_payloads(step.reply, parsed.payload, ignore)
             if row.diffs:

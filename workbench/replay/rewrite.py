@@ -28,8 +28,6 @@ class TransactionIds:
 
     def __init__(self) -> None:
         self.live_by_recorded: dict[int, int] = {}
-        self.learnt = 0
-        """How many pairs were learnt so far: a request encoded before a change is encoded again."""
 
     def learn(self, recorded_reply: dict[str, Any] | None, live_reply: Any) -> None:
         """Record the pair from a recorded and a live StartTransaction.conf."""
@@ -38,7 +36,6 @@ class TransactionIds:
         recorded, live = recorded_reply.get("transactionId"), live_reply.get("transactionId")
         if isinstance(recorded, int) and isinstance(live, int):
             self.live_by_recorded[recorded] = live
-            self.learnt += 1
 
     def live(self, recorded: Any) -> Any:
         """The live id of a recorded one (the recorded id itself when none was learnt)."""
