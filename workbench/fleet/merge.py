@@ -20,7 +20,7 @@ result is then still the serial one, only slower.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,17 @@ def _key(name: str, table: pd.DataFrame) -> np.ndarray:
     if name == "calls":
         return table["request_seq"].fillna(table["reply_seq"]).to_numpy(dtype=np.int64, na_value=-1)
     return table["seq"].to_numpy(dtype=np.int64, na_value=-1)
+
+
+RESERVE_MIN_ROWS = 65_536
+"""Tables expected smaller than this are not reserved ahead (:meth:`TableMerge._reserve`)."""
+
+
+def _touched(array: np.ndarray) -> np.ndarray:
+    """``array`` with every memory page written once (object arrays are, by numpy: filled with None)."""
+    if array.dtype != object:
+        array.view(np.uint8)[::4096] = 0
+    return array
 
 
 class _Placement:
@@ -83,14 +94,18 @@ class _Placement:
 
 
 class _Column:
-    """One column of a placed table: the buckets' values written at their final rows (one copy each).
-    Arrow-held columns keep the buckets' arrays and gather them once, in :meth:`array`."""
+    """One column of a placed table: the buckets' values written at their final rows (one copy each),
+    into ``reserved`` arrays when they are long enough. Arrow-held columns keep the buckets' arrays and
+    gather them once, in :meth:`array`; categorical ones recode their codes into the union of categories
+    there."""
 
-    def __init__(self, template: ExtensionArray, rows: int) -> None:
+    def __init__(self, template: ExtensionArray, rows: int, reserved: list[np.ndarray] | None = None) -> None:
         self.template = template
         self.rows = rows
         self.parts: list[np.ndarray] | None = None
-        self.pieces: list[tuple[Any, np.ndarray]] = []  # (bucket's array or codes, its rows' positions)
+        if reserved is not None and all(len(r) >= rows for r in reserved):
+            self.parts = [r[:rows] for r in reserved]
+        self.pieces: list[tuple[Any, np.ndarray]] = []  # (bucket's array, its rows' positions)
 
     @staticmethod
     def parts_of(array: ExtensionArray) -> list[np.ndarray] | None:
@@ -102,6 +117,14 @@ class _Column:
         if isinstance(array, pd.arrays.IntegerArray | pd.arrays.BooleanArray | pd.arrays.FloatingArray):
             return [array._data, array._mask]
         return None
+
+    @staticmethod
+    def layout(array: ExtensionArray) -> list[np.dtype] | None:
+        """dtypes of the arrays to reserve for a column like ``array`` (None: nothing to reserve)."""
+        if isinstance(array, pd.Categorical):
+            return [np.dtype(np.int32)]  # the codes in the union of categories
+        parts = _Column.parts_of(array)
+        return None if parts is None else [p.dtype for p in parts]
 
     @staticmethod
     def placeable(array: ExtensionArray, template: ExtensionArray) -> bool:
@@ -123,36 +146,37 @@ class _Column:
         for out, values in zip(self.parts, parts):
             out[positions] = values
 
-    def array(self) -> ExtensionArray:
+    def array(self, order: Callable[[], np.ndarray]) -> ExtensionArray:
+        """The column; ``order()``: final row -> row of the buckets' rows one after the other (the same
+        for every column of a table, made once)."""
         template = self.template
-        if self.parts is not None or self.parts_of(template) is not None:
+        if isinstance(template, pd.Categorical):
+            return self._categorical()
+        if self.parts_of(template) is not None:
             parts = self.parts or [np.empty(0, dtype=p.dtype) for p in self.parts_of(template)]  # type: ignore[union-attr]
             if isinstance(template, PayloadArray):
                 return PayloadArray(*parts)
-            if isinstance(template, DatetimeArray):
-                return DatetimeArray._from_sequence(parts[0], dtype=template.dtype)  # the UTC values, as they were
-            if isinstance(template, StringArray):
-                return StringArray(parts[0], dtype=template.dtype)
-            if isinstance(template, NumpyExtensionArray):
-                return NumpyExtensionArray(parts[0])
+            if isinstance(template, (NumpyExtensionArray, DatetimeArray, StringArray)):
+                return template._from_backing_data(parts[0])  # same dtype, these values (no copy, no check)
             return type(template)(parts[0], parts[1])
-        order = np.empty(self.rows, dtype=np.int64)
-        if self.pieces:
-            order[np.concatenate([p for _, p in self.pieces])] = np.arange(self.rows, dtype=np.int64)
-        if isinstance(template, pd.Categorical):
-            return self._categorical(order)
         chunks = [c for array, _ in self.pieces for c in array._pa_array.chunks] or list(template._pa_array.chunks)
         values = pa.concat_arrays(chunks) if chunks else pa.array([], type=template._pa_array.type)
-        taken = pa.chunked_array([values.take(pa.array(order))])
+        taken = pa.chunked_array([values.take(order())])
         if isinstance(template, pd.arrays.ArrowStringArray):
             return type(template)(taken, dtype=template.dtype)
         return type(template)(taken)
 
-    def _categorical(self, order: np.ndarray) -> pd.Categorical:
-        # The union of the buckets' (sorted) categories, as concat_tables makes it.
-        merged = concat_tables([pd.DataFrame({"c": array}) for array, _ in self.pieces]
-                               or [pd.DataFrame({"c": self.template})])["c"].array
-        return pd.Categorical.from_codes(merged.codes[order], dtype=merged.dtype)
+    def _categorical(self) -> pd.Categorical:
+        # The union of the buckets' (sorted) categories, as concat_tables makes it; each bucket's codes
+        # recoded into it and written into place.
+        arrays = [array for array, _ in self.pieces]
+        first = next((a.categories for a in arrays if len(a.categories)), self.template.categories)
+        categories = pd.Index(sorted(set().union(*(set(a.categories) for a in arrays))), dtype=first.dtype)
+        codes = self.parts[0] if self.parts is not None else np.empty(self.rows, dtype=np.int32)
+        for array, positions in self.pieces:
+            recode = np.append(categories.get_indexer(array.categories), -1).astype(np.int32)
+            codes[positions] = recode[array.codes]  # code -1 (missing) takes the appended -1
+        return pd.Categorical.from_codes(codes, categories=categories)
 
 
 class TableMerge:
@@ -166,6 +190,8 @@ class TableMerge:
             {name: [] for name in PLACED}
         self._frames: dict[str, _Column] | None = None
         self._rows = 0
+        self._seen = dict.fromkeys(PLACED, 0)  # rows of each table in the buckets so far
+        self._reserved: dict[str, dict[str, list[np.ndarray]]] = {}
 
     def add(self, part: BucketTables | dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """Take in one bucket's tables; returns them (for :meth:`capture`, in bucket order)."""
@@ -177,6 +203,10 @@ class TableMerge:
                 self._runs[name].append((tables, runs))
         frames = tables["frames"]
         self._rows += len(frames)
+        for name in PLACED[1:]:
+            self._seen[name] += len(tables[name])
+            if self._placements[name].ok:
+                self._reserve(name, tables[name])
         if self._placements["frames"].ok:  # a frame's row is its seq: into place now
             if self._frames is None:
                 self._frames = {c: _Column(frames[c].array, self.frames) for c in frames.columns}
@@ -188,6 +218,24 @@ class TableMerge:
             else:
                 self._placements["frames"].ok = False
         return tables
+
+    def _reserve(self, name: str, table: pd.DataFrame) -> None:
+        """Arrays for the rows of ``name`` the whole input will have (estimated from the buckets so far,
+        5 % more), their memory touched now: the kernel's cost of first touching a page (here about
+        1 ms a MB) is then paid while the workers still compute, not after the last bucket."""
+        if not self._rows:
+            return
+        expected = self._seen[name] * self.frames // self._rows
+        have = self._reserved.get(name)
+        if expected < RESERVE_MIN_ROWS or (have and all(len(a) >= expected for parts in have.values() for a in parts)):
+            return
+        rows = expected + expected // 20
+        reserved = {}
+        for column in table.columns:
+            layout = _Column.layout(table[column].array)
+            if layout is not None:
+                reserved[column] = [_touched(np.empty(rows, dtype=dtype)) for dtype in layout]
+        self._reserved[name] = reserved
 
     def _placed(self, name: str, parts: Sequence[dict[str, pd.DataFrame]]) -> pd.DataFrame | None:
         placement = self._placements[name]
@@ -204,13 +252,25 @@ class TableMerge:
                        and all(_Column.placeable(p[name][c].array, template[c].array) for c in template.columns)
                        for p in parts):
                 return None
-            columns = {c: _Column(template[c].array, rows) for c in template.columns}
+            reserved = self._reserved.pop(name, {})
+            columns = {c: _Column(template[c].array, rows, reserved.get(c)) for c in template.columns}
             for tables, runs in self._runs[name]:
                 table = tables[name]
                 positions = placement.positions(runs, len(table))
                 for column, target in columns.items():
                     target.put(table[column].array, positions)
-        return pd.DataFrame({column: target.array() for column, target in columns.items()}, copy=False)
+        made: list[pa.Array] = []
+
+        def order() -> pa.Array:
+            if not made:
+                pieces = next((c.pieces for c in columns.values() if c.pieces), [])
+                inverse = np.empty(rows, dtype=np.int64)
+                if pieces:
+                    inverse[np.concatenate([p for _, p in pieces])] = np.arange(rows, dtype=np.int64)
+                made.append(pa.array(inverse))
+            return made[0]
+
+        return pd.DataFrame({column: target.array(order) for column, target in columns.items()}, copy=False)
 
     def capture(self, parts: Sequence[dict[str, pd.DataFrame]], headers: Sequence[dict[str, Any]],
                 problems: Sequence[LoadProblem], paths: Sequence[Any]) -> Capture:
