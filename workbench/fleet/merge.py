@@ -21,11 +21,13 @@ result is then still the serial one, only slower.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray
 from pandas.arrays import ArrowExtensionArray, DatetimeArray, NumpyExtensionArray, StringArray
 
@@ -93,14 +95,56 @@ class _Placement:
         return np.repeat(self._starts[frames], np.diff(np.r_[first, rows])) + within
 
 
+class _Codes(np.ndarray):
+    """A bucket's Arrow text column as codes into a :class:`_Coder`'s values (-1: missing)."""
+
+
+class _Coder:
+    """An Arrow text column of few distinct values (direction, action, charge point...) turned into int32
+    codes as each bucket arrives, so that it is written into place like a number column and made once,
+    at the end, from its distinct values (instead of gathering every bucket's texts after the last)."""
+
+    def __init__(self, template: ArrowExtensionArray) -> None:
+        self.template = template
+        self.codes: dict[Any, int] = {}
+
+    @staticmethod
+    def suits(array: ArrowExtensionArray) -> bool:
+        """Few distinct values: at most one per 8 rows (a unique id per frame does not suit)."""
+        kind = array._pa_array.type
+        return ((pa.types.is_string(kind) or pa.types.is_large_string(kind))
+                and len(array) >= 64 and len(pc.unique(array._pa_array)) * 8 <= len(array))
+
+    def encode(self, array: ArrowExtensionArray) -> _Codes:
+        encoded = pc.dictionary_encode(array._pa_array).combine_chunks()
+        codes = self.codes
+        recode = np.fromiter((codes.setdefault(v, len(codes)) for v in encoded.dictionary.to_pylist()),
+                             dtype=np.int32, count=len(encoded.dictionary))
+        own = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        return np.append(recode, np.int32(-1))[own].view(_Codes)  # -1 (missing) takes the appended -1
+
+    def decode(self, codes: np.ndarray) -> ExtensionArray:
+        values = pa.array(list(self.codes), type=self.template._pa_array.type)
+        taken = pa.chunked_array([values.take(pa.array(codes, mask=codes < 0))])
+        return _arrow_like(self.template, taken)
+
+
+def _arrow_like(template: ArrowExtensionArray, values: pa.ChunkedArray) -> ExtensionArray:
+    if isinstance(template, pd.arrays.ArrowStringArray):
+        return type(template)(values, dtype=template.dtype)
+    return type(template)(values)
+
+
 class _Column:
     """One column of a placed table: the buckets' values written at their final rows (one copy each),
     into ``reserved`` arrays when they are long enough. Arrow-held columns keep the buckets' arrays and
     gather them once, in :meth:`array`; categorical ones recode their codes into the union of categories
     there."""
 
-    def __init__(self, template: ExtensionArray, rows: int, reserved: list[np.ndarray] | None = None) -> None:
+    def __init__(self, template: ExtensionArray, rows: int, reserved: list[np.ndarray] | None = None,
+                 coder: _Coder | None = None) -> None:
         self.template = template
+        self.coder = coder
         self.rows = rows
         self.parts: list[np.ndarray] | None = None
         if reserved is not None and all(len(r) >= rows for r in reserved):
@@ -110,6 +154,8 @@ class _Column:
     @staticmethod
     def parts_of(array: ExtensionArray) -> list[np.ndarray] | None:
         """The numpy arrays a column is made of, or None (Arrow, categorical: gathered at the end)."""
+        if isinstance(array, _Codes):
+            return [array]
         if isinstance(array, PayloadArray):
             return [array._raw, array._slot, array._objects]
         if isinstance(array, (NumpyExtensionArray, DatetimeArray, StringArray)):
@@ -152,6 +198,8 @@ class _Column:
         template = self.template
         if isinstance(template, pd.Categorical):
             return self._categorical()
+        if self.coder is not None:
+            return self.coder.decode(self.parts[0] if self.parts is not None else np.empty(0, dtype=np.int32))
         if self.parts_of(template) is not None:
             parts = self.parts or [np.empty(0, dtype=p.dtype) for p in self.parts_of(template)]  # type: ignore[union-attr]
             if isinstance(template, PayloadArray):
@@ -161,10 +209,7 @@ class _Column:
             return type(template)(parts[0], parts[1])
         chunks = [c for array, _ in self.pieces for c in array._pa_array.chunks] or list(template._pa_array.chunks)
         values = pa.concat_arrays(chunks) if chunks else pa.array([], type=template._pa_array.type)
-        taken = pa.chunked_array([values.take(order())])
-        if isinstance(template, pd.arrays.ArrowStringArray):
-            return type(template)(taken, dtype=template.dtype)
-        return type(template)(taken)
+        return _arrow_like(template, pa.chunked_array([values.take(order())]))
 
     def _categorical(self) -> pd.Categorical:
         # The union of the buckets' (sorted) categories, as concat_tables makes it; each bucket's codes
@@ -186,12 +231,21 @@ class TableMerge:
     def __init__(self, frames: int) -> None:
         self.frames = frames
         self._placements = {name: _Placement(frames) for name in PLACED}
-        self._runs: dict[str, list[tuple[dict[str, pd.DataFrame], tuple[np.ndarray, np.ndarray]]]] = \
+        self._runs: dict[str, list[tuple[dict[str, pd.DataFrame], tuple[np.ndarray, np.ndarray], dict[str, _Codes]]]] = \
             {name: [] for name in PLACED}
         self._frames: dict[str, _Column] | None = None
         self._rows = 0
         self._seen = dict.fromkeys(PLACED, 0)  # rows of each table in the buckets so far
         self._reserved: dict[str, dict[str, list[np.ndarray]]] = {}
+        self._coders: dict[str, dict[str, _Coder]] = {}  # table -> its Arrow text columns of few values
+
+    def _coded(self, name: str, table: pd.DataFrame) -> dict[str, _Codes]:
+        """The columns of ``table`` that have a :class:`_Coder` (chosen on the first bucket), as codes."""
+        if name not in self._coders:
+            self._coders[name] = {c: _Coder(table[c].array) for c in table.columns
+                                  if isinstance(table[c].array, ArrowExtensionArray) and _Coder.suits(table[c].array)}
+        return {c: coder.encode(table[c].array) for c, coder in self._coders[name].items()
+                if isinstance(table[c].array, ArrowExtensionArray)}
 
     def add(self, part: BucketTables | dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """Take in one bucket's tables; returns them (for :meth:`capture`, in bucket order)."""
@@ -200,7 +254,7 @@ class TableMerge:
             placement = self._placements[name]
             runs = placement.add(_key(name, tables[name]))
             if runs is not None:
-                self._runs[name].append((tables, runs))
+                self._runs[name].append((tables, runs, self._coded(name, tables[name]) if name != "frames" else {}))
         frames = tables["frames"]
         self._rows += len(frames)
         for name in PLACED[1:]:
@@ -208,13 +262,15 @@ class TableMerge:
             if self._placements[name].ok:
                 self._reserve(name, tables[name])
         if self._placements["frames"].ok:  # a frame's row is its seq: into place now
+            coded = self._coded("frames", frames)
             if self._frames is None:
-                self._frames = {c: _Column(frames[c].array, self.frames) for c in frames.columns}
+                coders = self._coders["frames"]
+                self._frames = {c: _Column(frames[c].array, self.frames, coder=coders.get(c)) for c in frames.columns}
             if list(frames.columns) == list(self._frames) and \
                     all(_Column.placeable(frames[c].array, t.template) for c, t in self._frames.items()):
                 seqs = frames["seq"].to_numpy(dtype=np.int64)
                 for column, target in self._frames.items():
-                    target.put(frames[column].array, seqs)
+                    target.put(coded.get(column, frames[column].array), seqs)
             else:
                 self._placements["frames"].ok = False
         return tables
@@ -231,13 +287,16 @@ class TableMerge:
             return
         rows = expected + expected // 20
         reserved = {}
+        coders = self._coders.get(name, {})
         for column in table.columns:
-            layout = _Column.layout(table[column].array)
+            layout = [np.dtype(np.int32)] if column in coders else _Column.layout(table[column].array)
             if layout is not None:
                 reserved[column] = [_touched(np.empty(rows, dtype=dtype)) for dtype in layout]
         self._reserved[name] = reserved
 
-    def _placed(self, name: str, parts: Sequence[dict[str, pd.DataFrame]]) -> pd.DataFrame | None:
+    def _placed(self, name: str, parts: Sequence[dict[str, pd.DataFrame]],
+                pool: ThreadPoolExecutor) -> dict[str, Any] | None:
+        """The columns of a placed table (Arrow ones as futures of ``pool``), or None: merge by sorting."""
         placement = self._placements[name]
         rows = sum(len(p[name]) for p in parts)
         if not placement.ok or int(placement.counts.sum()) != rows:
@@ -253,12 +312,13 @@ class TableMerge:
                        for p in parts):
                 return None
             reserved = self._reserved.pop(name, {})
-            columns = {c: _Column(template[c].array, rows, reserved.get(c)) for c in template.columns}
-            for tables, runs in self._runs[name]:
+            coders = self._coders.get(name, {})
+            columns = {c: _Column(template[c].array, rows, reserved.get(c), coders.get(c)) for c in template.columns}
+            for tables, runs, coded in self._runs[name]:
                 table = tables[name]
                 positions = placement.positions(runs, len(table))
                 for column, target in columns.items():
-                    target.put(table[column].array, positions)
+                    target.put(coded.get(column, table[column].array), positions)
         made: list[pa.Array] = []
 
         def order() -> pa.Array:
@@ -270,16 +330,25 @@ class TableMerge:
                 made.append(pa.array(inverse))
             return made[0]
 
-        return pd.DataFrame({column: target.array(order) for column, target in columns.items()}, copy=False)
+        # Arrow columns are gathered in another thread: Arrow lets go of the interpreter lock, so they take
+        # the core the workers no longer need while this thread places the next table's numbers.
+        return {column: pool.submit(target.array, order) if isinstance(target.template, ArrowExtensionArray)
+                else target.array(order) for column, target in columns.items()}
 
     def capture(self, parts: Sequence[dict[str, pd.DataFrame]], headers: Sequence[dict[str, Any]],
                 problems: Sequence[LoadProblem], paths: Sequence[Any]) -> Capture:
         """One :class:`Capture` of the buckets' tables (``parts``: what :meth:`add` returned, in bucket
         order), each table in the order a serial load gives."""
         tables: dict[str, pd.DataFrame] = {}
-        for name in TABLES:
-            placed = self._placed(name, parts) if name in PLACED else None
-            tables[name] = placed if placed is not None else in_order(name, concat_tables([p[name] for p in parts]))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wb-merge") as pool:
+            placed = {name: self._placed(name, parts, pool) for name in PLACED}
+            for name in TABLES:
+                columns = placed.get(name)
+                if columns is None:
+                    tables[name] = in_order(name, concat_tables([p[name] for p in parts]))
+                else:
+                    tables[name] = pd.DataFrame({c: v.result() if isinstance(v, Future) else v
+                                                 for c, v in columns.items()}, copy=False)
         cap = Capture.from_tables(headers, tables, problems, paths)
         fresh = run_checks(cap, names=LOAD_PROBLEM_CHECKS)
         if len(fresh):
