@@ -92,11 +92,13 @@ def test_tables_written_into_reserved_arrays_equal_serial(buckets, serial: Captu
 
     monkeypatch.setattr(merge._Column, "__init__", spy)
     plan, parts = buckets
-    for arrival in ([0, 1, 2], [2, 1, 0]):  # estimates from a small or a large first bucket
+    ratio = [len(p["meter_values"]) / len(p["frames"]) for p in parts]
+    # Sized from the first bucket to arrive: the one of most meter values a frame (long enough) or fewest (short).
+    for first in (int(np.argmax(ratio)), int(np.argmin(ratio))):
         used.clear()
-        cap, _ = merged(plan, parts, arrival)
+        cap, _ = merged(plan, parts, [first] + [b for b in range(BUCKETS) if b != first])
         assert_tables_equal(serial, cap)
-        if arrival == [2, 1, 0]:  # the largest bucket first: its estimate is long enough for every table
+        if first == int(np.argmax(ratio)):
             assert {"DatetimeArray", "Categorical", "IntegerArray", "ArrowStringArray"} <= set(used)
 
 

@@ -167,8 +167,9 @@ class _Column:
     @staticmethod
     def layout(array: ExtensionArray) -> list[np.dtype] | None:
         """dtypes of the arrays to reserve for a column like ``array`` (None: nothing to reserve)."""
-        if isinstance(array, pd.Categorical):
-            return [np.dtype(np.int32)]  # the codes in the union of categories
+        if isinstance(array, pd.Categorical):  # codes in the union of categories: room for 2-4x this bucket's
+            return [np.dtype(np.int8 if len(array.categories) < 32 else np.int16 if len(array.categories) < 8192
+                             else np.int32)]
         parts = _Column.parts_of(array)
         return None if parts is None else [p.dtype for p in parts]
 
@@ -217,9 +218,11 @@ class _Column:
         arrays = [array for array, _ in self.pieces]
         first = next((a.categories for a in arrays if len(a.categories)), self.template.categories)
         categories = pd.Index(sorted(set().union(*(set(a.categories) for a in arrays))), dtype=first.dtype)
-        codes = self.parts[0] if self.parts is not None else np.empty(self.rows, dtype=np.int32)
+        codes = self.parts[0] if self.parts is not None else None
+        if codes is None or len(categories) >= np.iinfo(codes.dtype).max:  # more categories than reserved for
+            codes = np.empty(self.rows, dtype=np.int32)
         for array, positions in self.pieces:
-            recode = np.append(categories.get_indexer(array.categories), -1).astype(np.int32)
+            recode = np.append(categories.get_indexer(array.categories), -1).astype(codes.dtype)
             codes[positions] = recode[array.codes]  # code -1 (missing) takes the appended -1
         return pd.Categorical.from_codes(codes, categories=categories)
 
@@ -276,16 +279,16 @@ class TableMerge:
         return tables
 
     def _reserve(self, name: str, table: pd.DataFrame) -> None:
-        """Arrays for the rows of ``name`` the whole input will have (estimated from the buckets so far,
-        5 % more), their memory touched now: the kernel's cost of first touching a page (here about
-        1 ms a MB) is then paid while the workers still compute, not after the last bucket."""
-        if not self._rows:
+        """Arrays for the rows of ``name`` the whole input will have (estimated from the first bucket,
+        10 % more; once: if short, the table gets new arrays at the end), their memory touched now: the
+        kernel's cost of first touching a page (here 1-2.5 ms a MB) is then paid while the workers still
+        compute, not after the last bucket."""
+        if not self._rows or name in self._reserved:
             return
         expected = self._seen[name] * self.frames // self._rows
-        have = self._reserved.get(name)
-        if expected < RESERVE_MIN_ROWS or (have and all(len(a) >= expected for parts in have.values() for a in parts)):
+        if expected < RESERVE_MIN_ROWS:
             return
-        rows = expected + expected // 20
+        rows = expected + expected // 10
         reserved = {}
         coders = self._coders.get(name, {})
         for column in table.columns:
