@@ -4,7 +4,8 @@ Every table and check depends only on one charge point's frames (docs/analysis.m
 the charge points whose ``crc32(id) % buckets`` is its number -- is analysed on its own with the
 single-capture analysis (:class:`~workbench.analysis.Capture`). Frames carry their final ``seq``
 (the frames of earlier files plus their place in their file), so a bucket's tables cite the same
-seqs a serial load gives and merging is concatenating and sorting (:func:`merge_tables`).
+seqs a serial load gives, and the merge places each row by its frame's seq (:mod:`.merge`;
+:func:`merge_tables` concatenates and sorts, the merge's fallback).
 """
 
 from __future__ import annotations

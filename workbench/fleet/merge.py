@@ -11,11 +11,13 @@ all of it after the workers are done), :class:`TableMerge`:
 - after the last bucket, places those three tables' rows with one copy: a row's place is the number
   of rows of earlier frames (a running sum of the counts) plus its place among its frame's rows.
 
-Text columns held by Arrow cannot be written into place; they are gathered once, at the end, with
-the final order. The small tables (connections, transactions, findings) are concatenated and sorted as
-before (:func:`~.buckets.merge_tables`), which is also the fallback of any table whose rows do not
-fit the rule (a key missing or out of range, a key in two buckets, a bucket not in key order): the
-result is then still the serial one, only slower.
+Arrow text columns of few distinct values are turned into int32 codes as each bucket arrives and
+placed like numbers; the others (``unique_id``) cannot be written into place and are gathered once,
+at the end, in a second thread (Arrow lets go of the interpreter lock) while this one places the
+numbers. The small tables (connections, transactions, findings) are concatenated and sorted as
+before (:func:`~.buckets.concat_tables`, :func:`~.buckets.in_order`), which is also the fallback of
+any table whose rows do not fit the rule (a row of no frame or beyond the input, a frame's rows in
+two buckets, a bucket not in frame order): the result is then still the serial one, only slower.
 """
 
 from __future__ import annotations
@@ -130,8 +132,12 @@ class _Coder:
 
 
 def _arrow_like(template: ArrowExtensionArray, values: pa.ChunkedArray) -> ExtensionArray:
+    """An array of ``template``'s type and dtype holding ``values``."""
     if isinstance(template, pd.arrays.ArrowStringArray):
-        return type(template)(values, dtype=template.dtype)
+        try:
+            return type(template)(values, dtype=template.dtype)  # pandas 3: "str" (NaN) or "string" (NA)
+        except TypeError:  # pandas 2: the dtype follows from the class
+            return type(template)(values)
     return type(template)(values)
 
 
