@@ -9,14 +9,14 @@ bucket); it imports dask only when the dask engine is asked for.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..analysis import Capture, ProgressCallback
 from ..analysis import load as load_serial
-from .buckets import merge_tables
 from .executors import Executor, cores, make_executor
-from .pipeline import run
+from .merge import TableMerge
+from .pipeline import Plan, run
 from .route import fleet_inputs, is_url
 
 ENGINES = ("serial", "processes", "dask")
@@ -55,8 +55,15 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
 def load_with(files: list[Any], executor: Executor, *, buckets: int | None = None,
               charge_point_id: str | None = None, tz: str = "UTC") -> Capture:
     """A merged :class:`Capture` of ``files`` analysed bucket by bucket on ``executor``."""
-    the_plan, parts = run(files, executor, buckets, charge_point_id=charge_point_id, tz=tz)
-    return merge_tables(parts, the_plan.headers, the_plan.problems, files)
+    merges: list[TableMerge] = []
+
+    def receive(the_plan: Plan) -> Callable[[Any], Any]:
+        # Each bucket's frames into place as it comes, while the workers analyse the next ones.
+        merges.append(TableMerge(sum(s["frame_count"] for s in the_plan.summaries)))
+        return merges[-1].add
+
+    the_plan, parts = run(files, executor, buckets, charge_point_id=charge_point_id, tz=tz, receive=receive)
+    return merges[-1].capture(parts, the_plan.headers, the_plan.problems, files)
 
 
 def _partition_count(files: list[Any]) -> int:

@@ -130,10 +130,13 @@ class Analyse:
 
 
 def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = None, *, charge_point_id: str | None = None,
-        tz: str = "UTC", bucket_task: BucketTask | None = None) -> tuple[Plan, list[Any]]:
+        tz: str = "UTC", bucket_task: BucketTask | None = None,
+        receive: Callable[[Plan], Callable[[Any], Any]] | None = None) -> tuple[Plan, list[Any]]:
     """Read ``files`` once, route and analyse every bucket with ``bucket_task`` (default: its tables).
     Returns the plan and the buckets' results (buckets without a frame or record are skipped;
-    bucket 0 always runs, so there is at least one result)."""
+    bucket 0 always runs, so there is at least one result). ``receive(plan)``, when given, returns what
+    to run here on each result as it comes (see :meth:`~.executors.Executor.gather`); its return values
+    are the results."""
     bucket_task = bucket_task or Analyse(pack=executor.ships_results)
     # Files in turn over the workers (rotated files are about equally large); Dask alone put 47 MB of
     # 55 on one worker and 8 on the other.
@@ -150,7 +153,8 @@ def run(files: Sequence[str | Path], executor: Executor, buckets: int | None = N
                   for index in files_here]
         results[bucket] = executor.submit(bucket_task, bucket, shares, the_plan.offsets, the_plan.headers, place=place)
     del reads  # the files' results are needed only by the takes: let the workers free them after
-    return the_plan, executor.gather([results[bucket] for bucket in sorted(results)], each=_unpack)
+    each = receive(the_plan) if receive is not None else _unpack
+    return the_plan, executor.gather([results[bucket] for bucket in sorted(results)], each=each)
 
 
 def _unpack(result: Any) -> Any:
