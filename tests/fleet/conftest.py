@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.analysis import Capture, load
 from workbench.capture.reader import read_capture
 from workbench.capture.writer import CaptureWriter
 from workbench.lab import synth
@@ -48,6 +49,15 @@ def write_faulty_fleet(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def faulty_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_faulty_fleet(tmp_path_factory.mktemp("fleet") / "captures")
+
+
+@pytest.fixture(scope="session")
+def serial(faulty_fleet: Path) -> Capture:
+    """The faulty fleet loaded by one process, every table built: what every engine must equal
+    (shared by the tests, which only read it)."""
+    cap = load(faulty_fleet)
+    cap.tables()
+    return cap
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,10 @@ import pytest
 
 import workbench as wb
 from workbench.analysis import Capture
-from workbench.analysis import load as load_serial
 from workbench.capture.reader import read_capture
 from workbench.cli import main
 from workbench.fleet import dataset, route
 from workbench.fleet.executors import SerialExecutor
-
-
-@pytest.fixture(scope="module")
-def serial(faulty_fleet: Path) -> Capture:
-    cap = load_serial(faulty_fleet)
-    cap.tables()
-    return cap
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,6 @@ def assert_same(serial: Capture, other: Capture, *, paths_too: bool = True) -> N
     assert serial.headers == other.headers
 
 
-@pytest.fixture(scope="module")
-def serial(faulty_fleet: Path) -> Capture:
-    cap = load_serial(faulty_fleet)
-    for name in Capture.TABLES:
-        getattr(cap, name)
-    return cap
-
-
 def test_the_fleet_is_faulty_and_spread_over_files(serial: Capture) -> None:
     assert len(serial.paths) >= 4 and any(p.name.endswith(".gz") for p in serial.paths)
     assert {p.kind for p in serial.load_problems} >= {"invalid_json", "not_a_record", "truncated_last_line"}

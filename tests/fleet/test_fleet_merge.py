@@ -10,20 +10,12 @@ import pandas as pd
 import pytest
 
 from workbench.analysis import Capture
-from workbench.analysis import load as load_serial
 from workbench.fleet import merge, pipeline, route
 from workbench.fleet.buckets import BucketTables, concat_tables, merge_tables
 from workbench.fleet.executors import SerialExecutor
 from workbench.fleet.merge import PLACED, TableMerge
 
 BUCKETS = 3
-
-
-@pytest.fixture(scope="module")
-def serial(faulty_fleet: Path) -> Capture:
-    cap = load_serial(faulty_fleet)
-    cap.tables()
-    return cap
 
 
 @pytest.fixture(scope="module")
