@@ -129,6 +129,13 @@ def merge_tables(parts: Sequence[dict[str, pd.DataFrame] | BucketTables], header
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         tables[name] = in_order(name, concat_tables([p[name] for p in parts]))
+    return capture_of(headers, tables, problems, paths)
+
+
+def capture_of(headers: Sequence[dict[str, Any]], tables: dict[str, pd.DataFrame], problems: Sequence[LoadProblem],
+               paths: Sequence[Any]) -> Capture:
+    """The :class:`Capture` of merged ``tables``, with the findings of unreadable lines (``problems``)
+    added once: the buckets left them out."""
     cap = Capture.from_tables(headers, tables, problems, paths)
     fresh = run_checks(cap, names=LOAD_PROBLEM_CHECKS)
     if len(fresh):

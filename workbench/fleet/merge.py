@@ -34,9 +34,8 @@ from pandas.api.extensions import ExtensionArray
 from pandas.arrays import ArrowExtensionArray, DatetimeArray, NumpyExtensionArray, StringArray
 
 from ..analysis import Capture, LoadProblem
-from ..checks.registry import run_checks, sort_findings
 from ..tables.payloads import PayloadArray
-from .buckets import LOAD_PROBLEM_CHECKS, TABLES, BucketTables, concat_tables, in_order
+from .buckets import TABLES, BucketTables, capture_of, concat_tables, in_order
 
 PLACED = ("frames", "calls", "meter_values", "status")
 """Tables placed by frame: each row belongs to one frame (its ``seq``; for ``calls`` the request's,
@@ -358,8 +357,4 @@ class TableMerge:
                 else:
                     tables[name] = pd.DataFrame({c: v.result() if isinstance(v, Future) else v
                                                  for c, v in columns.items()}, copy=False)
-        cap = Capture.from_tables(headers, tables, problems, paths)
-        fresh = run_checks(cap, names=LOAD_PROBLEM_CHECKS)
-        if len(fresh):
-            cap.__dict__["findings"] = sort_findings(pd.concat([tables["findings"], fresh], ignore_index=True))
-        return cap
+        return capture_of(headers, tables, problems, paths)
