@@ -24,7 +24,7 @@ from ..checks.registry import run_checks, sort_findings
 from ..tables._columns import paused_gc
 from ..tables.frames import FrameCollector
 from ..tables.transactions import _FAR_FUTURE
-from .route import _CODEC, Share
+from .route import CODEC, Share
 
 TABLES = Capture.TABLES
 LOAD_PROBLEM_CHECKS = ["capture_read", "import"]
@@ -89,8 +89,8 @@ class BucketTables:
         object any engine ships as it is."""
         if self._tables is not None:
             data = pickle.dumps(self._tables, protocol=pickle.HIGHEST_PROTOCOL)
-            self._size = len(data) if _CODEC is not None else -1
-            self._packed = _CODEC.compress(data, asbytes=True) if _CODEC is not None else data
+            self._size = len(data) if CODEC is not None else -1
+            self._packed = CODEC.compress(data, asbytes=True) if CODEC is not None else data
             self._tables = None
         return self
 
@@ -101,7 +101,7 @@ class BucketTables:
             # Expanded into an Arrow buffer, not bytes: Arrow's allocator keeps and reuses its memory, where a
             # new 200 MB bytes object is new pages the kernel must first map (1M frames: 1.05 s instead of 1.5).
             data = (self._packed if self._size < 0
-                    else _CODEC.decompress(self._packed, decompressed_size=self._size))
+                    else CODEC.decompress(self._packed, decompressed_size=self._size))
             self._packed = None
             self._tables = pickle.loads(data)
         return self._tables
@@ -165,6 +165,11 @@ def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return merged[list(tables[0].columns)]
 
 
+def call_frames(calls: pd.DataFrame) -> np.ndarray:
+    """The frame (seq) each call belongs to: its request's, else its reply's; -1 where there is none."""
+    return calls["request_seq"].fillna(calls["reply_seq"]).to_numpy(dtype=np.int64, na_value=-1)
+
+
 def in_order(name: str, table: pd.DataFrame) -> pd.DataFrame:
     """A merged table in the order its builder gives (see each table module)."""
     if name == "findings":
@@ -172,8 +177,7 @@ def in_order(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if name == "connections":
         return table.sort_values(["ts", "connection_id"], kind="stable", na_position="last").reset_index(drop=True)
     if name == "calls":
-        anchor = table["request_seq"].fillna(table["reply_seq"]).to_numpy(dtype=np.int64, na_value=-1)
-        order = np.argsort(anchor, kind="stable")
+        order = np.argsort(call_frames(table), kind="stable")
     elif name == "transactions":
         order = np.lexsort((table["stop_seq"].fillna(-1).to_numpy(), table["start_seq"].fillna(-1).to_numpy(),
                             table["ts"].fillna(_FAR_FUTURE).to_numpy()))

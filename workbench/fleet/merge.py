@@ -35,7 +35,7 @@ from pandas.arrays import ArrowExtensionArray, DatetimeArray, NumpyExtensionArra
 
 from ..analysis import Capture, LoadProblem
 from ..tables.payloads import PayloadArray
-from .buckets import TABLES, BucketTables, capture_of, concat_tables, in_order
+from .buckets import TABLES, BucketTables, call_frames, capture_of, concat_tables, in_order
 
 PLACED = ("frames", "calls", "meter_values", "status")
 """Tables placed by frame: each row belongs to one frame (its ``seq``; for ``calls`` the request's,
@@ -45,7 +45,7 @@ else the reply's) and a table holds the rows of a frame together, in capture ord
 def _key(name: str, table: pd.DataFrame) -> np.ndarray:
     """The frame (seq) of each row of a placed table; -1 where there is none."""
     if name == "calls":
-        return table["request_seq"].fillna(table["reply_seq"]).to_numpy(dtype=np.int64, na_value=-1)
+        return call_frames(table)
     return table["seq"].to_numpy(dtype=np.int64, na_value=-1)
 
 

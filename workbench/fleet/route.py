@@ -129,7 +129,8 @@ def _codec() -> Any:
     return None
 
 
-_CODEC = _codec()
+CODEC = _codec()
+"""The codec fleet data is compressed with while it waits or travels (None: kept as it is)."""
 _PACK_MIN_BYTES = 512  # smaller buffers: compressing them gains too little
 
 
@@ -157,19 +158,19 @@ class FrameLines:
 
     def pack(self) -> None:
         """Compress the lines and ordinals (they wait in memory, spill or travel to their bucket compressed)."""
-        if _CODEC is None or len(self.lines) < _PACK_MIN_BYTES or self.packed_size >= 0:
+        if CODEC is None or len(self.lines) < _PACK_MIN_BYTES or self.packed_size >= 0:
             return
         self.packed_size = len(self.lines)
-        self.lines = _CODEC.compress(self.lines, asbytes=True)
-        self.ordinals = _CODEC.compress(self.ordinals.tobytes(), asbytes=True)  # type: ignore[union-attr]
+        self.lines = CODEC.compress(self.lines, asbytes=True)
+        self.ordinals = CODEC.compress(self.ordinals.tobytes(), asbytes=True)  # type: ignore[union-attr]
 
     def unpacked(self) -> tuple[np.ndarray, bytes | bytearray]:
         """(ordinals, lines) as :meth:`pack` found them."""
         if self.packed_size < 0:
             return np.frombuffer(self.ordinals, dtype=np.int64), self.lines
-        return (np.frombuffer(_CODEC.decompress(self.ordinals, decompressed_size=8 * self.count, asbytes=True),
+        return (np.frombuffer(CODEC.decompress(self.ordinals, decompressed_size=8 * self.count, asbytes=True),
                               dtype=np.int64),
-                _CODEC.decompress(self.lines, decompressed_size=self.packed_size, asbytes=True))
+                CODEC.decompress(self.lines, decompressed_size=self.packed_size, asbytes=True))
 
 
 @dataclass

@@ -39,10 +39,14 @@ from ocpp.messages import Call, CallResult, validate_payload
 from ..schemas import schema_validator
 
 
-@functools.lru_cache(maxsize=4096)
 def snake_key(key: str) -> str:
     """``key`` renamed exactly as ``ocpp.charge_point.camel_to_snake_case`` renames a dict key."""
-    return next(iter(camel_to_snake_case({key: None})))
+    name = _SNAKE.get(key)
+    if name is None:
+        name = next(iter(camel_to_snake_case({key: None})))
+        if len(_SNAKE) < _KEYS_KEPT:
+            _SNAKE[key] = name
+    return name
 
 
 def camel_key(key: str) -> str:
@@ -110,11 +114,7 @@ def to_snake_case(data: Any) -> Any:
     if kind is dict or (kind is not list and isinstance(data, dict)):
         out = {}
         for key, value in data.items():
-            name = _SNAKE.get(key)
-            if name is None:
-                name = snake_key(key)
-                if len(_SNAKE) < _KEYS_KEPT:
-                    _SNAKE[key] = name
+            name = _SNAKE.get(key) or snake_key(key)  # (the cache read inline: this runs once per key)
             out[name] = value if type(value) in _LEAVES else to_snake_case(value)
         return out
     if kind is list or isinstance(data, list):
