@@ -42,20 +42,20 @@ from ..schemas import schema_validator
 def snake_key(key: str) -> str:
     """``key`` renamed exactly as ``ocpp.charge_point.camel_to_snake_case`` renames a dict key."""
     name = _SNAKE.get(key)
-    if name is None:
-        name = next(iter(camel_to_snake_case({key: None})))
-        if len(_SNAKE) < _KEYS_KEPT:
-            _SNAKE[key] = name
-    return name
+    return name if name is not None else _rename(key, camel_to_snake_case, _SNAKE)
 
 
 def camel_key(key: str) -> str:
     """``key`` renamed exactly as ``ocpp.charge_point.snake_to_camel_case`` renames a dict key."""
     name = _CAMEL.get(key)
-    if name is None:
-        name = next(iter(snake_to_camel_case({key: None})))
-        if len(_CAMEL) < _KEYS_KEPT:
-            _CAMEL[key] = name
+    return name if name is not None else _rename(key, snake_to_camel_case, _CAMEL)
+
+
+def _rename(key: str, library_rename: Callable[[dict[str, Any]], dict[str, Any]], cache: dict[str, str]) -> str:
+    """``key`` as the library's dict renaming turns it, remembered in ``cache`` while it has room."""
+    name = next(iter(library_rename({key: None})))
+    if len(cache) < _KEYS_KEPT:
+        cache[key] = name
     return name
 
 
